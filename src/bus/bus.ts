@@ -1,0 +1,52 @@
+/**
+ * The message bus between gates and nodes (DESIGN.md "Bus subjects"). `memory` runs in one process, `nats` across
+ * hosts; both pass test/contract/bus.contract.ts.
+ */
+export interface BusMessage {
+  readonly subject: string;
+  /** Owned by the receiver; valid after the handler returns. */
+  readonly data: Uint8Array;
+  /** Answers a request; false when the message carried no reply subject. */
+  respond(data: Uint8Array): boolean;
+}
+
+/** A pull stream of messages; `break` out of `for await` or drain() stops it. */
+export interface Subscription extends AsyncIterable<BusMessage>, AsyncDisposable {
+  readonly subject: string;
+  /** Stops new deliveries, lets queued ones be read, then ends the iterator. Safe to call twice. */
+  drain(): Promise<void>;
+}
+
+export interface SubscribeOptions {
+  /** Queue group: each message goes to one member of the group. */
+  queue?: string;
+}
+
+export interface RequestOptions {
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export type BusStatus = 'connected' | 'reconnecting' | 'closed';
+
+export interface Bus extends AsyncDisposable {
+  /** Fire and forget. Order is kept per subject for one publisher. Never throws for a closed bus: counts a drop. */
+  publish(subject: string, data: Uint8Array): void;
+  subscribe(subject: string, opts?: SubscribeOptions): Subscription;
+  /**
+   * One request, one reply. Rejects with TimeoutError, NoRespondersError (no subscriber) or ClosedError.
+   * Not for the hot path: gate operations use one reply subject per process (see src/bus/rpc.ts).
+   */
+  request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<Uint8Array>;
+  /** Resolves once every publish so far has reached the server (memory: at once). */
+  flush(): Promise<void>;
+  /** Finish subscriptions, flush publishes, close. Safe to call twice. */
+  drain(): Promise<void>;
+  /** Resolves (never rejects) when the bus is closed, with the error that closed it, if any. */
+  readonly closed: Promise<Error | undefined>;
+  readonly status: BusStatus;
+  /** Called on every status change (reconnecting, connected, closed). */
+  onStatus(listener: (status: BusStatus) => void): () => void;
+  /** A unique subject under this bus's inbox prefix, for reply streams. */
+  createInbox(): string;
+}

@@ -1,0 +1,107 @@
+import { readFileSync } from 'node:fs';
+import protobuf from 'protobufjs';
+import { DuetError, ErrorCode } from '../errors.js';
+
+/** TypeScript views of proto/cluster.proto (field names in protobufjs's camelCase). int64 fields are safe integers. */
+export interface Deliver {
+  cid: number;
+  uid: number;
+  packet: Uint8Array;
+  nid?: string;
+}
+export interface Trigger {
+  event: number;
+  cid: number;
+  uid: number;
+}
+export type NodeItem = { deliver: Deliver; trigger?: undefined } | { trigger: Trigger; deliver?: undefined };
+export interface NodeBatch {
+  gid: string;
+  items: NodeItem[];
+}
+
+/** Session kinds of gate operations (due session.Kind). */
+export const SessionKind = { CONN: 1, USER: 2 } as const;
+export type SessionKind = (typeof SessionKind)[keyof typeof SessionKind];
+
+export interface GateOpBody {
+  bind?: { cid: number; uid: number };
+  unbind?: { uid: number; cid: number };
+  push?: { kind: number; target: number; packet: Uint8Array; disconnect: boolean };
+  multicast?: { kind: number; targets: number[]; packet: Uint8Array; disconnect: boolean };
+  broadcast?: { kind: number; packet: Uint8Array; disconnect: boolean };
+  publish?: { channel: string; packet: Uint8Array; disconnect: boolean };
+  subscribe?: { kind: number; targets: number[]; channel: string };
+  unsubscribe?: { kind: number; targets: number[]; channel: string };
+  disconnect?: { kind: number; target: number; force: boolean };
+  isOnline?: { kind: number; target: number };
+  stat?: { kind: number };
+  getIp?: { kind: number; target: number };
+}
+export interface GateOp extends GateOpBody {
+  /** Non-zero when the sender waits for a Result. */
+  id: number;
+}
+export interface GateOps {
+  nid: string;
+  reply: string;
+  ops: GateOp[];
+}
+
+export const ResultCode = { OK: 0, NOT_FOUND_SESSION: 1, INTERNAL: 2, UNAVAILABLE: 3, ILLEGAL_ARGUMENT: 4 } as const;
+export type ResultCode = (typeof ResultCode)[keyof typeof ResultCode];
+
+export interface Result {
+  id: number;
+  code: number;
+  message: string;
+  total: number;
+  online: boolean;
+  ip: string;
+  gid: string;
+}
+export interface Results {
+  results: Result[];
+}
+
+export interface Transition {
+  tsMs: number;
+  gate: string;
+  cid: number;
+  uid: number;
+  from: string;
+  to: string;
+  event: string;
+  reason: string;
+}
+
+export interface Codec<T> {
+  encode(value: T): Uint8Array;
+  /** Throws DuetError(DUET_ERR_ENVELOPE_DECODE) on bytes that are not a valid envelope. */
+  decode(bytes: Uint8Array): T;
+}
+
+const protoPath = new URL('../../proto/cluster.proto', import.meta.url);
+const root = protobuf.parse(readFileSync(protoPath, 'utf8'), { keepCase: false }).root;
+const toObjectOptions: protobuf.IConversionOptions = { longs: Number, defaults: true, arrays: true };
+
+function codec<T>(name: string): Codec<T> {
+  const type = root.lookupType(`duet.cluster.${name}`);
+  return {
+    encode: (value) => type.encode(value as unknown as Record<string, unknown>).finish(),
+    decode: (bytes) => {
+      try {
+        return type.toObject(type.decode(bytes), toObjectOptions) as T;
+      } catch (err) {
+        throw new DuetError(ErrorCode.ENVELOPE_DECODE, `invalid ${name} envelope: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+    },
+  };
+}
+
+export const NodeBatchCodec = codec<NodeBatch>('NodeBatch');
+export const GateOpsCodec = codec<GateOps>('GateOps');
+export const ResultsCodec = codec<Results>('Results');
+export const TransitionCodec = codec<Transition>('Transition');

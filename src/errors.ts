@@ -1,0 +1,110 @@
+/**
+ * Every error duet raises carries a stable code from this table. The README's "Errors" section lists the same
+ * codes; test/unit/errors.test.ts checks both directions so neither drifts.
+ */
+export const ErrorCode = {
+  CONFIG_INVALID: 'DUET_ERR_CONFIG_INVALID',
+  PACKET_OPTIONS: 'DUET_ERR_PACKET_OPTIONS',
+  PACKET_SHORT: 'DUET_ERR_PACKET_SHORT',
+  PACKET_SIZE_MISMATCH: 'DUET_ERR_PACKET_SIZE_MISMATCH',
+  PACKET_TOO_LARGE: 'DUET_ERR_PACKET_TOO_LARGE',
+  PACKET_ROUTE_OVERFLOW: 'DUET_ERR_PACKET_ROUTE_OVERFLOW',
+  PACKET_SEQ_OVERFLOW: 'DUET_ERR_PACKET_SEQ_OVERFLOW',
+  ENVELOPE_DECODE: 'DUET_ERR_ENVELOPE_DECODE',
+  ROUTE_NOT_FOUND: 'DUET_ERR_ROUTE_NOT_FOUND',
+  ROUTE_ILLEGAL: 'DUET_ERR_ROUTE_ILLEGAL',
+  ROUTE_REGISTERED: 'DUET_ERR_ROUTE_REGISTERED',
+  SESSION_NOT_FOUND: 'DUET_ERR_SESSION_NOT_FOUND',
+  UID_INVALID: 'DUET_ERR_UID_INVALID',
+  UNAVAILABLE: 'DUET_ERR_UNAVAILABLE',
+  TIMEOUT: 'DUET_ERR_TIMEOUT',
+  CLOSED: 'DUET_ERR_CLOSED',
+  NO_RESPONDERS: 'DUET_ERR_NO_RESPONDERS',
+  ILLEGAL_OPERATION: 'DUET_ERR_ILLEGAL_OPERATION',
+  INTERNAL: 'DUET_ERR_INTERNAL',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** WebSocket close codes duet sends (RFC 6455 plus the 4000-4999 private range). */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  TOO_LARGE: 1009,
+  INTERNAL: 1011,
+  KICKED: 4000,
+  HEARTBEAT_TIMEOUT: 4001,
+  AUTHORIZE_TIMEOUT: 4002,
+  DISPLACED: 4003,
+  MALFORMED_BUDGET: 4004,
+  RATE_LIMITED: 4005,
+  SLOW_CONSUMER: 4006,
+} as const;
+export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+export interface DuetErrorOptions extends ErrorOptions {
+  closeCode?: CloseCode;
+}
+
+/** Base class: `code` is stable and documented, `cause` keeps the root error. */
+export class DuetError extends Error {
+  readonly code: ErrorCode;
+  readonly closeCode: CloseCode | undefined;
+  constructor(code: ErrorCode, message: string, options?: DuetErrorOptions) {
+    super(message, options);
+    this.name = 'DuetError';
+    this.code = code;
+    this.closeCode = options?.closeCode;
+  }
+}
+
+/** Bad configuration: names where the value came from and what is allowed. */
+export class ConfigError extends DuetError {
+  readonly path: string;
+  readonly value: unknown;
+  constructor(path: string, value: unknown, message: string, options?: ErrorOptions) {
+    super(ErrorCode.CONFIG_INVALID, message, options);
+    this.name = 'ConfigError';
+    this.path = path;
+    this.value = value;
+  }
+}
+
+/** Client bytes that break the wire rules (PROTOCOL.md). Returned as a value on the hot path, never thrown there. */
+export class ProtocolError extends DuetError {
+  constructor(code: ErrorCode, message: string, options?: DuetErrorOptions) {
+    super(code, message, options);
+    this.name = 'ProtocolError';
+  }
+}
+
+/** An adapter (NATS, Redis, Consul) is down or refused the call. */
+export class UnavailableError extends DuetError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.UNAVAILABLE, message, options);
+    this.name = 'UnavailableError';
+  }
+}
+
+/** Created when the wait starts, so the stack shows the caller (nats.js util.ts timeout()). */
+export class TimeoutError extends DuetError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.TIMEOUT, message, options);
+    this.name = 'TimeoutError';
+  }
+}
+
+/** Called after stop()/close(). */
+export class ClosedError extends DuetError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(ErrorCode.CLOSED, message, options);
+    this.name = 'ClosedError';
+  }
+}
+
+/** One named sink for fire-and-forget failures, so none is silently lost. */
+export type ErrorReporter = (err: unknown, context: string) => void;
+
+export function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

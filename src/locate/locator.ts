@@ -1,0 +1,35 @@
+/**
+ * User location (due locate/locator.go): uid → gate instance, uid → {node name → node instance}.
+ * `memory` for one process, `redis` with due's key layout; both pass test/contract/locator.contract.ts.
+ */
+
+/** A user id: a safe integer (PROTOCOL.md Ids); 0 means unbound. */
+export type Uid = number;
+
+export const LocateEventType = { BIND_GATE: 1, BIND_NODE: 2, UNBIND_GATE: 3, UNBIND_NODE: 4 } as const;
+export type LocateEventType = (typeof LocateEventType)[keyof typeof LocateEventType];
+export type LocateKind = 'gate' | 'node';
+
+/** The JSON due publishes on `{prefix}:locate:cluster:{kind}:event`, field names as due writes them. */
+export interface LocateEvent {
+  uid: Uid;
+  type: LocateEventType;
+  insID: string;
+  insKind: LocateKind;
+  insName: string;
+}
+
+export interface Locator extends AsyncDisposable {
+  /** Binds uid to a gate instance; rejects UnavailableError when the store is down. */
+  bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void>;
+  /** Compare-and-delete: removes the binding only if it still names `gid`. */
+  unbindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void>;
+  bindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void>;
+  /** Compare-and-delete on the node name's field. */
+  unbindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void>;
+  /** undefined when unbound. */
+  locateGate(uid: Uid, signal?: AbortSignal): Promise<string | undefined>;
+  locateNode(uid: Uid, name: string, signal?: AbortSignal): Promise<string | undefined>;
+  /** Change events of the given kinds until `signal` aborts. */
+  watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent>;
+}

@@ -1,0 +1,83 @@
+import { ClosedError } from '../errors.js';
+import { Watchers } from '../watchers.js';
+import { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from './locator.js';
+import { checkUid } from './uid.js';
+
+/** In-process locator with the same semantics as the Redis one (compare-and-delete, events after changes). */
+export class MemoryLocator implements Locator {
+  readonly #gates = new Map<Uid, string>();
+  readonly #nodes = new Map<Uid, Map<string, string>>();
+  readonly #watch = { gate: new Watchers<LocateEvent>(), node: new Watchers<LocateEvent>() };
+  #closed = false;
+
+  #check(uid: Uid): void {
+    if (this.#closed) throw new ClosedError('locator is closed');
+    checkUid(uid);
+  }
+
+  async bindGate(uid: Uid, gid: string): Promise<void> {
+    this.#check(uid);
+    this.#gates.set(uid, gid);
+    this.#emit({ uid, type: LocateEventType.BIND_GATE, insID: gid, insKind: 'gate', insName: '' });
+  }
+
+  async unbindGate(uid: Uid, gid: string): Promise<void> {
+    this.#check(uid);
+    if (this.#gates.get(uid) !== gid) return;
+    this.#gates.delete(uid);
+    this.#emit({ uid, type: LocateEventType.UNBIND_GATE, insID: gid, insKind: 'gate', insName: '' });
+  }
+
+  async bindNode(uid: Uid, name: string, nid: string): Promise<void> {
+    this.#check(uid);
+    let m = this.#nodes.get(uid);
+    if (!m) {
+      m = new Map();
+      this.#nodes.set(uid, m);
+    }
+    m.set(name, nid);
+    this.#emit({ uid, type: LocateEventType.BIND_NODE, insID: nid, insKind: 'node', insName: name });
+  }
+
+  async unbindNode(uid: Uid, name: string, nid: string): Promise<void> {
+    this.#check(uid);
+    const m = this.#nodes.get(uid);
+    if (!m || m.get(name) !== nid) return;
+    m.delete(name);
+    if (m.size === 0) this.#nodes.delete(uid);
+    this.#emit({ uid, type: LocateEventType.UNBIND_NODE, insID: nid, insKind: 'node', insName: name });
+  }
+
+  async locateGate(uid: Uid): Promise<string | undefined> {
+    this.#check(uid);
+    return this.#gates.get(uid);
+  }
+
+  async locateNode(uid: Uid, name: string): Promise<string | undefined> {
+    this.#check(uid);
+    return this.#nodes.get(uid)?.get(name);
+  }
+
+  watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent> {
+    if (kinds.length === 1) return this.#watch[kinds[0] as LocateKind].add(signal);
+    // Several kinds: one merged stream.
+    const merged = new Watchers<LocateEvent>();
+    const q = merged.add(signal);
+    for (const k of kinds) {
+      void (async () => {
+        for await (const e of this.#watch[k].add(signal)) merged.emit(e);
+      })();
+    }
+    return q;
+  }
+
+  #emit(e: LocateEvent): void {
+    this.#watch[e.insKind].emit(e);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#closed = true;
+    this.#watch.gate.endAll();
+    this.#watch.node.endAll();
+  }
+}
