@@ -1,0 +1,436 @@
+import {
+  ClosedConnectionError,
+  connect,
+  createInbox,
+  DrainingConnectionError,
+  InvalidArgumentError,
+  type Msg,
+  type NatsConnection,
+  type Subscription as NatsSubscription,
+  TimeoutError as NatsTimeoutError,
+  NoRespondersError,
+  RequestError,
+  type TlsOptions,
+} from '@nats-io/transport-node';
+import { AsyncQueue } from '../async-queue.js';
+import {
+  ClosedError,
+  ConfigError,
+  DuetError,
+  ErrorCode,
+  type ErrorReporter,
+  errorMessage,
+  TimeoutError,
+  UnavailableError,
+} from '../errors.js';
+import type { Bus, BusMessage, BusStatus, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+
+export const DEFAULT_RECONNECT_TIME_WAIT_MS = 250;
+export const DEFAULT_RECONNECT_JITTER_MS = 100;
+/** Client pings; with maxPingOut 3 a silently dead server is noticed within ~30 s instead of nats.js's 6 min. */
+export const DEFAULT_PING_INTERVAL_MS = 10_000;
+export const DEFAULT_MAX_PING_OUT = 3;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
+/** drain() waits this long for subscriptions and publishes to flush before closing hard (the server may be down). */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+
+export interface NatsBusOptions {
+  /** `nats://host:port` URLs; the client fails over between them and learns the rest of the cluster from the server. */
+  servers: string[];
+  /** Client name shown in the server's /connz. */
+  name?: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Passed to nats.js as is; `{}` requires TLS, null refuses it. */
+  tls?: TlsOptions | null;
+  /** Per server; -1 (default) reconnects forever. */
+  maxReconnectAttempts?: number;
+  reconnectTimeWaitMs?: number;
+  reconnectJitterMs?: number;
+  pingIntervalMs?: number;
+  maxPingOut?: number;
+  /** Deadline of one connect handshake. */
+  connectTimeoutMs?: number;
+  /** Keep retrying the first connect instead of failing (connectNatsBus() then resolves only once connected). */
+  waitOnFirstConnect?: boolean;
+  /** Dial the servers in the order given (tests pick the first server). */
+  noRandomize?: boolean;
+  /** Subject prefix of createInbox() and request replies, for accounts with restricted subjects. */
+  inboxPrefix?: string;
+  drainTimeoutMs?: number;
+  /** Where dropped publishes with an unexpected cause, server errors and drain failures go. Default: counted only. */
+  onError?: ErrorReporter;
+}
+
+function hasCause<T extends Error>(err: unknown, ctor: abstract new (...args: never[]) => T): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
+    if (e instanceof ctor) return true;
+  }
+  return false;
+}
+
+function isClosedCause(err: unknown): boolean {
+  return hasCause(err, ClosedConnectionError) || hasCause(err, DrainingConnectionError);
+}
+
+/** One delivered message; respond() never throws (a closed connection answers false). */
+class NatsBusMessage implements BusMessage {
+  readonly #msg: Msg;
+  constructor(msg: Msg) {
+    this.#msg = msg;
+  }
+  get subject(): string {
+    return this.#msg.subject;
+  }
+  get data(): Uint8Array {
+    return this.#msg.data;
+  }
+  respond(data: Uint8Array): boolean {
+    try {
+      return this.#msg.respond(data);
+    } catch {
+      return false;
+    }
+  }
+}
+
+/**
+ * Callback-mode nats subscription feeding our AsyncQueue: `break` unsubscribes at once, drain() lets the server
+ * confirm the UNSUB, hands over what already arrived, then ends the iterator.
+ */
+class NatsBusSubscription implements Subscription {
+  readonly subject: string;
+  readonly #sub: NatsSubscription;
+  readonly #q: AsyncQueue<BusMessage>;
+  #drained: Promise<void> | undefined;
+
+  constructor(nc: NatsConnection, subject: string, queue: string | undefined, report: ErrorReporter) {
+    this.subject = subject;
+    this.#q = new AsyncQueue<BusMessage>(() => this.#unsubscribe());
+    this.#sub = nc.subscribe(subject, {
+      queue,
+      callback: (err, msg) => {
+        if (err) {
+          // Terminal for this subscription (a permission violation): end the stream, say why.
+          report(err, `subscription ${subject}`);
+          this.#q.end();
+          return;
+        }
+        this.#q.push(new NatsBusMessage(msg));
+      },
+    });
+    // Ends the stream whatever closed the subscription: drain, unsubscribe or the connection closing.
+    void this.#sub.closed.then(
+      () => this.#q.end(),
+      () => this.#q.end(),
+    );
+  }
+
+  #unsubscribe(): void {
+    if (this.#sub.isClosed()) return;
+    try {
+      this.#sub.unsubscribe();
+    } catch {
+      // the connection is already closed, so is the subscription
+    }
+  }
+
+  drain(): Promise<void> {
+    this.#drained ??= this.#drain();
+    return this.#drained;
+  }
+
+  async #drain(): Promise<void> {
+    if (!this.#sub.isClosed()) {
+      try {
+        await this.#sub.drain();
+      } catch {
+        // closed connection or already closed subscription: nothing more will arrive either way
+      }
+    }
+    this.#q.end();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<BusMessage> {
+    return this.#q[Symbol.asyncIterator]();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.drain();
+  }
+}
+
+/**
+ * Bus over one NATS connection (nats.js v3). Order per subject holds for one publisher because one connection
+ * writes in order. During an outage nats.js buffers publishes and replays them after the reconnect; publish()
+ * only drops (and counts) once the bus is draining or closed.
+ */
+export class NatsBus implements Bus {
+  readonly #nc: NatsConnection;
+  readonly #opts: NatsBusOptions;
+  readonly #listeners = new Set<(s: BusStatus) => void>();
+  #status: BusStatus = 'connected';
+  #isDraining = false;
+  #drained: Promise<void> | undefined;
+  /** Bumped on every disconnect, so a request can tell that the connection dropped while it waited. */
+  #disconnects = 0;
+  readonly closed: Promise<Error | undefined>;
+  /** Publishes refused because the bus was draining or closed, or because nats.js rejected them. */
+  dropped = 0;
+  /** Errors passed to onError (or only counted when there is none). */
+  errors = 0;
+
+  constructor(nc: NatsConnection, opts: NatsBusOptions) {
+    this.#nc = nc;
+    this.#opts = opts;
+    this.closed = nc.closed().then(
+      (e) => this.#onClosed(e instanceof Error ? e : undefined),
+      (e: unknown) => this.#onClosed(e instanceof Error ? e : new Error(String(e))),
+    );
+    this.#watchStatus().catch((err: unknown) => this.#report(err, 'nats status stream'));
+  }
+
+  #onClosed(err: Error | undefined): Error | undefined {
+    this.#setStatus('closed');
+    return err;
+  }
+
+  #report(err: unknown, context: string): void {
+    this.errors++;
+    const onError = this.#opts.onError;
+    if (!onError) return;
+    try {
+      onError(err, context);
+    } catch {
+      // a reporter that throws must not take the bus down
+    }
+  }
+
+  async #watchStatus(): Promise<void> {
+    for await (const s of this.#nc.status()) {
+      switch (s.type) {
+        case 'disconnect':
+          this.#disconnects++;
+          this.#setStatus('reconnecting');
+          break;
+        case 'reconnecting':
+        case 'staleConnection':
+          this.#setStatus('reconnecting');
+          break;
+        case 'reconnect':
+          this.#setStatus('connected');
+          break;
+        case 'error':
+          this.#report(s.error, 'nats server error');
+          break;
+        case 'close':
+          this.#setStatus('closed');
+          break;
+        default:
+          break;
+      }
+    }
+  }
+
+  #setStatus(next: BusStatus): void {
+    // 'closed' is final: a late status event from nats.js must not revive it.
+    if (this.#status === next || this.#status === 'closed') return;
+    this.#status = next;
+    for (const l of this.#listeners) {
+      try {
+        l(next);
+      } catch (err) {
+        this.#report(err, 'bus status listener');
+      }
+    }
+  }
+
+  get status(): BusStatus {
+    return this.#status;
+  }
+
+  /** The server this connection is on now (`host:port`), empty while disconnected. */
+  get server(): string {
+    return this.#nc.getServer();
+  }
+
+  onStatus(listener: (status: BusStatus) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  createInbox(): string {
+    return createInbox(this.#opts.inboxPrefix);
+  }
+
+  publish(subject: string, data: Uint8Array): void {
+    if (this.#isDraining || this.#status === 'closed') {
+      this.dropped++;
+      return;
+    }
+    try {
+      this.#nc.publish(subject, data);
+    } catch (err) {
+      this.dropped++;
+      // Closed/draining races are expected and only counted; a bad subject or an oversized payload is a bug to see.
+      if (!isClosedCause(err)) this.#report(err, `publish on ${subject}`);
+    }
+  }
+
+  /** Throws ClosedError after drain() or close, DuetError ILLEGAL_OPERATION for an invalid subject. */
+  subscribe(subject: string, opts: SubscribeOptions = {}): Subscription {
+    if (this.#isDraining || this.#status === 'closed') throw new ClosedError('bus is closed');
+    try {
+      return new NatsBusSubscription(this.#nc, subject, opts.queue, (err, ctx) => this.#report(err, ctx));
+    } catch (err) {
+      if (isClosedCause(err)) throw new ClosedError('bus is closed', { cause: err });
+      throw new DuetError(ErrorCode.ILLEGAL_OPERATION, `cannot subscribe to ${subject}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * Rejects with TimeoutError when no reply came in time; UnavailableError (cause: the timeout) instead when the
+   * connection dropped during the wait or is still down; DuetError NO_RESPONDERS; ClosedError; the signal's reason.
+   */
+  async request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<Uint8Array> {
+    // Created before the wait so its stack shows the caller.
+    const timeoutErr = new TimeoutError(`request on ${subject} timed out after ${opts.timeoutMs} ms`);
+    if (this.#isDraining || this.#status === 'closed') throw new ClosedError('bus is closed');
+    const signal = opts.signal;
+    signal?.throwIfAborted();
+    const disconnectsBefore = this.#disconnects;
+    let reply: Promise<Msg>;
+    try {
+      reply = this.#nc.request(subject, data, { timeout: opts.timeoutMs });
+    } catch (err) {
+      throw this.#requestError(err, subject, timeoutErr, disconnectsBefore);
+    }
+    let onAbort: (() => void) | undefined;
+    try {
+      if (signal) {
+        // The nats request cannot be cancelled; it ends at its own timeout, so its late rejection is swallowed.
+        reply.catch(() => {});
+        const aborted = new Promise<never>((_, reject) => {
+          onAbort = () => reject(signal.reason);
+          signal.addEventListener('abort', onAbort, { once: true });
+        });
+        return (await Promise.race([reply, aborted])).data;
+      }
+      return (await reply).data;
+    } catch (err) {
+      if (signal?.aborted && err === signal.reason) throw err;
+      throw this.#requestError(err, subject, timeoutErr, disconnectsBefore);
+    } finally {
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #requestError(err: unknown, subject: string, timeoutErr: TimeoutError, disconnectsBefore: number): Error {
+    if (hasCause(err, NoRespondersError) || (err instanceof RequestError && err.isNoResponders())) {
+      return new DuetError(ErrorCode.NO_RESPONDERS, `no responders on ${subject}`, { cause: err });
+    }
+    if (isClosedCause(err) || this.#nc.isClosed()) {
+      return new ClosedError(`bus closed during a request on ${subject}`, { cause: err });
+    }
+    if (hasCause(err, NatsTimeoutError)) {
+      timeoutErr.cause = err;
+      if (this.#status !== 'connected' || this.#disconnects !== disconnectsBefore) {
+        return new UnavailableError(`nats connection lost during a request on ${subject}`, { cause: timeoutErr });
+      }
+      return timeoutErr;
+    }
+    if (hasCause(err, InvalidArgumentError)) {
+      return new DuetError(ErrorCode.ILLEGAL_OPERATION, `bad request on ${subject}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+    return new UnavailableError(`request on ${subject} failed: ${errorMessage(err)}`, { cause: err });
+  }
+
+  /** Resolves once the server has seen every publish so far; rejects with ClosedError after close. */
+  async flush(): Promise<void> {
+    if (this.#status === 'closed') throw new ClosedError('bus is closed');
+    try {
+      await this.#nc.flush();
+    } catch (err) {
+      if (isClosedCause(err) || this.#nc.isClosed()) throw new ClosedError('bus is closed', { cause: err });
+      throw new UnavailableError(`nats flush failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /**
+   * Drains every subscription, flushes publishes and closes; after drainTimeoutMs (the server may be down) it
+   * closes without waiting. Never rejects; safe to call twice (later callers share the first drain).
+   */
+  drain(): Promise<void> {
+    this.#drained ??= this.#drain();
+    return this.#drained;
+  }
+
+  async #drain(): Promise<void> {
+    this.#isDraining = true;
+    if (!this.#nc.isClosed()) {
+      const limitMs = this.#opts.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
+      let timer: NodeJS.Timeout | undefined;
+      const outcome = await Promise.race([
+        this.#nc.drain().then(
+          () => 'drained' as const,
+          (err: unknown) => err,
+        ),
+        new Promise<'late'>((r) => {
+          timer = setTimeout(() => r('late'), limitMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (outcome !== 'drained') {
+        if (outcome !== 'late' && !isClosedCause(outcome)) this.#report(outcome, 'nats drain');
+        if (outcome === 'late') this.#report(new TimeoutError(`nats drain took over ${limitMs} ms`), 'nats drain');
+        await this.#nc.close().catch((err: unknown) => this.#report(err, 'nats close'));
+      }
+    }
+    await this.closed;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.drain();
+  }
+}
+
+/**
+ * Connects and resolves with a bus in status 'connected'. Rejects with UnavailableError (cause: the nats error)
+ * when no server accepts the first connection, ConfigError for options nats.js refuses.
+ */
+export async function connectNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
+  if (opts.servers.length === 0) throw new ConfigError('bus.nats.servers', opts.servers, 'bus.nats.servers is empty');
+  let nc: NatsConnection;
+  try {
+    nc = await connect({
+      servers: opts.servers,
+      name: opts.name,
+      user: opts.user,
+      pass: opts.pass,
+      token: opts.token,
+      tls: opts.tls,
+      maxReconnectAttempts: opts.maxReconnectAttempts ?? -1,
+      reconnectTimeWait: opts.reconnectTimeWaitMs ?? DEFAULT_RECONNECT_TIME_WAIT_MS,
+      reconnectJitter: opts.reconnectJitterMs ?? DEFAULT_RECONNECT_JITTER_MS,
+      pingInterval: opts.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
+      maxPingOut: opts.maxPingOut ?? DEFAULT_MAX_PING_OUT,
+      timeout: opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      waitOnFirstConnect: opts.waitOnFirstConnect ?? false,
+      noRandomize: opts.noRandomize,
+      inboxPrefix: opts.inboxPrefix,
+    });
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) {
+      throw new ConfigError('bus.nats', undefined, `bus.nats options refused: ${err.message}`, { cause: err });
+    }
+    throw new UnavailableError(`cannot connect to nats at ${opts.servers.join(', ')}: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  return new NatsBus(nc, opts);
+}
