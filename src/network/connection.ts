@@ -1,0 +1,311 @@
+/**
+ * One admitted WebSocket: inbound binary frames to the handler, outbound frames through three priority lanes with a
+ * bounded budget (issue 10, slow consumers), graceful close with a close frame (PROTOCOL.md Errors) and terminate.
+ * Only ws-transport.ts constructs it; the gate sees the Connection interface.
+ */
+import type { Duplex } from 'node:stream';
+import type { RawData, WebSocket } from 'ws';
+import { CloseCode, type ErrorReporter } from '../errors.js';
+import type { Connection, ConnectionHandler, Lane, SendResult } from './transport.js';
+
+/** Outbound budget per connection: frames waiting in the lanes (not yet handed to the socket). */
+export interface WriteQueueBudget {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+export const DEFAULT_WRITE_QUEUE: Readonly<WriteQueueBudget> = { maxMessages: 1024, maxBytes: 4 * 1024 * 1024 };
+export const DEFAULT_CLOSE_TIMEOUT_MS = 3000;
+/** RFC 6455 5.5: a control frame payload is at most 125 bytes, 2 of them the code. */
+const MAX_CLOSE_REASON_BYTES = 123;
+/** Why the transport ended a connection itself; the gate sees these in ConnectionHandler.closed. */
+export const SLOW_CONSUMER_REASON = 'slow consumer';
+export const TERMINATED_REASON = 'terminated';
+/** ws reports 1006 when no close frame was exchanged; we report the same for terminate(). */
+const ABNORMAL_CLOSURE = 1006;
+
+/** Reused for every send: ws reads the flags only, and one object per frame would be garbage on the hot path. */
+const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
+
+/** ws receiver error codes that close the socket, mapped to the code ws sent (ws lib/receiver.js). */
+const RECEIVER_CLOSE_CODES: Readonly<Record<string, number>> = {
+  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.TOO_LARGE,
+  WS_ERR_INVALID_UTF8: 1007,
+};
+
+export interface WsConnectionOptions {
+  cid: number;
+  remote: string;
+  ws: WebSocket;
+  /** The raw socket under `ws`: its 'drain' event and writableNeedDrain drive the lanes. */
+  socket: Duplex;
+  handler: ConnectionHandler;
+  writeQueue: WriteQueueBudget;
+  closeTimeoutMs: number;
+  reportError: ErrorReporter;
+  /** Transport bookkeeping; runs once, just before handler.closed. */
+  onEnd: (c: WsConnection) => void;
+  /** Counted by the transport (stats.slowConsumers). */
+  onOverflow: (c: WsConnection) => void;
+}
+
+type Phase = 'open' | 'flushing' | 'closing' | 'closed';
+
+/** FIFO over an array with a moving head: shift() is O(n), this is O(1) amortised. */
+class FrameQueue {
+  #items: Uint8Array[] = [];
+  #head = 0;
+
+  get length(): number {
+    return this.#items.length - this.#head;
+  }
+
+  push(frame: Uint8Array): void {
+    this.#items.push(frame);
+  }
+
+  shift(): Uint8Array | undefined {
+    if (this.#head >= this.#items.length) return undefined;
+    const frame = this.#items[this.#head];
+    this.#items[this.#head] = EMPTY;
+    this.#head++;
+    if (this.#head === this.#items.length) {
+      this.#items = [];
+      this.#head = 0;
+    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head);
+      this.#head = 0;
+    }
+    return frame;
+  }
+
+  clear(): void {
+    this.#items = [];
+    this.#head = 0;
+  }
+}
+const EMPTY = new Uint8Array(0);
+
+export class WsConnection implements Connection {
+  readonly cid: number;
+  readonly remote: string;
+  /** Resolves once the socket has closed and handler.closed has run. */
+  readonly ended: Promise<void>;
+
+  readonly #ws: WebSocket;
+  readonly #socket: Duplex;
+  readonly #handler: ConnectionHandler;
+  readonly #budget: WriteQueueBudget;
+  readonly #closeTimeoutMs: number;
+  readonly #reportError: ErrorReporter;
+  readonly #onEnd: (c: WsConnection) => void;
+  readonly #onOverflow: (c: WsConnection) => void;
+  readonly #lanes: Readonly<Record<Lane, FrameQueue>> = {
+    control: new FrameQueue(),
+    response: new FrameQueue(),
+    push: new FrameQueue(),
+  };
+  #queuedMessages = 0;
+  #queuedBytes = 0;
+  #phase: Phase = 'open';
+  /** Set by whoever ended the connection first (close(), overflow, terminate(), a ws protocol error). */
+  #closeCode: number | undefined;
+  #closeReason = '';
+  #deadline: NodeJS.Timeout | undefined;
+  #resolveEnded!: () => void;
+
+  constructor(opts: WsConnectionOptions) {
+    this.cid = opts.cid;
+    this.remote = opts.remote;
+    this.#ws = opts.ws;
+    this.#socket = opts.socket;
+    this.#handler = opts.handler;
+    this.#budget = opts.writeQueue;
+    this.#closeTimeoutMs = opts.closeTimeoutMs;
+    this.#reportError = opts.reportError;
+    this.#onEnd = opts.onEnd;
+    this.#onOverflow = opts.onOverflow;
+    this.ended = new Promise((resolve) => {
+      this.#resolveEnded = resolve;
+    });
+    this.#ws.on('message', this.#onMessage);
+    this.#ws.on('error', this.#onWsError);
+    this.#ws.on('close', this.#onWsClose);
+    this.#socket.on('drain', this.#flush);
+  }
+
+  get bufferedBytes(): number {
+    return this.#queuedBytes + (this.#phase === 'closed' ? 0 : this.#ws.bufferedAmount);
+  }
+
+  /** Frames waiting in the lanes (not yet handed to the socket). */
+  get queuedMessages(): number {
+    return this.#queuedMessages;
+  }
+
+  /**
+   * The frame is written at once when nothing is queued and the socket has not crossed its high-water mark;
+   * otherwise it waits in its lane. The caller must not modify `frame` afterwards (it is written without a copy).
+   */
+  send(frame: Uint8Array, lane: Lane = 'push'): SendResult {
+    if (this.#phase !== 'open') return 'closed';
+    // writableNeedDrain is the socket's own low-water signal: once it is set a 'drain' event is guaranteed, so the
+    // queue never waits for an event that will not come (polling bufferedAmount would need a timer per connection).
+    if (this.#queuedMessages === 0 && !this.#socket.writableNeedDrain) {
+      this.#ws.send(frame, SEND_OPTIONS);
+      return 'sent';
+    }
+    if (
+      this.#queuedMessages + 1 > this.#budget.maxMessages ||
+      this.#queuedBytes + frame.byteLength > this.#budget.maxBytes
+    ) {
+      this.#overflow();
+      return 'overflow';
+    }
+    this.#lanes[lane].push(frame);
+    this.#queuedMessages++;
+    this.#queuedBytes += frame.byteLength;
+    return 'queued';
+  }
+
+  close(code: CloseCode | number, reason = ''): Promise<void> {
+    if (this.#phase !== 'open') return this.ended;
+    if (!isSendableCloseCode(code)) {
+      return Promise.reject(new RangeError(`close code must be 1000-1014 (not 1004-1006) or 3000-4999, got ${code}`));
+    }
+    this.#closeCode = code;
+    this.#closeReason = truncateUtf8(reason, MAX_CLOSE_REASON_BYTES);
+    this.#phase = 'flushing';
+    this.#startDeadline();
+    if (this.#queuedMessages === 0) this.#sendCloseFrame();
+    return this.ended;
+  }
+
+  terminate(): void {
+    if (this.#phase === 'closed') return;
+    if (this.#closeCode === undefined) {
+      this.#closeCode = ABNORMAL_CLOSURE;
+      this.#closeReason = TERMINATED_REASON;
+    }
+    this.#phase = 'closing';
+    this.#dropQueues();
+    this.#ws.terminate();
+  }
+
+  #onMessage = (data: RawData, isBinary: boolean): void => {
+    // PROTOCOL.md Framing: text frames are ignored; nothing is delivered once a close has started
+    if (!isBinary || this.#phase !== 'open') return;
+    try {
+      this.#handler.frame(this, toBytes(data));
+    } catch (err) {
+      this.#reportError(err, `connection ${this.cid}: handler.frame`);
+      this.close(CloseCode.INTERNAL, 'internal error').catch((e: unknown) => this.#reportError(e, 'close'));
+    }
+  };
+
+  #onWsError = (err: Error & { code?: string }): void => {
+    // ws has already sent a close frame for receiver errors (oversized frame → 1009); remember why
+    if (this.#closeCode === undefined) {
+      this.#closeCode = (err.code && RECEIVER_CLOSE_CODES[err.code]) || CloseCode.PROTOCOL_ERROR;
+      this.#closeReason = err.message;
+    }
+    if (this.#phase === 'open') {
+      this.#phase = 'closing';
+      this.#dropQueues();
+      this.#startDeadline();
+    }
+  };
+
+  #onWsClose = (code: number, reason: Buffer): void => {
+    if (this.#phase === 'closed') return;
+    this.#phase = 'closed';
+    clearTimeout(this.#deadline);
+    this.#deadline = undefined;
+    this.#socket.off('drain', this.#flush);
+    this.#dropQueues();
+    const finalCode = this.#closeCode ?? code;
+    const finalReason = this.#closeCode === undefined ? reason.toString() : this.#closeReason;
+    try {
+      this.#onEnd(this);
+      this.#handler.closed(this, finalCode, finalReason);
+    } catch (err) {
+      this.#reportError(err, `connection ${this.cid}: handler.closed`);
+    }
+    this.#resolveEnded();
+  };
+
+  /** Writes queued frames, highest lane first, until the socket asks us to wait for the next 'drain'. */
+  #flush = (): void => {
+    while (this.#queuedMessages > 0 && !this.#socket.writableNeedDrain) {
+      const frame = this.#lanes.control.shift() ?? this.#lanes.response.shift() ?? this.#lanes.push.shift();
+      if (frame === undefined) break;
+      this.#queuedMessages--;
+      this.#queuedBytes -= frame.byteLength;
+      this.#ws.send(frame, SEND_OPTIONS);
+    }
+    if (this.#queuedMessages === 0 && this.#phase === 'flushing') this.#sendCloseFrame();
+  };
+
+  #sendCloseFrame(): void {
+    this.#phase = 'closing';
+    this.#ws.close(this.#closeCode, this.#closeReason);
+  }
+
+  #overflow(): void {
+    this.#closeCode = CloseCode.SLOW_CONSUMER;
+    this.#closeReason = SLOW_CONSUMER_REASON;
+    this.#phase = 'closing';
+    // the queued frames will never be read in time; the close frame still gets a chance within the deadline
+    this.#dropQueues();
+    this.#startDeadline();
+    this.#ws.close(CloseCode.SLOW_CONSUMER, SLOW_CONSUMER_REASON);
+    try {
+      this.#onOverflow(this);
+    } catch (err) {
+      this.#reportError(err, `connection ${this.cid}: onOverflow`);
+    }
+  }
+
+  #startDeadline(): void {
+    if (this.#deadline !== undefined) return;
+    this.#deadline = setTimeout(() => this.terminate(), this.#closeTimeoutMs);
+    this.#deadline.unref();
+  }
+
+  #dropQueues(): void {
+    this.#lanes.control.clear();
+    this.#lanes.response.clear();
+    this.#lanes.push.clear();
+    this.#queuedMessages = 0;
+    this.#queuedBytes = 0;
+  }
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (data instanceof Uint8Array) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return new Uint8Array(data);
+}
+
+/** The codes ws lets an endpoint send (ws lib/validation.js isValidStatusCode). */
+export function isSendableCloseCode(code: number): boolean {
+  return (
+    Number.isInteger(code) &&
+    ((code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) ||
+      (code >= 3000 && code <= 4999))
+  );
+}
+
+/** Cuts at a character boundary so the close frame stays within RFC 6455's limit. */
+export function truncateUtf8(text: string, maxBytes: number): string {
+  if (Buffer.byteLength(text) <= maxBytes) return text;
+  let out = '';
+  let bytes = 0;
+  for (const ch of text) {
+    const n = Buffer.byteLength(ch);
+    if (bytes + n > maxBytes) break;
+    out += ch;
+    bytes += n;
+  }
+  return out;
+}
