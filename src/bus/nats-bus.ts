@@ -6,13 +6,11 @@ import {
   InvalidArgumentError,
   type Msg,
   type NatsConnection,
-  type Subscription as NatsSubscription,
   TimeoutError as NatsTimeoutError,
   NoRespondersError,
   RequestError,
   type TlsOptions,
 } from '@nats-io/transport-node';
-import { AsyncQueue } from '../async-queue.js';
 import {
   ClosedError,
   ConfigError,
@@ -23,7 +21,8 @@ import {
   TimeoutError,
   UnavailableError,
 } from '../errors.js';
-import type { Bus, BusMessage, BusStatus, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+import type { Bus, BusStatus, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+import { NatsBusSubscription } from './nats-subscription.js';
 
 export const DEFAULT_RECONNECT_TIME_WAIT_MS = 250;
 export const DEFAULT_RECONNECT_JITTER_MS = 100;
@@ -33,6 +32,8 @@ export const DEFAULT_MAX_PING_OUT = 3;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 /** drain() waits this long for subscriptions and publishes to flush before closing hard (the server may be down). */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 5_000;
+/** Publishes kept while reconnecting (Go client's ReconnectBufSize); beyond it they are dropped and counted. */
+export const DEFAULT_RECONNECT_BUFFER_BYTES = 8 * 1024 * 1024;
 
 export interface NatsBusOptions {
   /** `nats://host:port` URLs; the client fails over between them and learns the rest of the cluster from the server. */
@@ -59,6 +60,11 @@ export interface NatsBusOptions {
   /** Subject prefix of createInbox() and request replies, for accounts with restricted subjects. */
   inboxPrefix?: string;
   drainTimeoutMs?: number;
+  /**
+   * Bytes of publishes (payload + subject) held while reconnecting and sent, in order, once reconnected; 0 drops
+   * them. nats.js v3 itself discards what was written during an outage (resetOutbound() on every dial).
+   */
+  reconnectBufferBytes?: number;
   /** Where dropped publishes with an unexpected cause, server errors and drain failures go. Default: counted only. */
   onError?: ErrorReporter;
 }
@@ -74,97 +80,11 @@ function isClosedCause(err: unknown): boolean {
   return hasCause(err, ClosedConnectionError) || hasCause(err, DrainingConnectionError);
 }
 
-/** One delivered message; respond() never throws (a closed connection answers false). */
-class NatsBusMessage implements BusMessage {
-  readonly #msg: Msg;
-  constructor(msg: Msg) {
-    this.#msg = msg;
-  }
-  get subject(): string {
-    return this.#msg.subject;
-  }
-  get data(): Uint8Array {
-    return this.#msg.data;
-  }
-  respond(data: Uint8Array): boolean {
-    try {
-      return this.#msg.respond(data);
-    } catch {
-      return false;
-    }
-  }
-}
-
-/**
- * Callback-mode nats subscription feeding our AsyncQueue: `break` unsubscribes at once, drain() lets the server
- * confirm the UNSUB, hands over what already arrived, then ends the iterator.
- */
-class NatsBusSubscription implements Subscription {
-  readonly subject: string;
-  readonly #sub: NatsSubscription;
-  readonly #q: AsyncQueue<BusMessage>;
-  #drained: Promise<void> | undefined;
-
-  constructor(nc: NatsConnection, subject: string, queue: string | undefined, report: ErrorReporter) {
-    this.subject = subject;
-    this.#q = new AsyncQueue<BusMessage>(() => this.#unsubscribe());
-    this.#sub = nc.subscribe(subject, {
-      queue,
-      callback: (err, msg) => {
-        if (err) {
-          // Terminal for this subscription (a permission violation): end the stream, say why.
-          report(err, `subscription ${subject}`);
-          this.#q.end();
-          return;
-        }
-        this.#q.push(new NatsBusMessage(msg));
-      },
-    });
-    // Ends the stream whatever closed the subscription: drain, unsubscribe or the connection closing.
-    void this.#sub.closed.then(
-      () => this.#q.end(),
-      () => this.#q.end(),
-    );
-  }
-
-  #unsubscribe(): void {
-    if (this.#sub.isClosed()) return;
-    try {
-      this.#sub.unsubscribe();
-    } catch {
-      // the connection is already closed, so is the subscription
-    }
-  }
-
-  drain(): Promise<void> {
-    this.#drained ??= this.#drain();
-    return this.#drained;
-  }
-
-  async #drain(): Promise<void> {
-    if (!this.#sub.isClosed()) {
-      try {
-        await this.#sub.drain();
-      } catch {
-        // closed connection or already closed subscription: nothing more will arrive either way
-      }
-    }
-    this.#q.end();
-  }
-
-  [Symbol.asyncIterator](): AsyncIterator<BusMessage> {
-    return this.#q[Symbol.asyncIterator]();
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    return this.drain();
-  }
-}
-
 /**
  * Bus over one NATS connection (nats.js v3). Order per subject holds for one publisher because one connection
- * writes in order. During an outage nats.js buffers publishes and replays them after the reconnect; publish()
- * only drops (and counts) once the bus is draining or closed.
+ * writes in order. While reconnecting, publishes wait in a bounded buffer and go out in order after the
+ * reconnect (after nats.js has re-sent the subscriptions); overflow, draining and closed publishes are dropped
+ * and counted in `dropped`. Buffered data is held by reference: a publisher must not mutate it after publish().
  */
 export class NatsBus implements Bus {
   readonly #nc: NatsConnection;
@@ -175,9 +95,13 @@ export class NatsBus implements Bus {
   #drained: Promise<void> | undefined;
   /** Bumped on every disconnect, so a request can tell that the connection dropped while it waited. */
   #disconnects = 0;
+  #held: { subject: string; data: Uint8Array }[] = [];
+  #heldBytes = 0;
   readonly closed: Promise<Error | undefined>;
-  /** Publishes refused because the bus was draining or closed, or because nats.js rejected them. */
+  /** Publishes lost: draining or closed bus, reconnect buffer full or discarded on close, refused by nats.js. */
   dropped = 0;
+  /** Reconnects completed since connect. */
+  reconnects = 0;
   /** Errors passed to onError (or only counted when there is none). */
   errors = 0;
 
@@ -193,6 +117,9 @@ export class NatsBus implements Bus {
 
   #onClosed(err: Error | undefined): Error | undefined {
     this.#setStatus('closed');
+    this.dropped += this.#held.length;
+    this.#held = [];
+    this.#heldBytes = 0;
     return err;
   }
 
@@ -219,6 +146,8 @@ export class NatsBus implements Bus {
           this.#setStatus('reconnecting');
           break;
         case 'reconnect':
+          this.reconnects++;
+          this.#replayHeld();
           this.#setStatus('connected');
           break;
         case 'error':
@@ -269,6 +198,32 @@ export class NatsBus implements Bus {
       this.dropped++;
       return;
     }
+    if (this.#status === 'reconnecting') {
+      this.#hold(subject, data);
+      return;
+    }
+    this.#send(subject, data);
+  }
+
+  #hold(subject: string, data: Uint8Array): void {
+    const size = data.byteLength + subject.length;
+    if (this.#heldBytes + size > (this.#opts.reconnectBufferBytes ?? DEFAULT_RECONNECT_BUFFER_BYTES)) {
+      this.dropped++;
+      return;
+    }
+    this.#held.push({ subject, data });
+    this.#heldBytes += size;
+  }
+
+  /** Runs on the 'reconnect' status, before listeners hear 'connected', so held messages go out first. */
+  #replayHeld(): void {
+    const held = this.#held;
+    this.#held = [];
+    this.#heldBytes = 0;
+    for (const m of held) this.#send(m.subject, m.data);
+  }
+
+  #send(subject: string, data: Uint8Array): void {
     try {
       this.#nc.publish(subject, data);
     } catch (err) {
@@ -299,6 +254,9 @@ export class NatsBus implements Bus {
     // Created before the wait so its stack shows the caller.
     const timeoutErr = new TimeoutError(`request on ${subject} timed out after ${opts.timeoutMs} ms`);
     if (this.#isDraining || this.#status === 'closed') throw new ClosedError('bus is closed');
+    // nats.js would discard the request with the outbound buffer on the next dial: say so now instead of timing out.
+    if (this.#status === 'reconnecting')
+      throw new UnavailableError(`nats is reconnecting, request on ${subject} not sent`);
     const signal = opts.signal;
     signal?.throwIfAborted();
     const disconnectsBefore = this.#disconnects;
@@ -350,9 +308,13 @@ export class NatsBus implements Bus {
     return new UnavailableError(`request on ${subject} failed: ${errorMessage(err)}`, { cause: err });
   }
 
-  /** Resolves once the server has seen every publish so far; rejects with ClosedError after close. */
+  /**
+   * Resolves once the server has seen every publish so far; rejects with ClosedError after close and
+   * UnavailableError while reconnecting (held publishes have not reached any server).
+   */
   async flush(): Promise<void> {
     if (this.#status === 'closed') throw new ClosedError('bus is closed');
+    if (this.#status === 'reconnecting') throw new UnavailableError('nats is reconnecting, cannot flush');
     try {
       await this.#nc.flush();
     } catch (err) {
