@@ -261,6 +261,7 @@ export function busContract(name: string, make: () => Promise<BusFixture>): void
       const b = bus.createInbox();
       assert.notEqual(a, b);
       const sub = bus.subscribe(a);
+      await bus.flush();
       const it = sub[Symbol.asyncIterator]();
       peer.publish(a, enc.encode('to inbox'));
       const [m] = await take(it, 1);
