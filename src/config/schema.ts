@@ -1,0 +1,253 @@
+/**
+ * The one configuration schema: due's keys (DUE-REFERENCE 1.4, 2.1, 5.2, 6.2, 7.2) plus duet's own. Every default
+ * is a named constant beside its key (due cluster/gate/options.go does the same). `DuetConfig` is derived from
+ * SCHEMA, so the typed result cannot drift from what is parsed and validated.
+ */
+import { DEFAULT_PACKET_OPTIONS } from '../packet/options.js';
+import { bool, duration, int, intOf, map, num, oneOf, type Resolved, size, str, strings } from './fields.js';
+
+export const MODES = ['debug', 'test', 'release'] as const;
+export type Mode = (typeof MODES)[number];
+export const ROLES = ['gate', 'node', 'dev'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const DEFAULT_MODE: Mode = 'debug';
+export const DEFAULT_TIMEZONE = 'Local';
+/** due: 0 = wait for sessions to end however long it takes. */
+export const DEFAULT_SHUTDOWN_MAX_WAIT_TIME = '0s';
+
+export const DEFAULT_GATE_NAME = 'gate';
+export const DEFAULT_NODE_NAME = 'node';
+export const DEFAULT_DISPATCH = 'random';
+export const DEFAULT_CALL_TIMEOUT = '3s';
+export const DEFAULT_NODE_CODEC = 'proto';
+export const DEFAULT_NODE_WEIGHT = 1;
+
+export const DEFAULT_WS_ADDR = ':3553';
+export const DEFAULT_WS_PATH = '/';
+export const DEFAULT_WS_ORIGINS: readonly string[] = ['*'];
+export const DEFAULT_MAX_CONN_NUM = 5000;
+export const DEFAULT_WRITE_QUEUE_SIZE = 1024;
+export const DEFAULT_WRITE_TIMEOUT = '0s';
+export const DEFAULT_HEARTBEAT_INTERVAL = '10s';
+export const DEFAULT_HEARTBEAT_MECHANISM = 'resp';
+export const DEFAULT_AUTHORIZE_TIMEOUT = '0s';
+/** duet limits; 0 means off so that out-of-the-box behaviour is due's. */
+export const DEFAULT_MAX_CONN_PER_IP = 0;
+export const DEFAULT_MALFORMED_BUDGET = 0;
+export const DEFAULT_RATE_LIMIT = 0;
+export const DEFAULT_RATE_LIMIT_BURST = 0;
+export const DEFAULT_WRITE_QUEUE_BYTES = '4MB';
+
+export const DEFAULT_NATS_SERVERS: readonly string[] = ['nats://127.0.0.1:4222'];
+export const DEFAULT_BUS_PREFIX = 'duet';
+export const DEFAULT_REDIS_ADDRS: readonly string[] = ['127.0.0.1:6379'];
+export const DEFAULT_REDIS_MAX_RETRIES = 3;
+/** Since due v2.3.0; the key templates add a literal `locate`, so keys read `due:locate:locate:user:…`. */
+export const DEFAULT_LOCATE_PREFIX = 'due:locate';
+export const DEFAULT_CONSUL_ADDR = '127.0.0.1:8500';
+export const DEFAULT_NATS_REGISTRY_BUCKET = 'duet-registry';
+export const DEFAULT_NATS_REGISTRY_INTERVAL = '3s';
+
+export const DEFAULT_LOG_LEVEL = 'info';
+export const DEFAULT_LOG_MAX_SIZE = '100MB';
+export const DEFAULT_LOG_MAX_AGE = '7d';
+
+export const DEFAULT_RESUME_BUFFER_BYTES = '256KB';
+export const DEFAULT_RESUME_BUFFER_MESSAGES = 1000;
+/** Negative: clients never register negative routes (they cannot round-trip through Consul meta, DUE-REFERENCE 6.1). */
+export const DEFAULT_RESUME_ROUTE = -1;
+
+const INT32_MAX = 2 ** 31 - 1;
+const ROUTE_MIN = -(2 ** 31);
+
+/** due's drpc keys (DUE-REFERENCE 7.2): accepted so due config files load, unused because duet talks over the bus. */
+const clusterCompat = {
+  addr: str(':0', 'due compatibility: drpc listen address, accepted and unused (duet talks over the bus)'),
+  expose: bool(false, 'due compatibility: advertise the public IP, accepted and unused'),
+  connNum: int(5, 'due compatibility: drpc connections per peer, accepted and unused', { min: 0 }),
+  dialTimeout: duration('3s', 'due compatibility: drpc dial timeout, accepted and unused'),
+  dialRetryTimes: int(3, 'due compatibility: drpc dial retries, accepted and unused', { min: 0 }),
+  writeTimeout: duration('0s', 'due compatibility: drpc write timeout, accepted and unused'),
+  writeQueueSize: int(2048, 'due compatibility: drpc write queue, accepted and unused', { min: 0 }),
+  faultRecoveryTime: duration('5s', 'due compatibility: drpc fault recovery time, accepted and unused'),
+};
+
+const instanceId = str('', 'instance id; empty = a fresh UUID at start-up');
+const callTimeout = duration(DEFAULT_CALL_TIMEOUT, 'how long a request to another instance may take');
+const metadata = map('free-form string labels published in the registry (Consul meta keys get a "_" prefix)');
+
+const secondsDuration = (def: string, doc: string) => duration(def, doc, { bareUnit: 's' });
+
+export const SCHEMA = {
+  pid: str('', 'write the process id to this file at start-up; empty = no pid file'),
+  mode: oneOf(MODES, DEFAULT_MODE, 'run mode; DUET_MODE and --mode override it'),
+  timezone: str(DEFAULT_TIMEZONE, 'IANA time zone for logs and the banner, or "Local"'),
+  shutdownMaxWaitTime: duration(
+    DEFAULT_SHUTDOWN_MAX_WAIT_TIME,
+    'how long a graceful stop waits for sessions to end; 0 = no limit',
+  ),
+  cluster: {
+    gate: {
+      id: instanceId,
+      name: str(DEFAULT_GATE_NAME, 'gate name (the registry alias)'),
+      dispatch: oneOf(['random', 'rr', 'wrr'] as const, DEFAULT_DISPATCH, 'how a stateless route picks a node'),
+      callTimeout,
+      metadata,
+      ...clusterCompat,
+    },
+    node: {
+      id: instanceId,
+      name: str(DEFAULT_NODE_NAME, 'node name: the stateful group users are bound to'),
+      codec: oneOf(['proto', 'json'] as const, DEFAULT_NODE_CODEC, 'body codec of request and push messages'),
+      weight: int(DEFAULT_NODE_WEIGHT, 'weight for the wrr dispatch strategy', { min: 0 }),
+      callTimeout,
+      metadata,
+      ...clusterCompat,
+    },
+  },
+  network: {
+    ws: {
+      server: {
+        addr: str(DEFAULT_WS_ADDR, 'WebSocket listen address, host:port (":3553" = every interface)'),
+        path: str(DEFAULT_WS_PATH, 'HTTP path of the upgrade; "/" accepts any path'),
+        origins: strings(DEFAULT_WS_ORIGINS, 'allowed Origin headers; "*" allows any, an empty list rejects all'),
+        keyFile: str('', 'TLS private key file; with certFile set, the server speaks wss://'),
+        certFile: str('', 'TLS certificate file; with keyFile set, the server speaks wss://'),
+        maxConnNum: int(DEFAULT_MAX_CONN_NUM, 'most live connections; more upgrades get HTTP 503', { min: 1 }),
+        writeQueueSize: int(DEFAULT_WRITE_QUEUE_SIZE, 'per-connection outbound queue length, in messages', {
+          min: 1,
+        }),
+        writeTimeout: duration(
+          DEFAULT_WRITE_TIMEOUT,
+          'how long a push may wait for room in a full write queue; 0 = no limit',
+        ),
+        heartbeatInterval: duration(
+          DEFAULT_HEARTBEAT_INTERVAL,
+          'heartbeat check period; silent for 2 intervals = closed; 0 = off',
+        ),
+        heartbeatMechanism: oneOf(
+          ['resp', 'tick'] as const,
+          DEFAULT_HEARTBEAT_MECHANISM,
+          'resp = answer client heartbeats, tick = send one every interval',
+        ),
+        authorizeTimeout: duration(
+          DEFAULT_AUTHORIZE_TIMEOUT,
+          'close a connection not bound to a user by then; 0 = off',
+        ),
+        maxConnPerIp: int(DEFAULT_MAX_CONN_PER_IP, 'most live connections from one IP address; 0 = no limit', {
+          min: 0,
+        }),
+        malformedBudget: int(
+          DEFAULT_MALFORMED_BUDGET,
+          'malformed frames a connection may send before it is closed; 0 = no limit',
+          {
+            min: 0,
+          },
+        ),
+        rateLimit: num(DEFAULT_RATE_LIMIT, 'inbound messages per second allowed per connection; 0 = no limit', {
+          min: 0,
+        }),
+        rateLimitBurst: int(DEFAULT_RATE_LIMIT_BURST, 'token bucket size for rateLimit; 0 = same as rateLimit', {
+          min: 0,
+        }),
+        writeQueueBytes: size(
+          DEFAULT_WRITE_QUEUE_BYTES,
+          'per-connection outbound budget; over it = slow consumer, closed',
+        ),
+      },
+    },
+  },
+  packet: {
+    byteOrder: oneOf(['big', 'little'] as const, DEFAULT_PACKET_OPTIONS.byteOrder, 'byte order of size, route, seq'),
+    routeBytes: intOf([1, 2, 4] as const, DEFAULT_PACKET_OPTIONS.routeBytes, 'width of the route field in bytes'),
+    seqBytes: intOf([0, 1, 2, 4] as const, DEFAULT_PACKET_OPTIONS.seqBytes, 'width of the seq field; 0 = no seq'),
+    bufferBytes: size(DEFAULT_PACKET_OPTIONS.bufferBytes, 'largest message body accepted, in bytes'),
+    heartbeatTime: bool(DEFAULT_PACKET_OPTIONS.heartbeatTime, 'append the server time (ns) to server heartbeats'),
+  },
+  bus: {
+    adapter: oneOf(['memory', 'nats'] as const, 'memory', 'message bus between gates and nodes'),
+    nats: {
+      servers: strings(DEFAULT_NATS_SERVERS, 'NATS server URLs'),
+      prefix: str(DEFAULT_BUS_PREFIX, 'first token of every subject, so clusters can share a NATS'),
+      name: str('', 'connection name shown by the NATS monitoring endpoints'),
+      user: str('', 'NATS user name'),
+      pass: str('', 'NATS password', { secret: true }),
+      token: str('', 'NATS authentication token', { secret: true }),
+    },
+  },
+  locate: {
+    adapter: oneOf(['memory', 'redis'] as const, 'memory', 'where uid → gate and uid → node bindings live'),
+    redis: {
+      addrs: strings(DEFAULT_REDIS_ADDRS, 'Redis addresses; more than one = Redis Cluster'),
+      db: int(0, 'Redis database number', { min: 0, max: 15 }),
+      username: str('', 'Redis ACL user name'),
+      password: str('', 'Redis password', { secret: true }),
+      certFile: str('', 'TLS client certificate (TLS is on when certFile, keyFile and caFile are all set)'),
+      keyFile: str('', 'TLS client key'),
+      caFile: str('', 'TLS CA certificate'),
+      maxRetries: int(DEFAULT_REDIS_MAX_RETRIES, 'retries of a failed Redis command', { min: 0 }),
+      prefix: str(DEFAULT_LOCATE_PREFIX, 'key prefix; due\'s layout adds ":locate:user:{uid}:gate"'),
+    },
+  },
+  registry: {
+    adapter: oneOf(['memory', 'consul', 'nats'] as const, 'memory', 'where instances, routes and states are published'),
+    consul: {
+      addr: str(DEFAULT_CONSUL_ADDR, 'Consul agent address, host:port'),
+      healthCheck: bool(true, 'register a Consul TCP health check'),
+      healthCheckInterval: secondsDuration('10s', 'TCP check period (a bare number is seconds)'),
+      healthCheckTimeout: secondsDuration('5s', 'TCP check timeout (a bare number is seconds)'),
+      heartbeatCheck: bool(true, 'register a TTL check kept alive by the process'),
+      heartbeatCheckInterval: secondsDuration('10s', 'TTL of the heartbeat check (a bare number is seconds)'),
+      deregisterCriticalServiceAfter: secondsDuration('30s', 'Consul removes an instance failing this long'),
+    },
+    nats: {
+      servers: strings([], 'NATS server URLs for the KV bucket; empty = the bus.nats servers'),
+      bucket: str(DEFAULT_NATS_REGISTRY_BUCKET, 'JetStream KV bucket holding the instances'),
+      interval: duration(DEFAULT_NATS_REGISTRY_INTERVAL, 'how often an instance refreshes its entry'),
+    },
+  },
+  log: {
+    level: oneOf(['debug', 'info', 'warn', 'error'] as const, DEFAULT_LOG_LEVEL, 'lowest level written'),
+    format: oneOf(['text', 'json'] as const, 'text', 'text = one readable line, json = one JSON object per line'),
+    stdout: bool(true, 'write logs to standard output'),
+    file: str('', 'log file path; empty = no file'),
+    maxSize: size(DEFAULT_LOG_MAX_SIZE, 'start a new file past this size; 0 = no size limit'),
+    maxAge: duration(DEFAULT_LOG_MAX_AGE, 'delete rotated files older than this; 0 = keep all'),
+    rotateDaily: bool(true, 'start a new file each day'),
+    classifiedStorage: bool(false, 'also write each level to its own file (app.error.log …)'),
+    caller: bool(false, 'add the caller file:line to each line (costs a stack capture per line)'),
+    callerFullPath: bool(false, 'print the caller with its full path rather than the file name'),
+  },
+  metrics: {
+    addr: str('', 'Prometheus /metrics, /healthz and /readyz address, e.g. "127.0.0.1:9100"; empty = off'),
+  },
+  trace: {
+    enabled: bool(false, 'publish session transitions on the bus for `duet trace`'),
+    sample: num(1, 'fraction of sessions traced, 0 to 1', { min: 0, max: 1 }),
+    uid: int(0, 'trace only this user; 0 = any'),
+    cid: int(0, 'trace only this connection; 0 = any', { min: 0 }),
+  },
+  session: {
+    resume: {
+      window: duration('0s', 'how long a dropped session waits to be resumed; 0 = off (due behaviour)'),
+      bufferBytes: size(DEFAULT_RESUME_BUFFER_BYTES, 'most push bytes kept for a suspended session'),
+      bufferMessages: int(DEFAULT_RESUME_BUFFER_MESSAGES, 'most pushes kept for a suspended session', { min: 1 }),
+      route: int(DEFAULT_RESUME_ROUTE, 'route reserved for resume tokens and resume requests', {
+        min: ROUTE_MIN,
+        max: INT32_MAX,
+      }),
+      secret: str('', 'HMAC key that signs resume tokens; required when window > 0', { secret: true }),
+    },
+  },
+} as const;
+
+/** The typed, validated configuration every part reads. Durations are `…Ms`, sizes `…Bytes`. */
+export type DuetConfig = Resolved<typeof SCHEMA>;
+
+/** Old or alternative key names, mapped to the key they set (DUE-REFERENCE 7.2, PROTOCOL.md packet layout). */
+export const ALIASES: Readonly<Record<string, string>> = {
+  'network.ws.server.heartbeatWithServerTime': 'packet.heartbeatTime',
+  'cluster.gate.timeout': 'cluster.gate.callTimeout',
+  'cluster.node.timeout': 'cluster.node.callTimeout',
+};
