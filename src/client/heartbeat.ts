@@ -1,0 +1,58 @@
+type Timer = ReturnType<typeof setTimeout>;
+
+/**
+ * Client heartbeats and server liveness for one open connection (PROTOCOL.md Liveness and heartbeats).
+ * Sends a heartbeat every `intervalMs`; if no frame at all arrives for 2 intervals, calls `onSilent` once.
+ * Liveness is a timestamp stamped per frame and checked by one timer that is re-armed only when it fires
+ * (nats.js heartbeats.ts counts instead of resetting a timer per message). intervalMs 0 = off.
+ */
+export class Heartbeat {
+  readonly intervalMs: number;
+  readonly #send: () => void;
+  readonly #onSilent: (silentMs: number) => void;
+  #lastFrameAt = 0;
+  #beatTimer: ReturnType<typeof setInterval> | undefined;
+  #livenessTimer: Timer | undefined;
+
+  constructor(intervalMs: number, send: () => void, onSilent: (silentMs: number) => void) {
+    this.intervalMs = intervalMs;
+    this.#send = send;
+    this.#onSilent = onSilent;
+  }
+
+  /** Starts both timers; stops first, so calling it twice cannot leak a timer. */
+  start(): void {
+    this.stop();
+    this.#lastFrameAt = performance.now();
+    if (this.intervalMs === 0) return;
+    this.#beatTimer = setInterval(this.#send, this.intervalMs);
+    this.#arm(2 * this.intervalMs);
+  }
+
+  /** Any inbound binary frame (data or heartbeat, valid or not) proves the server alive. */
+  frameReceived(): void {
+    this.#lastFrameAt = performance.now();
+  }
+
+  /** Clears both timers; safe to call twice. */
+  stop(): void {
+    clearInterval(this.#beatTimer);
+    clearTimeout(this.#livenessTimer);
+    this.#beatTimer = undefined;
+    this.#livenessTimer = undefined;
+  }
+
+  #arm(delayMs: number): void {
+    this.#livenessTimer = setTimeout(() => {
+      this.#livenessTimer = undefined;
+      const limitMs = 2 * this.intervalMs;
+      const silentMs = performance.now() - this.#lastFrameAt;
+      if (silentMs < limitMs) {
+        this.#arm(limitMs - silentMs);
+        return;
+      }
+      this.stop();
+      this.#onSilent(silentMs);
+    }, delayMs);
+  }
+}
