@@ -14,7 +14,7 @@ export interface Service extends AsyncDisposable {
   stop(opts?: StopOptions): Promise<void>;
 }
 
-export type CleanupStep = () => void | Promise<void>;
+export type CleanupStep = () => unknown;
 
 /** A LIFO stack of undo steps (Node 20 lacks AsyncDisposableStack). Errors are collected, every step runs. */
 export class Cleanup {

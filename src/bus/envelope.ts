@@ -33,7 +33,7 @@ export interface GateOpBody {
   publish?: { channel: string; packet: Uint8Array; disconnect: boolean };
   subscribe?: { kind: number; targets: number[]; channel: string };
   unsubscribe?: { kind: number; targets: number[]; channel: string };
-  disconnect?: { kind: number; target: number; force: boolean };
+  disconnect?: { kind: number; target: number; force: boolean; displaced?: boolean };
   isOnline?: { kind: number; target: number };
   stat?: { kind: number };
   getIp?: { kind: number; target: number };

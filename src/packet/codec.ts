@@ -131,6 +131,13 @@ export class PacketCodec {
     return readInt(frame, SIZE_BYTES + 1, this.#r, this.#little);
   }
 
+  /** The seq of a data packet built by this codec (0 for pushes, heartbeats and anything malformed). */
+  seqOf(frame: Uint8Array): number {
+    if (this.#s === 0 || frame.length < this.minDataFrame) return 0;
+    if (((frame[SIZE_BYTES] as number) & HEADER_HEARTBEAT) !== 0) return 0;
+    return readInt(frame, SIZE_BYTES + 1 + this.#r, this.#s, this.#little);
+  }
+
   /** Encodes a data packet; throws ProtocolError on route/seq overflow or an oversized body. */
   encode(message: DataMessage): Uint8Array {
     const body = message.body ?? EMPTY;

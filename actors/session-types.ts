@@ -1,0 +1,39 @@
+/** Types of the session machine (actors/session.ts). No I/O here: the gate supplies effects by action name. */
+
+export interface SessionContext {
+  readonly cid: number;
+  /** 0 while unbound (PROTOCOL.md Ids). */
+  uid: number;
+  /** Set when the session ends: the code and reason the socket was (or will be) closed with. */
+  closeCode: number;
+  closeReason: string;
+}
+
+export interface SessionInput {
+  cid: number;
+}
+
+export type SessionEvent =
+  /** Admission passed and the session is registered: the connect event fires. */
+  | { type: 'session.opened' }
+  /** A node bound the session to `uid` (gate op bind). */
+  | { type: 'node.bound'; uid: number }
+  /** A node unbound the session's uid. */
+  | { type: 'node.unbound' }
+  /** Another session (this gate or another) bound the same uid: unbind, then close gracefully. */
+  | { type: 'session.displaced'; code: number; reason: string }
+  /** Kick: force closes at once; graceful flushes queued writes, then sends a close frame. */
+  | { type: 'session.kicked'; force: boolean; code: number; reason: string }
+  /** The gate-wide sweep found the connection silent for more than 2 × heartbeatInterval. */
+  | { type: 'heartbeat.expired' }
+  /** The gate-wide sweep found no bound uid within authorizeTimeout. */
+  | { type: 'authorize.expired' }
+  /** The socket ended, for any reason. */
+  | { type: 'socket.closed'; code: number; reason: string };
+
+export type SessionEventType = SessionEvent['type'];
+
+export interface CloseParams {
+  code: number;
+  reason: string;
+}

@@ -1,0 +1,75 @@
+import type { Bus } from './bus.js';
+
+export interface BatcherOptions<T> {
+  bus: Bus;
+  /** Encodes one key's items, in arrival order, into one bus message and names its subject. */
+  encode(items: T[], key: string): { subject: string; data: Uint8Array };
+  /** A batch is published at once when it reaches this many items. */
+  maxItems?: number;
+  /** ... or this many payload bytes. */
+  maxBytes?: number;
+}
+
+/**
+ * Coalesces the messages bound for one subject within an event-loop turn into one bus message (DESIGN.md
+ * "Batching": the broker's cost is per message). Flushed on setImmediate, so nothing waits past the current turn;
+ * order per subject is arrival order, and subjects are flushed in the order they were first used in the turn.
+ */
+export class Batcher<T> {
+  readonly #bus: Bus;
+  readonly #encode: (items: T[], key: string) => { subject: string; data: Uint8Array };
+  readonly #maxItems: number;
+  readonly #maxBytes: number;
+  #pending = new Map<string, { items: T[]; bytes: number }>();
+  #scheduled: NodeJS.Immediate | undefined;
+  /** Bus messages published (for benchmarks and metrics). */
+  published = 0;
+
+  constructor(opts: BatcherOptions<T>) {
+    this.#bus = opts.bus;
+    this.#encode = opts.encode;
+    this.#maxItems = opts.maxItems ?? 512;
+    this.#maxBytes = opts.maxBytes ?? 256 * 1024;
+  }
+
+  /** Queues `item` under `key` (a destination: a node id, a gate id, a subject). */
+  add(key: string, item: T, bytes: number): void {
+    const subject = key;
+    let b = this.#pending.get(subject);
+    if (!b) {
+      b = { items: [], bytes: 0 };
+      this.#pending.set(subject, b);
+    }
+    b.items.push(item);
+    b.bytes += bytes;
+    if (b.items.length >= this.#maxItems || b.bytes >= this.#maxBytes) {
+      this.#pending.delete(subject);
+      this.#publish(subject, b.items);
+      return;
+    }
+    this.#scheduled ??= setImmediate(this.flush);
+  }
+
+  /** Publishes everything pending now (also called on stop). */
+  readonly flush = (): void => {
+    if (this.#scheduled) {
+      clearImmediate(this.#scheduled);
+      this.#scheduled = undefined;
+    }
+    if (this.#pending.size === 0) return;
+    const pending = this.#pending;
+    this.#pending = new Map();
+    for (const [subject, b] of pending) this.#publish(subject, b.items);
+  };
+
+  #publish(key: string, items: T[]): void {
+    this.published++;
+    const { subject, data } = this.#encode(items, key);
+    this.#bus.publish(subject, data);
+  }
+
+  /** Drops the timer; pending items are flushed first. */
+  close(): void {
+    this.flush();
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * argv → command. The only place that touches process signals and exit codes (STYLE.md 5).
+ * Exit codes: 0 ok (including a graceful stop), 1 runtime failure, 2 bad usage or configuration,
+ * 130 a second signal forced the exit.
+ */
+import { parseArgs } from '../config/args.js';
+import { loadConfig } from '../config/load.js';
+import { formatConfig } from '../config/print.js';
+import type { Role } from '../config/schema.js';
+import { DuetError, ErrorCode, errorMessage } from '../errors.js';
+import { runServices } from './run.js';
+
+const HELP: Record<string, string> = {
+  main: `duet — a due-compatible gateway and node cluster
+
+Usage: duet <command> [options]
+
+Commands:
+  dev            gate + demo node in one process on the in-process bus, locator and registry
+  gate           a gate (config/gate.toml)
+  node           a node running an app (config/node.toml; --app MODULE, default the demo app)
+  config print   the effective configuration with the source of every value
+
+Options (every command):
+  --config DIR        directory of gate.toml / node.toml / dev.toml (env DUET_CONFIG)
+  --mode MODE         debug | test | release (env DUET_MODE)
+  --set key=value     override one key, value in TOML syntax (repeatable); env DUET__SECTION__KEY=value
+  -h, --help          this help
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration, 130 forced by a second signal.`,
+  dev: `duet dev [--set key=value]...  — gate and demo node in one process, no external server.
+Listens on network.ws.server.addr (default :3553).`,
+  gate: 'duet gate [--config DIR] [--set key=value]...  — runs a gate with config/gate.toml.',
+  node: 'duet node [--app MODULE] [--config DIR] [--set key=value]...  — runs a node app (default: the demo app).',
+  config:
+    'duet config print [--role gate|node|dev] — prints the effective configuration and where each value came from.',
+};
+
+async function main(argv: string[]): Promise<number> {
+  const args = parseArgs(argv, { role: { type: 'string' } });
+  const [command, sub] = args.command;
+  if (!command || (args.help && !command)) {
+    console.log(HELP.main);
+    return command ? 0 : args.help ? 0 : 2;
+  }
+  if (args.help) {
+    console.log(HELP[command] ?? HELP.main);
+    return 0;
+  }
+  switch (command) {
+    case 'dev':
+    case 'gate':
+    case 'node':
+      return runServices(command, argv, args.app);
+    case 'config': {
+      if (sub !== 'print') {
+        console.error(`duet config: unknown subcommand ${sub ?? '(none)'}; try: duet config print`);
+        return 2;
+      }
+      const role = (args.options.role as Role | undefined) ?? 'dev';
+      const loaded = loadConfig({ role, argv });
+      console.log(formatConfig(loaded));
+      return 0;
+    }
+    default:
+      console.error(`duet: unknown command ${command}\n\n${HELP.main}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    if (err instanceof DuetError && err.code === ErrorCode.CONFIG_INVALID) {
+      console.error(`duet: ${err.message}`);
+      process.exit(2);
+    }
+    console.error(`duet: ${errorMessage(err)}`);
+    if (err instanceof Error && err.stack && process.env.DUET_DEBUG) console.error(err.stack);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,173 @@
+/**
+ * The only file that imports adapters (STYLE.md 3): builds the bus, locator, registry and transport that the
+ * configuration names, and wires gates and nodes from them. Core code receives them through options.
+ */
+import type { Bus } from './bus/bus.js';
+import { MemoryBus } from './bus/memory-bus.js';
+import { connectNatsBus } from './bus/nats-bus.js';
+import { parseListenAddr } from './config/addr.js';
+import type { DuetConfig } from './config/schema.js';
+import type { NodeApp } from './demo/app.js';
+import { ConfigError } from './errors.js';
+import { Gate } from './gate/gate.js';
+import { Cleanup } from './lifecycle.js';
+import type { Locator } from './locate/locator.js';
+import { MemoryLocator } from './locate/memory-locator.js';
+import type { Log } from './log/types.js';
+import type { Transport } from './network/transport.js';
+import { createWsTransport } from './network/ws-transport.js';
+import { type BodyCodec, bodyCodec } from './node/body-codec.js';
+import { Node } from './node/node.js';
+import { PacketCodec } from './packet/codec.js';
+import { MemoryRegistry } from './registry/memory-registry.js';
+import type { Registry } from './registry/registry.js';
+import type { TraceSink } from './trace/trace.js';
+
+export interface Adapters {
+  bus: Bus;
+  locator: Locator;
+  registry: Registry;
+  /** Names for the banner. */
+  names: { bus: string; locator: string; registry: string };
+  dispose(): Promise<void>;
+}
+
+export interface ComposeExtras {
+  log?: Log;
+  trace?: TraceSink;
+}
+
+/** Builds the adapters `config` selects. In-process adapters are shared through `shared` (dev: gate + node). */
+export async function createAdapters(config: DuetConfig): Promise<Adapters> {
+  const cleanup = new Cleanup();
+  try {
+    let bus: Bus;
+    if (config.bus.adapter === 'nats') {
+      const n = config.bus.nats;
+      bus = await connectNatsBus({
+        servers: [...n.servers],
+        name: n.name || undefined,
+        user: n.user || undefined,
+        pass: n.pass || undefined,
+        token: n.token || undefined,
+      });
+    } else bus = new MemoryBus();
+    cleanup.defer(() => bus.drain());
+    const locator = await createLocator(config);
+    cleanup.defer(() => locator[Symbol.asyncDispose]());
+    const registry = await createRegistry(config);
+    cleanup.defer(() => registry[Symbol.asyncDispose]());
+    return {
+      bus,
+      locator,
+      registry,
+      names: { bus: config.bus.adapter, locator: config.locate.adapter, registry: config.registry.adapter },
+      dispose: async () => {
+        await cleanup.run();
+      },
+    };
+  } catch (err) {
+    await cleanup.run();
+    throw err;
+  }
+}
+
+async function createLocator(config: DuetConfig): Promise<Locator> {
+  if (config.locate.adapter === 'memory') return new MemoryLocator();
+  throw new ConfigError(
+    'locate.adapter',
+    config.locate.adapter,
+    `locate.adapter ${config.locate.adapter} is not wired yet`,
+  );
+}
+
+async function createRegistry(config: DuetConfig): Promise<Registry> {
+  if (config.registry.adapter === 'memory') return new MemoryRegistry();
+  throw new ConfigError(
+    'registry.adapter',
+    config.registry.adapter,
+    `registry.adapter ${config.registry.adapter} is not wired yet`,
+  );
+}
+
+export function packetCodec(config: DuetConfig): PacketCodec {
+  return new PacketCodec({ ...config.packet });
+}
+
+export function createTransport(config: DuetConfig, codec: PacketCodec): Transport {
+  const ws = config.network.ws.server;
+  const addr = parseListenAddr(ws.addr);
+  if (!addr)
+    throw new ConfigError(
+      'network.ws.server.addr',
+      ws.addr,
+      `network.ws.server.addr must be host:port, got ${ws.addr}`,
+    );
+  return createWsTransport({
+    host: addr.host || undefined,
+    port: addr.port,
+    path: ws.path,
+    origins: [...ws.origins],
+    maxConnNum: ws.maxConnNum,
+    maxConnPerIp: ws.maxConnPerIp,
+    tls: ws.keyFile || ws.certFile ? { keyFile: ws.keyFile, certFile: ws.certFile } : undefined,
+    maxPayload: codec.maxFrameBytes,
+    writeQueue: { maxMessages: ws.writeQueueSize, maxBytes: ws.writeQueueBytes },
+  });
+}
+
+export function createGate(
+  config: DuetConfig,
+  a: Adapters,
+  transport: Transport,
+  codec: PacketCodec,
+  extras: ComposeExtras = {},
+): Gate {
+  const g = config.cluster.gate;
+  const ws = config.network.ws.server;
+  return new Gate({
+    id: g.id || undefined,
+    name: g.name,
+    bus: a.bus,
+    locator: a.locator,
+    registry: a.registry,
+    transport,
+    codec,
+    prefix: config.bus.nats.prefix,
+    dispatch: g.dispatch,
+    heartbeatIntervalMs: ws.heartbeatIntervalMs,
+    heartbeatMechanism: ws.heartbeatMechanism,
+    authorizeTimeoutMs: ws.authorizeTimeoutMs,
+    malformedBudget: ws.malformedBudget,
+    metadata: { ...g.metadata },
+    log: extras.log,
+    trace: extras.trace,
+  });
+}
+
+export async function createNode(
+  config: DuetConfig,
+  a: Adapters,
+  codec: PacketCodec,
+  app: NodeApp,
+  extras: ComposeExtras = {},
+): Promise<Node> {
+  const n = config.cluster.node;
+  const body: BodyCodec = bodyCodec(n.codec);
+  const node = new Node({
+    id: n.id || undefined,
+    name: n.name || app.name || 'node',
+    bus: a.bus,
+    locator: a.locator,
+    registry: a.registry,
+    codec,
+    body,
+    prefix: config.bus.nats.prefix,
+    weight: n.weight,
+    callTimeoutMs: n.callTimeoutMs,
+    metadata: { ...n.metadata },
+    log: extras.log,
+  });
+  await app.register(node);
+  return node;
+}

@@ -1,0 +1,157 @@
+import type { Batcher } from '../bus/batcher.js';
+import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
+import type { Subjects } from '../bus/subjects.js';
+import type { Locator } from '../locate/locator.js';
+import type { Log } from '../log/types.js';
+import type { ClusterEvent } from '../registry/registry.js';
+import type { GateCounters } from './counters.js';
+import type { RouteTable } from './route-table.js';
+import type { Session } from './session.js';
+
+/**
+ * Routes client data frames to nodes (DUE-REFERENCE 3.2): route table lookup, the legality checks, stateless picks,
+ * stateful lookups through the locator, then the raw packet goes into the per-node batch.
+ * Stateful lookups are cached per local uid (fed by locator events), so the hot path stays synchronous; on a miss
+ * the session's later frames wait in its backlog so per-connection order holds.
+ */
+export class Dispatcher {
+  table: RouteTable;
+  readonly #locator: Locator;
+  readonly #out: Batcher<NodeItem>;
+  readonly #counters: GateCounters;
+  readonly #log: Log;
+  /** uid → (node name → nid) for uids bound on this gate. */
+  readonly #nodeCache = new Map<number, Map<string, string>>();
+
+  constructor(table: RouteTable, locator: Locator, out: Batcher<NodeItem>, counters: GateCounters, log: Log) {
+    this.table = table;
+    this.#locator = locator;
+    this.#out = out;
+    this.#counters = counters;
+    this.#log = log;
+  }
+
+  /** Forwards one frame (route already read); returns false when it was dropped. */
+  dispatch(s: Session, route: number, frame: Uint8Array): boolean {
+    if (s.backlog) {
+      s.backlog.push(frame.slice());
+      return true;
+    }
+    const e = this.table.routes.get(route);
+    const c = this.#counters;
+    if (e === undefined) {
+      c.drops.unknown_route++;
+      return false;
+    }
+    const info = e.info;
+    if (info.internal) {
+      c.drops.internal_route++;
+      return false;
+    }
+    if (s.uid === 0 && (info.stateful || info.authorized)) {
+      if (info.stateful) c.drops.unbound_stateful++;
+      else c.drops.unbound_authorized++;
+      return false;
+    }
+    if (!info.stateful) {
+      const inst = e.picker.pick(e.candidates);
+      if (inst === undefined) {
+        c.drops.no_node++;
+        return false;
+      }
+      this.#deliver(inst.id, s, frame);
+      return true;
+    }
+    const cached = this.#nodeCache.get(s.uid)?.get(e.group);
+    if (cached !== undefined) {
+      this.#deliver(cached, s, frame);
+      return true;
+    }
+    this.#lookup(s, e.group, frame.slice());
+    return true;
+  }
+
+  #lookup(s: Session, group: string, frame: Uint8Array): void {
+    s.backlog = [];
+    const uid = s.uid;
+    this.#locator
+      .locateNode(uid, group)
+      .then((nid) => {
+        if (nid === undefined) this.#counters.drops.not_located++;
+        else {
+          if (!s.isClosed && s.uid === uid) this.#cache(uid, group, nid);
+          this.#deliver(nid, s, frame);
+        }
+      })
+      .catch((err: unknown) => {
+        this.#counters.drops.locator_error++;
+        this.#log.warn('stateful route lookup failed', { cid: s.cid, uid, group, err: String(err) });
+      })
+      .finally(() => this.#drainBacklog(s));
+  }
+
+  #drainBacklog(s: Session): void {
+    const backlog = s.backlog ?? [];
+    s.backlog = undefined;
+    for (let i = 0; i < backlog.length; i++) {
+      const f = backlog[i] as Uint8Array;
+      this.redispatch(s, f);
+      const again = s.backlog as Uint8Array[] | undefined;
+      if (again) {
+        // Another lookup started: keep the rest behind it, in order.
+        again.push(...backlog.slice(i + 1));
+        return;
+      }
+    }
+  }
+
+  /** Set by the gate: re-reads the route of a backlogged frame (the codec lives there). */
+  redispatch: (s: Session, frame: Uint8Array) => void = () => {};
+
+  #deliver(nid: string, s: Session, packet: Uint8Array): void {
+    this.#counters.forwarded++;
+    this.#out.add(nid, { deliver: { cid: s.cid, uid: s.uid, packet } }, packet.length + 16);
+  }
+
+  /** Fires a cluster event to every node that registered it, in the same per-node stream as deliveries. */
+  trigger(event: ClusterEvent, cid: number, uid: number): void {
+    const nids = this.table.events.get(event);
+    if (!nids) return;
+    for (const nid of nids) this.#out.add(nid, { trigger: { event, cid, uid } }, 24);
+  }
+
+  cacheNode(uid: number, name: string, nid: string | undefined): void {
+    if (nid === undefined) {
+      this.#nodeCache.get(uid)?.delete(name);
+      return;
+    }
+    const m = this.#nodeCache.get(uid);
+    if (m) m.set(name, nid);
+  }
+
+  #cache(uid: number, name: string, nid: string): void {
+    let m = this.#nodeCache.get(uid);
+    if (!m) {
+      m = new Map();
+      this.#nodeCache.set(uid, m);
+    }
+    m.set(name, nid);
+  }
+
+  /** The uid left this gate: forget its cached node locations. */
+  forget(uid: number): void {
+    this.#nodeCache.delete(uid);
+  }
+}
+
+/** Encodes one node's items as a NodeBatch; a batch of only triggers goes on the event subject. */
+export function nodeBatchEncoder(gid: string, subjects: Subjects) {
+  return (items: NodeItem[], nid: string): { subject: string; data: Uint8Array } => {
+    const batch: NodeBatch = { gid, items };
+    const onlyTriggers = items.every((i) => i.trigger !== undefined);
+    return {
+      subject: onlyTriggers ? subjects.nodeEvent(nid) : subjects.nodeDeliver(nid),
+      data: NodeBatchCodec.encode(batch),
+    };
+  };
+}

@@ -1,0 +1,124 @@
+import { CloseCode, ErrorCode } from '../errors.js';
+import type { Log } from '../log/types.js';
+import type { Connection, ConnectionHandler } from '../network/transport.js';
+import { HEADER_HEARTBEAT, type PacketCodec, SIZE_BYTES } from '../packet/codec.js';
+import type { GateCounters, MalformedReason } from './counters.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { Session } from './session.js';
+import type { SessionTable } from './sessions.js';
+
+export type HeartbeatMechanism = 'resp' | 'tick';
+
+export interface FrameHandlerDeps {
+  codec: PacketCodec;
+  sessions: SessionTable;
+  dispatcher: Dispatcher;
+  counters: GateCounters;
+  heartbeatIntervalMs: number;
+  mechanism: HeartbeatMechanism;
+  malformedBudget: number;
+  log: Log;
+  createSession(c: Connection): Session;
+  isDraining(): boolean;
+}
+
+const MALFORMED: Record<string, MalformedReason> = {
+  [ErrorCode.PACKET_SHORT]: 'short',
+  [ErrorCode.PACKET_SIZE_MISMATCH]: 'size_mismatch',
+  [ErrorCode.PACKET_TOO_LARGE]: 'too_large',
+};
+
+/**
+ * The gate's side of the transport: one session per connection, and the hot path for frames. A data frame in
+ * active.* costs a header read, a route-table lookup and a batch append; it never enters the machine.
+ * Nothing here throws on client bytes (PROTOCOL.md Errors).
+ */
+export class FrameHandler implements ConnectionHandler {
+  readonly #d: FrameHandlerDeps;
+  readonly #answerHeartbeats: boolean;
+
+  constructor(d: FrameHandlerDeps) {
+    this.#d = d;
+    this.#answerHeartbeats = d.mechanism === 'resp' && d.heartbeatIntervalMs > 0;
+    d.dispatcher.redispatch = (s, frame) => this.#data(s, frame);
+  }
+
+  open(c: Connection): void {
+    const s = this.#d.createSession(c);
+    this.#d.sessions.add(s);
+    s.send({ type: 'session.opened' });
+  }
+
+  frame(c: Connection, bytes: Uint8Array): void {
+    const d = this.#d;
+    const s = d.sessions.byCid(c.cid);
+    if (s === undefined) return;
+    // PROTOCOL.md Liveness: every binary frame, valid or not, refreshes liveness.
+    s.lastSeenMs = Date.now();
+    d.counters.framesIn++;
+    d.counters.bytesIn += bytes.length;
+    if (bytes.length === 0) return;
+    if (bytes.length > SIZE_BYTES && ((bytes[SIZE_BYTES] as number) & HEADER_HEARTBEAT) !== 0) {
+      this.#heartbeat(s, bytes);
+      return;
+    }
+    this.#data(s, bytes);
+  }
+
+  #data(s: Session, bytes: Uint8Array): void {
+    const d = this.#d;
+    const route = d.codec.routeOf(bytes);
+    if (route === undefined) {
+      this.#malformed(s, bytes);
+      return;
+    }
+    if (!s.isActive) {
+      d.counters.drops.not_active++;
+      return;
+    }
+    d.dispatcher.dispatch(s, route, bytes);
+  }
+
+  #heartbeat(s: Session, bytes: Uint8Array): void {
+    const d = this.#d;
+    const r = d.codec.decode(bytes);
+    if (!r.ok) {
+      this.#malformed(s, bytes);
+      return;
+    }
+    d.counters.heartbeatsIn++;
+    if (this.#answerHeartbeats && !s.isClosed) {
+      const hb = d.codec.serverHeartbeat();
+      if (s.conn.send(hb, 'control') !== 'closed') {
+        d.counters.framesOut++;
+        d.counters.bytesOut += hb.length;
+      }
+    }
+  }
+
+  #malformed(s: Session, bytes: Uint8Array): void {
+    const d = this.#d;
+    const r = d.codec.decode(bytes);
+    if (r.ok) return;
+    const reason = MALFORMED[r.error.code] ?? 'other';
+    d.counters.malformed[reason]++;
+    if (reason === 'too_large') {
+      s.send({ type: 'session.kicked', force: false, code: CloseCode.TOO_LARGE, reason: r.error.message });
+      return;
+    }
+    s.malformed++;
+    if (d.malformedBudget > 0 && s.malformed > d.malformedBudget) {
+      s.send({
+        type: 'session.kicked',
+        force: false,
+        code: CloseCode.MALFORMED_BUDGET,
+        reason: `more than ${d.malformedBudget} malformed frames`,
+      });
+    }
+  }
+
+  closed(c: Connection, code: number, reason: string): void {
+    const s = this.#d.sessions.byCid(c.cid);
+    if (s) s.send({ type: 'socket.closed', code, reason });
+  }
+}

@@ -1,0 +1,296 @@
+import { randomUUID } from 'node:crypto';
+import { SESSION_CLOSE } from '../../actors/session.js';
+import { Batcher } from '../bus/batcher.js';
+import type { Bus } from '../bus/bus.js';
+import { GateOpsCodec, type NodeItem, type Result, ResultsCodec, SessionKind } from '../bus/envelope.js';
+import { checkToken, Subjects } from '../bus/subjects.js';
+import { type ErrorReporter, errorMessage } from '../errors.js';
+import { Cleanup, type Service, type ServiceRunState, type StopOptions } from '../lifecycle.js';
+import type { Locator } from '../locate/locator.js';
+import { type Log, silentLog } from '../log/types.js';
+import type { Connection, Transport } from '../network/transport.js';
+import type { PacketCodec } from '../packet/codec.js';
+import type { Registry, ServiceInstance } from '../registry/registry.js';
+import { nullTraceSink, type TraceSink } from '../trace/trace.js';
+import { GateCounters } from './counters.js';
+import { Dispatcher, nodeBatchEncoder } from './dispatcher.js';
+import { FrameHandler, type HeartbeatMechanism } from './frames.js';
+import { Operations } from './operations.js';
+import { RouteTable } from './route-table.js';
+import { Session } from './session.js';
+import { createSessionEffects } from './session-effects.js';
+import { SessionTable } from './sessions.js';
+import type { DispatchStrategy } from './strategy.js';
+import { Sweeper } from './sweeper.js';
+
+export interface GateOptions {
+  id?: string;
+  name?: string;
+  bus: Bus;
+  locator: Locator;
+  registry: Registry;
+  transport: Transport;
+  codec: PacketCodec;
+  /** Bus subject prefix (default "duet"). */
+  prefix?: string;
+  dispatch?: DispatchStrategy;
+  heartbeatIntervalMs?: number;
+  heartbeatMechanism?: HeartbeatMechanism;
+  authorizeTimeoutMs?: number;
+  /** Malformed frames a connection may send before it is closed (0 = never close). */
+  malformedBudget?: number;
+  trace?: TraceSink;
+  log?: Log;
+  reportError?: ErrorReporter;
+  metadata?: Record<string, string>;
+}
+
+/**
+ * The gate service: wiring and lifecycle only (STYLE.md 5). Sessions, dispatch, operations and sweeps live in
+ * their own files.
+ */
+export class Gate implements Service {
+  readonly id: string;
+  readonly name: string;
+  readonly counters = new GateCounters();
+  readonly sessions = new SessionTable();
+  #state: ServiceRunState = 'idle';
+  /** Cached for the hot path: frames from new connections are refused while draining. */
+  isDraining = false;
+  readonly #o: GateOptions;
+  readonly #subjects: Subjects;
+  readonly #log: Log;
+  readonly #report: ErrorReporter;
+  readonly #cleanup = new Cleanup();
+  readonly #abort = new AbortController();
+  readonly #out: Batcher<NodeItem>;
+  readonly #results: Batcher<Result>;
+  readonly #dispatcher: Dispatcher;
+  readonly #ops: Operations;
+  readonly #frames: FrameHandler;
+  readonly #sweeper: Sweeper;
+  #address: { host: string; port: number } | undefined;
+  #stopping: Promise<void> | undefined;
+  #idleWaiters: (() => void)[] = [];
+
+  constructor(o: GateOptions) {
+    this.#o = o;
+    this.id = checkToken(o.id ?? randomUUID(), 'gate id');
+    this.name = o.name ?? 'gate';
+    this.#subjects = new Subjects(o.prefix ?? 'duet');
+    this.#log = (o.log ?? silentLog).child({ gate: this.id });
+    this.#report =
+      o.reportError ?? ((err, context) => this.#log.error('unexpected failure', { context, err: errorMessage(err) }));
+    this.#out = new Batcher<NodeItem>({ bus: o.bus, encode: nodeBatchEncoder(this.id, this.#subjects) });
+    this.#results = new Batcher<Result>({
+      bus: o.bus,
+      encode: (results, reply) => ({ subject: reply, data: ResultsCodec.encode({ results }) }),
+    });
+    this.#dispatcher = new Dispatcher(new RouteTable(), o.locator, this.#out, this.counters, this.#log);
+    const effects = createSessionEffects({
+      gid: this.id,
+      sessions: this.sessions,
+      locator: o.locator,
+      dispatcher: this.#dispatcher,
+      trace: o.trace ?? nullTraceSink,
+      authorizeTimeoutMs: o.authorizeTimeoutMs ?? 0,
+      reportError: this.#report,
+      now: Date.now,
+      onClosed: () => this.#checkIdle(),
+    });
+    this.#ops = new Operations({
+      gid: this.id,
+      sessions: this.sessions,
+      locator: o.locator,
+      codec: o.codec,
+      dispatcher: this.#dispatcher,
+      counters: this.counters,
+      log: this.#log,
+      results: this.#results,
+      displaceRemote: (gid, uid) => this.#displaceRemote(gid, uid),
+    });
+    this.#frames = new FrameHandler({
+      codec: o.codec,
+      sessions: this.sessions,
+      dispatcher: this.#dispatcher,
+      counters: this.counters,
+      heartbeatIntervalMs: o.heartbeatIntervalMs ?? 10_000,
+      mechanism: o.heartbeatMechanism ?? 'resp',
+      malformedBudget: o.malformedBudget ?? 100,
+      log: this.#log,
+      createSession: (c: Connection) => new Session(c, effects, Date.now()),
+      isDraining: () => this.isDraining,
+    });
+    this.#sweeper = new Sweeper({
+      sessions: this.sessions,
+      codec: o.codec,
+      heartbeatIntervalMs: o.heartbeatIntervalMs ?? 10_000,
+      mechanism: o.heartbeatMechanism ?? 'resp',
+      authorizeTimeoutMs: o.authorizeTimeoutMs ?? 0,
+    });
+  }
+
+  get state(): ServiceRunState {
+    return this.#state;
+  }
+
+  /** The bound WebSocket address (after start). */
+  get address(): { host: string; port: number } | undefined {
+    return this.#address;
+  }
+
+  #instance(state: ServiceInstance['state']): ServiceInstance {
+    return {
+      id: this.id,
+      kind: 'gate',
+      name: this.name,
+      state,
+      endpoint: `bus://${this.#subjects.prefix}/gate/${this.id}`,
+      weight: 0,
+      routes: [],
+      events: [],
+      metadata: this.#o.metadata ?? {},
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`gate cannot start from state ${this.#state}`);
+    this.#state = 'starting';
+    const o = this.#o;
+    try {
+      this.#serveOps(o.bus.subscribe(this.#subjects.gateOp(this.id)));
+      this.#serveOps(o.bus.subscribe(this.#subjects.gatesOp()));
+      await this.#watchNodes();
+      this.#watchLocator();
+      this.#cleanup.defer(() => this.#abort.abort());
+      this.#address = await o.transport.listen(this.#frames);
+      this.#cleanup.defer(() => o.transport.close());
+      await o.registry.register(this.#instance('work'));
+      this.#cleanup.defer(() => o.registry.deregister(this.#instance('shut')));
+      this.#sweeper.start();
+      this.#cleanup.defer(() => this.#sweeper.stop());
+      this.#state = 'running';
+    } catch (err) {
+      await this.#cleanup.run();
+      this.#state = 'stopped';
+      throw err;
+    }
+  }
+
+  #serveOps(sub: ReturnType<Bus['subscribe']>): void {
+    this.#cleanup.defer(() => sub.drain());
+    void (async () => {
+      for await (const msg of sub) {
+        try {
+          const batch = GateOpsCodec.decode(msg.data);
+          for (const op of batch.ops) {
+            const pending = this.#ops.handle(op, batch.reply);
+            if (pending) await pending;
+          }
+        } catch (err) {
+          this.counters.opErrors++;
+          this.#log.warn('bad gate operation envelope', { err: errorMessage(err) });
+        }
+      }
+    })().catch((err: unknown) => this.#report(err, 'gate op loop'));
+  }
+
+  async #watchNodes(): Promise<void> {
+    const strategy = this.#o.dispatch ?? 'random';
+    const stream = this.#o.registry.watch('node', this.#abort.signal)[Symbol.asyncIterator]();
+    const apply = (list: ServiceInstance[]): void => {
+      this.#dispatcher.table = RouteTable.build(list, strategy, this.#dispatcher.table);
+    };
+    // The first list is awaited so the gate does not start with an empty route table.
+    const first = await stream.next();
+    if (!first.done) apply(first.value);
+    void (async () => {
+      for (;;) {
+        const n = await stream.next();
+        if (n.done) return;
+        apply(n.value);
+      }
+    })().catch((err: unknown) => this.#report(err, 'registry watch'));
+  }
+
+  #watchLocator(): void {
+    void (async () => {
+      for await (const e of this.#o.locator.watch(['node'], this.#abort.signal)) {
+        if (!this.sessions.byUid(e.uid)) continue;
+        this.#dispatcher.cacheNode(e.uid, e.insName, e.type === 2 ? e.insID : undefined);
+      }
+    })().catch((err: unknown) => this.#log.warn('locator watch ended', { err: errorMessage(err) }));
+  }
+
+  #displaceRemote(gid: string, uid: number): void {
+    const data = GateOpsCodec.encode({
+      nid: '',
+      reply: '',
+      ops: [{ id: 0, disconnect: { kind: SessionKind.USER, target: uid, force: false, displaced: true } }],
+    });
+    this.#o.bus.publish(this.#subjects.gateOp(gid), data);
+  }
+
+  #checkIdle(): void {
+    if (this.sessions.size > 0 || this.#idleWaiters.length === 0) return;
+    const w = this.#idleWaiters;
+    this.#idleWaiters = [];
+    for (const f of w) f();
+  }
+
+  #whenIdle(): Promise<void> {
+    if (this.sessions.size === 0) return Promise.resolve();
+    return new Promise((r) => this.#idleWaiters.push(r));
+  }
+
+  /**
+   * Graceful (default): re-register as hang, refuse new upgrades (503), let sessions end by themselves until
+   * `deadlineMs` (default 0 = close them now), then close the rest (1001), flush, deregister, close.
+   */
+  stop(opts: StopOptions = {}): Promise<void> {
+    this.#stopping ??= this.#stop(opts);
+    return this.#stopping;
+  }
+
+  async #stop(opts: StopOptions): Promise<void> {
+    if (this.#state === 'idle' || this.#state === 'stopped') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'draining';
+    this.isDraining = true;
+    const o = this.#o;
+    const graceful = opts.graceful ?? true;
+    if (graceful) {
+      await o.registry.register(this.#instance('hang')).catch((err: unknown) => this.#report(err, 'register hang'));
+      o.transport.refuseNew();
+      const deadline = opts.deadlineMs ?? 0;
+      if (deadline > 0 && this.sessions.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.#whenIdle(), new Promise<void>((r) => (timer = setTimeout(r, deadline)))]);
+        clearTimeout(timer);
+      }
+      for (const s of [...this.sessions.all()]) {
+        s.send({ type: 'session.kicked', force: false, code: SESSION_CLOSE_GOING_AWAY, reason: 'gate shutting down' });
+      }
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.#whenIdle(), new Promise<void>((r) => (timer = setTimeout(r, 3000)))]);
+      clearTimeout(timer);
+    }
+    for (const s of [...this.sessions.all()]) {
+      s.send({ type: 'session.kicked', force: true, code: SESSION_CLOSE.KICKED, reason: 'gate stopped' });
+    }
+    this.#out.close();
+    this.#results.close();
+    await o.bus.flush().catch(() => {});
+    const errors = await this.#cleanup.run();
+    for (const e of errors) this.#report(e, 'gate stop');
+    this.#state = 'stopped';
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+const SESSION_CLOSE_GOING_AWAY = 1001;

@@ -1,0 +1,210 @@
+import { SESSION_CLOSE } from '../../actors/session.js';
+import type { Batcher } from '../bus/batcher.js';
+import { type GateOp, type Result, ResultCode, SessionKind } from '../bus/envelope.js';
+import { errorMessage } from '../errors.js';
+import type { Locator } from '../locate/locator.js';
+import type { Log } from '../log/types.js';
+import type { PacketCodec } from '../packet/codec.js';
+import type { GateCounters } from './counters.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { Session } from './session.js';
+import type { SessionTable } from './sessions.js';
+
+export interface OperationsDeps {
+  gid: string;
+  sessions: SessionTable;
+  locator: Locator;
+  codec: PacketCodec;
+  dispatcher: Dispatcher;
+  counters: GateCounters;
+  log: Log;
+  /** Results to reply subjects, batched per turn. */
+  results: Batcher<Result>;
+  /** Asks another gate to close the session holding `uid` there (cross-gate kick). */
+  displaceRemote(gid: string, uid: number): void;
+}
+
+type Outcome = Partial<Omit<Result, 'id'>>;
+const OK: Outcome = {};
+const NOT_FOUND: Outcome = { code: ResultCode.NOT_FOUND_SESSION, message: 'session not found' };
+
+/**
+ * Serves the operations nodes send to this gate (DUE-REFERENCE 3.4, 3.6): bind, unbind, push, multicast,
+ * broadcast, channels, disconnect, isOnline, stat, getIP. Only bind is asynchronous (the locator write).
+ */
+export class Operations {
+  readonly #d: OperationsDeps;
+
+  constructor(deps: OperationsDeps) {
+    this.#d = deps;
+  }
+
+  /** Runs one op; returns a promise only when the op must finish before the next one runs (bind). */
+  handle(op: GateOp, reply: string): undefined | Promise<void> {
+    try {
+      const r = this.#run(op);
+      if (r instanceof Promise) {
+        return r.then(
+          (o) => this.#answer(op, reply, o),
+          (err: unknown) => this.#answer(op, reply, this.#failure(op, err)),
+        );
+      }
+      this.#answer(op, reply, r);
+    } catch (err) {
+      this.#answer(op, reply, this.#failure(op, err));
+    }
+    return undefined;
+  }
+
+  #failure(op: GateOp, err: unknown): Outcome {
+    this.#d.counters.opErrors++;
+    this.#d.log.warn('gate operation failed', { op: Object.keys(op).find((k) => k !== 'id'), err: errorMessage(err) });
+    const code =
+      (err as { code?: string }).code === 'DUET_ERR_UNAVAILABLE' ? ResultCode.UNAVAILABLE : ResultCode.INTERNAL;
+    return { code, message: errorMessage(err) };
+  }
+
+  #answer(op: GateOp, reply: string, o: Outcome): void {
+    if (op.id === 0 || reply === '') return;
+    const r: Result = {
+      id: op.id,
+      code: o.code ?? ResultCode.OK,
+      message: o.message ?? '',
+      total: o.total ?? 0,
+      online: o.online ?? false,
+      ip: o.ip ?? '',
+      gid: this.#d.gid,
+    };
+    this.#d.results.add(reply, r, 32);
+  }
+
+  #target(kind: number, target: number): Session | undefined {
+    const s = kind === SessionKind.USER ? this.#d.sessions.byUid(target) : this.#d.sessions.byCid(target);
+    return s && !s.isClosed ? s : undefined;
+  }
+
+  #write(s: Session, packet: Uint8Array): boolean {
+    const lane = this.#d.codec.seqOf(packet) !== 0 ? 'response' : 'push';
+    const r = s.conn.send(packet, lane);
+    if (r === 'overflow') this.#d.counters.slowConsumers++;
+    if (r === 'closed' || r === 'overflow') return false;
+    this.#d.counters.framesOut++;
+    this.#d.counters.bytesOut += packet.length;
+    return true;
+  }
+
+  #pushTo(s: Session, packet: Uint8Array, disconnect: boolean): boolean {
+    const ok = this.#write(s, packet);
+    // due ignores the flag on multicast (v2.5.8 bug); duet honours it everywhere.
+    if (disconnect)
+      s.send({ type: 'session.kicked', force: false, code: SESSION_CLOSE.NORMAL, reason: 'disconnect after push' });
+    return ok;
+  }
+
+  #run(op: GateOp): Outcome | Promise<Outcome> {
+    const d = this.#d;
+    if (op.push) {
+      const { kind, target, packet, disconnect } = op.push;
+      const s = this.#target(kind, target);
+      if (!s) {
+        d.counters.pushMissed++;
+        // due: a push by uid that finds no session here deletes the stale user → gate key.
+        if (kind === SessionKind.USER) d.locator.unbindGate(target, d.gid).catch(() => {});
+        return NOT_FOUND;
+      }
+      return this.#pushTo(s, packet, disconnect) ? { total: 1 } : { total: 0 };
+    }
+    if (op.multicast) {
+      const { kind, targets, packet, disconnect } = op.multicast;
+      let total = 0;
+      for (const t of targets) {
+        const s = this.#target(kind, t);
+        if (s && this.#pushTo(s, packet, disconnect)) total++;
+      }
+      return { total };
+    }
+    if (op.broadcast) {
+      const { kind, packet, disconnect } = op.broadcast;
+      let total = 0;
+      const list = kind === SessionKind.USER ? d.sessions.bound() : d.sessions.all();
+      for (const s of [...list]) if (!s.isClosed && s.isActive && this.#pushTo(s, packet, disconnect)) total++;
+      return { total };
+    }
+    if (op.publish) {
+      const { channel, packet, disconnect } = op.publish;
+      let total = 0;
+      const set = d.sessions.channel(channel);
+      if (set) for (const s of [...set]) if (!s.isClosed && this.#pushTo(s, packet, disconnect)) total++;
+      return { total };
+    }
+    if (op.subscribe || op.unsubscribe) {
+      const sub = op.subscribe ?? op.unsubscribe;
+      if (!sub) return OK;
+      let total = 0;
+      for (const t of sub.targets) {
+        const s = this.#target(sub.kind, t);
+        if (!s) continue;
+        if (op.subscribe) d.sessions.subscribe(sub.channel, s);
+        else d.sessions.unsubscribe(sub.channel, s);
+        total++;
+      }
+      return { total };
+    }
+    if (op.disconnect) {
+      const { kind, target, force } = op.disconnect;
+      const s = this.#target(kind, target);
+      if (!s) return NOT_FOUND;
+      if (op.disconnect.displaced) {
+        s.send({ type: 'session.displaced', code: SESSION_CLOSE.DISPLACED, reason: 'uid bound on another gate' });
+      } else s.send({ type: 'session.kicked', force, code: SESSION_CLOSE.KICKED, reason: 'kicked' });
+      return OK;
+    }
+    if (op.isOnline) {
+      return { online: this.#target(op.isOnline.kind, op.isOnline.target) !== undefined };
+    }
+    if (op.stat) {
+      return { total: op.stat.kind === SessionKind.USER ? d.sessions.boundCount : d.sessions.size };
+    }
+    if (op.getIp) {
+      const s = this.#target(op.getIp.kind, op.getIp.target);
+      return s ? { ip: s.conn.remote } : NOT_FOUND;
+    }
+    if (op.unbind) {
+      const s = op.unbind.cid ? d.sessions.byCid(op.unbind.cid) : d.sessions.byUid(op.unbind.uid);
+      if (!s || s.isClosed || s.uid === 0) return NOT_FOUND;
+      s.send({ type: 'node.unbound' });
+      return OK;
+    }
+    if (op.bind) return this.#bind(op.bind.cid, op.bind.uid);
+    return { code: ResultCode.ILLEGAL_ARGUMENT, message: 'unknown gate operation' };
+  }
+
+  /** due Bind, plus the fixes: the displaced session (this gate or another) is closed, not just unbound (due#90). */
+  async #bind(cid: number, uid: number): Promise<Outcome> {
+    const d = this.#d;
+    if (!Number.isSafeInteger(uid) || uid === 0) {
+      return { code: ResultCode.ILLEGAL_ARGUMENT, message: `uid must be a non-zero safe integer, got ${uid}` };
+    }
+    const s = d.sessions.byCid(cid);
+    if (!s || !s.isActive) return NOT_FOUND;
+    if (s.uid === uid) return OK;
+    const previousGate = await d.locator.locateGate(uid).catch(() => undefined);
+    await d.locator.bindGate(uid, d.gid);
+    if (!s.isActive) {
+      // Closed while we waited: give the uid back.
+      await d.locator.unbindGate(uid, d.gid).catch(() => {});
+      return NOT_FOUND;
+    }
+    const displaced = d.sessions.indexUid(uid, s);
+    s.send({ type: 'node.bound', uid });
+    if (displaced) {
+      displaced.send({
+        type: 'session.displaced',
+        code: SESSION_CLOSE.DISPLACED,
+        reason: `uid bound again by cid ${cid}`,
+      });
+    }
+    if (previousGate !== undefined && previousGate !== d.gid) d.displaceRemote(previousGate, uid);
+    return OK;
+  }
+}

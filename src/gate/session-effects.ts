@@ -1,0 +1,71 @@
+import type { CloseParams, SessionEvent } from '../../actors/session-types.js';
+import type { ErrorReporter } from '../errors.js';
+import type { Locator } from '../locate/locator.js';
+import { ClusterEvent } from '../registry/registry.js';
+import type { TraceSink } from '../trace/trace.js';
+import type { Dispatcher } from './dispatcher.js';
+import type { Session, SessionEffects } from './session.js';
+import type { SessionTable } from './sessions.js';
+
+export interface EffectsDeps {
+  gid: string;
+  sessions: SessionTable;
+  locator: Locator;
+  dispatcher: Dispatcher;
+  trace: TraceSink;
+  authorizeTimeoutMs: number;
+  reportError: ErrorReporter;
+  now(): number;
+  /** Told when a session has ended (after its disconnect event), e.g. to finish a graceful drain. */
+  onClosed(s: Session): void;
+}
+
+/** The session machine's named actions, implemented once per gate (STYLE.md 5). */
+export function createSessionEffects(d: EffectsDeps): SessionEffects {
+  return {
+    run(s: Session, action: { type: string; params: unknown }, context: { uid: number }) {
+      switch (action.type) {
+        case 'fireConnect':
+          d.dispatcher.trigger(ClusterEvent.CONNECT, s.cid, 0);
+          return;
+        case 'fireReconnect':
+          d.dispatcher.trigger(ClusterEvent.RECONNECT, s.cid, context.uid);
+          return;
+        case 'fireDisconnect':
+          d.dispatcher.trigger(ClusterEvent.DISCONNECT, s.cid, context.uid);
+          d.onClosed(s);
+          return;
+        case 'armAuthorize':
+          s.authorizeDeadlineMs = d.authorizeTimeoutMs > 0 ? d.now() + d.authorizeTimeoutMs : 0;
+          return;
+        case 'clearAuthorize':
+          s.authorizeDeadlineMs = 0;
+          return;
+        case 'closeGracefully': {
+          const p = action.params as CloseParams;
+          s.conn.close(p.code, p.reason).catch((err: unknown) => d.reportError(err, 'graceful close'));
+          return;
+        }
+        case 'terminateSocket':
+          s.conn.terminate();
+          return;
+        case 'release': {
+          const uid = context.uid;
+          if (uid !== 0 && d.sessions.unindexUid(uid, s)) {
+            d.dispatcher.forget(uid);
+            d.locator.unbindGate(uid, d.gid).catch((err: unknown) => d.reportError(err, 'locator unbindGate'));
+          }
+          if (s.isClosed) d.sessions.remove(s);
+          return;
+        }
+        default:
+          d.reportError(new Error(`unknown session action ${action.type}`), 'session effects');
+      }
+    },
+    transitioned(s: Session, from: string, to: string, event: SessionEvent) {
+      if (!d.trace.enabled) return;
+      const reason = 'reason' in event ? event.reason : '';
+      d.trace.record({ ts: Date.now(), gate: d.gid, cid: s.cid, uid: s.uid, from, to, event: event.type, reason });
+    },
+  };
+}

@@ -1,0 +1,68 @@
+import type { PacketCodec } from '../packet/codec.js';
+import type { HeartbeatMechanism } from './frames.js';
+import type { SessionTable } from './sessions.js';
+
+export interface SweeperDeps {
+  sessions: SessionTable;
+  codec: PacketCodec;
+  heartbeatIntervalMs: number;
+  mechanism: HeartbeatMechanism;
+  authorizeTimeoutMs: number;
+}
+
+/**
+ * The gate-wide deadline checks (STYLE.md 5): no timer per connection. Each heartbeat interval, sessions silent for
+ * more than 2 × interval get `heartbeat.expired` (so they close between 2× and 3×, as in due), and in `tick` mode
+ * the others get a server heartbeat. Authorize deadlines are checked at a tenth of the timeout.
+ */
+export class Sweeper {
+  readonly #d: SweeperDeps;
+  #heartbeat: NodeJS.Timeout | undefined;
+  #authorize: NodeJS.Timeout | undefined;
+
+  constructor(d: SweeperDeps) {
+    this.#d = d;
+  }
+
+  start(): void {
+    this.stop();
+    const { heartbeatIntervalMs, authorizeTimeoutMs } = this.#d;
+    if (heartbeatIntervalMs > 0) {
+      this.#heartbeat = setInterval(() => this.sweepHeartbeats(Date.now()), heartbeatIntervalMs);
+      this.#heartbeat.unref();
+    }
+    if (authorizeTimeoutMs > 0) {
+      this.#authorize = setInterval(() => this.sweepAuthorize(Date.now()), Math.max(10, authorizeTimeoutMs / 10));
+      this.#authorize.unref();
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#heartbeat);
+    clearInterval(this.#authorize);
+    this.#heartbeat = undefined;
+    this.#authorize = undefined;
+  }
+
+  sweepHeartbeats(now: number): void {
+    const { sessions, heartbeatIntervalMs, mechanism, codec } = this.#d;
+    const limit = now - 2 * heartbeatIntervalMs;
+    let tick: Uint8Array | undefined;
+    for (const s of [...sessions.all()]) {
+      if (s.isClosed) continue;
+      if (s.lastSeenMs < limit) s.send({ type: 'heartbeat.expired' });
+      else if (mechanism === 'tick' && s.isActive) {
+        // One frame for the whole sweep: every session gets the same bytes.
+        tick ??= codec.serverHeartbeat();
+        s.conn.send(tick, 'control');
+      }
+    }
+  }
+
+  sweepAuthorize(now: number): void {
+    for (const s of [...this.#d.sessions.all()]) {
+      if (s.authorizeDeadlineMs !== 0 && s.authorizeDeadlineMs <= now && s.uid === 0)
+        s.send({ type: 'authorize.expired' });
+    }
+  }
+}

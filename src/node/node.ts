@@ -1,0 +1,316 @@
+import { randomUUID } from 'node:crypto';
+import { Batcher } from '../bus/batcher.js';
+import type { Bus } from '../bus/bus.js';
+import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
+import { checkToken, Subjects } from '../bus/subjects.js';
+import { DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
+import { Cleanup, type Service, type ServiceRunState, type StopOptions } from '../lifecycle.js';
+import type { Locator } from '../locate/locator.js';
+import { type Log, silentLog } from '../log/types.js';
+import type { PacketCodec } from '../packet/codec.js';
+import { ClusterEvent, type Registry, type ServiceInstance, type ServiceState } from '../registry/registry.js';
+import { type BodyCodec, jsonCodec } from './body-codec.js';
+import { EventContext, type EventName, RequestContext } from './context.js';
+import { GateLink } from './gate-link.js';
+import { ClusterProxy } from './proxy.js';
+import { Router, runChain } from './router.js';
+
+export type EventHandler = (ctx: EventContext) => void | Promise<void>;
+
+export interface NodeOptions {
+  id?: string;
+  /** The stateful group: nodes with one name share users (due alias). */
+  name?: string;
+  bus: Bus;
+  locator: Locator;
+  registry: Registry;
+  codec: PacketCodec;
+  body?: BodyCodec;
+  prefix?: string;
+  weight?: number;
+  callTimeoutMs?: number;
+  metadata?: Record<string, string>;
+  log?: Log;
+  reportError?: ErrorReporter;
+}
+
+const EVENT_IDS: Record<EventName, ClusterEvent> = {
+  connect: ClusterEvent.CONNECT,
+  reconnect: ClusterEvent.RECONNECT,
+  disconnect: ClusterEvent.DISCONNECT,
+};
+const EVENT_NAMES = new Map<number, EventName>(Object.entries(EVENT_IDS).map(([k, v]) => [v, k as EventName]));
+
+/** Counters a bench or the metrics module reads. */
+export interface NodeCounters {
+  delivered: number;
+  events: number;
+  handlerErrors: number;
+  unknownRoute: number;
+  badPackets: number;
+}
+
+/**
+ * A backend node: routes client packets to handlers, fires event handlers, and serves the context/proxy API.
+ * Messages of one connection are handled in order: a handler that returns a promise holds that connection's later
+ * messages (only that connection's) until it settles.
+ */
+export class Node implements Service {
+  readonly id: string;
+  readonly name: string;
+  readonly router: Router;
+  readonly proxy: ClusterProxy;
+  readonly counters: NodeCounters = { delivered: 0, events: 0, handlerErrors: 0, unknownRoute: 0, badPackets: 0 };
+  #state: ServiceRunState = 'idle';
+  readonly #o: NodeOptions;
+  readonly #subjects: Subjects;
+  readonly #log: Log;
+  readonly #report: ErrorReporter;
+  readonly #body: BodyCodec;
+  readonly #link: GateLink;
+  readonly #nodeOut: Batcher<NodeItem>;
+  readonly #events = new Map<EventName, EventHandler[]>();
+  readonly #cleanup = new Cleanup();
+  /** Per-connection queues, only while a handler of that connection is pending. */
+  readonly #busy = new Map<string, (() => void | Promise<void>)[]>();
+  #inflight = 0;
+  #idle: (() => void)[] = [];
+  #stopping: Promise<void> | undefined;
+
+  constructor(o: NodeOptions) {
+    this.#o = o;
+    this.id = checkToken(o.id ?? randomUUID(), 'node id');
+    this.name = o.name ?? 'node';
+    this.#subjects = new Subjects(o.prefix ?? 'duet');
+    this.#log = (o.log ?? silentLog).child({ node: this.id });
+    this.#report =
+      o.reportError ?? ((err, context) => this.#log.error('unexpected failure', { context, err: errorMessage(err) }));
+    this.#body = o.body ?? jsonCodec;
+    this.router = new Router(() => this.#state !== 'idle');
+    this.#link = new GateLink(o.bus, this.#subjects, this.id, o.callTimeoutMs ?? 3000, this.#log);
+    this.#nodeOut = new Batcher<NodeItem>({
+      bus: o.bus,
+      encode: (items, nid) => ({
+        subject: this.#subjects.nodeDeliver(nid),
+        data: NodeBatchCodec.encode({ gid: '', items }),
+      }),
+    });
+    this.proxy = new ClusterProxy({
+      nid: this.id,
+      name: this.name,
+      link: this.#link,
+      locator: o.locator,
+      registry: o.registry,
+      codec: o.codec,
+      body: this.#body,
+      nodeOut: this.#nodeOut,
+    });
+  }
+
+  get state(): ServiceRunState {
+    return this.#state;
+  }
+
+  addRoute(...args: Parameters<Router['addRoute']>): this {
+    this.router.addRoute(...args);
+    return this;
+  }
+
+  /** Registers an event handler (before start). */
+  on(event: EventName, handler: EventHandler): this {
+    if (this.#state !== 'idle')
+      throw new DuetError(ErrorCode.ROUTE_REGISTERED, `event ${event} must be registered before start`);
+    const list = this.#events.get(event) ?? [];
+    list.push(handler);
+    this.#events.set(event, list);
+    return this;
+  }
+
+  #instance(state: ServiceState): ServiceInstance {
+    return {
+      id: this.id,
+      kind: 'node',
+      name: this.name,
+      state,
+      endpoint: `bus://${this.#subjects.prefix}/node/${this.id}`,
+      weight: this.#o.weight ?? 1,
+      routes: this.router.routes(),
+      events: [...this.#events.keys()].map((e) => EVENT_IDS[e]),
+      metadata: this.#o.metadata ?? {},
+    };
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new Error(`node cannot start from state ${this.#state}`);
+    this.#state = 'starting';
+    const o = this.#o;
+    try {
+      this.#link.start();
+      this.#cleanup.defer(() => this.#link.close());
+      const sub = o.bus.subscribe(this.#subjects.nodeAll(this.id));
+      this.#cleanup.defer(() => sub.drain());
+      void (async () => {
+        for await (const msg of sub) this.#onBatch(msg.data);
+      })().catch((err: unknown) => this.#report(err, 'node inbound loop'));
+      await o.bus.flush();
+      await o.registry.register(this.#instance('work'));
+      this.#cleanup.defer(() => o.registry.deregister(this.#instance('shut')));
+      this.#state = 'running';
+    } catch (err) {
+      await this.#cleanup.run();
+      this.#state = 'stopped';
+      throw err;
+    }
+  }
+
+  /** Changes the registered state (work | busy | hang); gates pick stateless targets by it. */
+  async setState(state: ServiceState): Promise<void> {
+    await this.#o.registry.register(this.#instance(state));
+  }
+
+  #onBatch(data: Uint8Array): void {
+    let batch: NodeBatch;
+    try {
+      batch = NodeBatchCodec.decode(data);
+    } catch (err) {
+      this.counters.badPackets++;
+      this.#log.warn('bad node envelope', { err: errorMessage(err) });
+      return;
+    }
+    for (const item of batch.items) {
+      if (item.deliver) {
+        const d = item.deliver;
+        this.#serial(`${batch.gid}/${d.nid ?? ''}/${d.cid}`, () =>
+          this.#request(batch.gid, d.nid ?? '', d.cid, d.uid, d.packet),
+        );
+      } else if (item.trigger) {
+        const t = item.trigger;
+        this.#serial(`${batch.gid}//${t.cid}`, () => this.#event(batch.gid, t.event, t.cid, t.uid));
+      }
+    }
+  }
+
+  /** Runs `work` now unless the connection has a pending handler; then it queues behind it. */
+  #serial(key: string, work: () => void | Promise<void>): void {
+    const q = this.#busy.get(key);
+    if (q) {
+      q.push(work);
+      return;
+    }
+    const r = this.#guarded(work);
+    if (r instanceof Promise) {
+      this.#busy.set(key, []);
+      this.#inflight++;
+      r.finally(() => this.#next(key));
+    }
+  }
+
+  #next(key: string): void {
+    const q = this.#busy.get(key);
+    while (q && q.length > 0) {
+      const r = this.#guarded(q.shift() as () => void | Promise<void>);
+      if (r instanceof Promise) {
+        r.finally(() => this.#next(key));
+        return;
+      }
+    }
+    this.#busy.delete(key);
+    this.#inflight--;
+    if (this.#inflight === 0) for (const f of this.#idle.splice(0)) f();
+  }
+
+  #guarded(work: () => void | Promise<void>): void | Promise<void> {
+    try {
+      const r = work();
+      if (r instanceof Promise) return r.catch((err: unknown) => this.#handlerFailed(err));
+    } catch (err) {
+      this.#handlerFailed(err);
+    }
+  }
+
+  #handlerFailed(err: unknown): void {
+    this.counters.handlerErrors++;
+    this.#log.error('handler failed', { err: errorMessage(err), stack: err instanceof Error ? err.stack : undefined });
+  }
+
+  #request(gid: string, nid: string, cid: number, uid: number, packet: Uint8Array): void | Promise<void> {
+    const r = this.#o.codec.decode(packet);
+    if (!r.ok || r.packet.kind !== 'data') {
+      this.counters.badPackets++;
+      return;
+    }
+    const { route, seq, body } = r.packet;
+    this.counters.delivered++;
+    const entry = this.router.get(route);
+    const ctx = new RequestContext({ gid, nid, cid, uid }, route, seq, body, this.proxy, this.#body);
+    const pre = this.router.preHandler;
+    const post = this.router.postHandler;
+    if (!entry) {
+      const h = this.router.defaultHandler;
+      if (!h) {
+        this.counters.unknownRoute++;
+        return;
+      }
+      return h(ctx);
+    }
+    if (!pre && !post) return runChain(entry, ctx);
+    return chain<RequestContext>([pre, (c: RequestContext) => runChain(entry, c), post], ctx);
+  }
+
+  #event(gid: string, event: number, cid: number, uid: number): void | Promise<void> {
+    const name = EVENT_NAMES.get(event);
+    const handlers = name ? this.#events.get(name) : undefined;
+    if (!name || !handlers) return;
+    this.counters.events++;
+    const ctx = new EventContext({ gid, nid: '', cid, uid }, name, this.proxy, this.#body);
+    return chain(handlers, ctx);
+  }
+
+  /** Graceful: re-register as hang, let pending handlers finish (until deadlineMs), flush, deregister. */
+  stop(opts: StopOptions = {}): Promise<void> {
+    this.#stopping ??= this.#stop(opts);
+    return this.#stopping;
+  }
+
+  async #stop(opts: StopOptions): Promise<void> {
+    if (this.#state === 'idle' || this.#state === 'stopped') {
+      this.#state = 'stopped';
+      return;
+    }
+    this.#state = 'draining';
+    if (opts.graceful ?? true) {
+      await this.setState('hang').catch((err: unknown) => this.#report(err, 'register hang'));
+      if (this.#inflight > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          new Promise<void>((r) => this.#idle.push(r)),
+          new Promise<void>((r) => (timer = setTimeout(r, opts.deadlineMs ?? 3000))),
+        ]);
+        clearTimeout(timer);
+      }
+    }
+    this.#nodeOut.close();
+    const errors = await this.#cleanup.run();
+    for (const e of errors) this.#report(e, 'node stop');
+    await this.#o.bus.flush().catch(() => {});
+    this.#state = 'stopped';
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/** Runs handlers in order; stays synchronous until one returns a promise. */
+function chain<C>(list: readonly (((c: C) => void | Promise<void>) | undefined)[], ctx: C): void | Promise<void> {
+  for (let i = 0; i < list.length; i++) {
+    const h = list[i];
+    if (!h) continue;
+    const r = h(ctx);
+    if (r instanceof Promise) {
+      return r.then(async () => {
+        for (let j = i + 1; j < list.length; j++) await list[j]?.(ctx);
+      });
+    }
+  }
+}
