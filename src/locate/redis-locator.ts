@@ -1,0 +1,404 @@
+import { addAbortListener } from 'node:events';
+import { AsyncQueue } from '../async-queue.js';
+import { ClosedError, DuetError, type ErrorReporter, errorMessage, UnavailableError } from '../errors.js';
+import { withDeadline } from '../lifecycle.js';
+import { DEFAULT_CACHE_MAX_USERS, LocateCache, type LocateCacheStats } from './locate-cache.js';
+import { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from './locator.js';
+import {
+  createRedisClient,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  type RedisClient,
+  type RedisConnectOptions,
+} from './redis-connect.js';
+import {
+  BIND_GATE,
+  BIND_NODE,
+  DEFAULT_LOCATE_PREFIX,
+  encodeEvent,
+  eventChannel,
+  gateKey,
+  type LuaScript,
+  nodeKey,
+  parseEvent,
+  UNBIND_GATE,
+  UNBIND_NODE,
+} from './redis-layout.js';
+import { checkUid } from './uid.js';
+
+export interface RedisLocatorOptions extends RedisConnectOptions {
+  /** due `locate.redis.prefix`; default `due:locate`, so keys read `due:locate:locate:user:{uid}:gate`. */
+  prefix?: string;
+  /** Users kept in the local cache before the oldest are evicted. Default 100,000. */
+  cacheMaxUsers?: number;
+  /** Calls made before the very first connection wait this long for it. Default connectTimeoutMs (3 s). */
+  startupWaitMs?: number;
+  /** Where connection failures go, once per outage (not per reconnect attempt). Default: counted only. */
+  onError?: ErrorReporter;
+}
+
+export interface RedisLocatorStats extends LocateCacheStats {
+  /** Messages on the event channels that were not well-formed events (other writers share them). */
+  malformedEvents: number;
+  /** 'error' events of either connection (every failed reconnect attempt counts). */
+  connectionErrors: number;
+  /** Times the command connection came back after being lost. */
+  reconnects: number;
+}
+
+interface Watcher {
+  readonly kinds: ReadonlySet<LocateKind>;
+  readonly queue: AsyncQueue<LocateEvent>;
+  stopAbort: Disposable | undefined;
+}
+
+const QUIT_WAIT_MS = 1_000;
+
+/**
+ * The locator on Redis with due's key layout (DUE-REFERENCE.md section 5), so duet and due instances can share
+ * one Redis. Two connections: commands, and a dedicated subscriber to both event channels that feeds the local
+ * cache and the watchers.
+ *
+ * Outage behaviour: binds and unbinds reject with UnavailableError at once while the connection is down (nothing
+ * is queued); lookups answer from the cache when it holds the uid, else reject UnavailableError. The cache is
+ * dropped whenever a connection is re-established, because events may have been lost meanwhile (due never
+ * resyncs, so a lost message leaves its caches stale until the next change).
+ */
+export class RedisLocator implements Locator {
+  readonly prefix: string;
+  readonly #cmd: RedisClient;
+  readonly #sub: RedisClient;
+  readonly #cache: LocateCache;
+  readonly #channels: Readonly<Record<LocateKind, string>>;
+  readonly #watchers = new Set<Watcher>();
+  readonly #stateWaiters = new Set<() => void>();
+  readonly #startupWaitMs: number;
+  readonly #onError: ErrorReporter;
+  #everReady = false;
+  #everLive = false;
+  #lastError: unknown;
+  #cmdReported = false;
+  #subReported = false;
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #malformed = 0;
+  #connectionErrors = 0;
+  #reconnects = 0;
+
+  /** Connects at once; await `ready()` to know both connections are up and the subscription confirmed. */
+  constructor(opts: RedisLocatorOptions = {}) {
+    this.prefix = opts.prefix ?? DEFAULT_LOCATE_PREFIX;
+    this.#channels = { gate: eventChannel(this.prefix, 'gate'), node: eventChannel(this.prefix, 'node') };
+    this.#cache = new LocateCache(opts.cacheMaxUsers ?? DEFAULT_CACHE_MAX_USERS);
+    this.#startupWaitMs = opts.startupWaitMs ?? opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+    this.#onError = opts.onError ?? (() => {});
+    this.#cmd = createRedisClient(opts, 'duet-locate');
+    this.#sub = createRedisClient(opts, 'duet-locate-events');
+    // Listeners are attached before the first tick, so no 'error' event is ever unhandled.
+    this.#cmd.on('ready', () => this.#onCmdReady());
+    this.#cmd.on('error', (err: Error) => this.#onConnError(err, 'cmd'));
+    this.#cmd.on('close', () => this.#notify());
+    this.#sub.on('ready', () => this.#onSubReady());
+    this.#sub.on('error', (err: Error) => this.#onConnError(err, 'sub'));
+    this.#sub.on('close', () => {
+      this.#cache.live = false;
+      this.#notify();
+    });
+    this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+  }
+
+  /** True while commands can be sent and the cache is fed by a confirmed subscription. */
+  get isReady(): boolean {
+    return !this.#closed && this.#cmd.status === 'ready' && this.#cache.live;
+  }
+
+  /**
+   * Resolves once both connections are up and the event subscription is confirmed (watchers then miss nothing
+   * published afterwards). Rejects UnavailableError after `timeoutMs` (default startupWaitMs), ClosedError after
+   * dispose, or the signal's reason. Safe to call any number of times.
+   */
+  ready(signal?: AbortSignal, timeoutMs = this.#startupWaitMs): Promise<void> {
+    return this.#waitFor(() => this.isReady, timeoutMs, signal, 'ready');
+  }
+
+  stats(): RedisLocatorStats {
+    return {
+      ...this.#cache.stats,
+      malformedEvents: this.#malformed,
+      connectionErrors: this.#connectionErrors,
+      reconnects: this.#reconnects,
+    };
+  }
+
+  async bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void> {
+    this.#check(uid);
+    const ev = encodeEvent({ uid, type: LocateEventType.BIND_GATE, insID: gid, insKind: 'gate', insName: '' });
+    try {
+      await this.#write('bindGate', BIND_GATE, gateKey(this.prefix, uid), [gid, this.#channels.gate, ev], signal);
+    } finally {
+      this.#cache.forgetGate(uid);
+    }
+  }
+
+  async unbindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void> {
+    this.#check(uid);
+    const ev = encodeEvent({ uid, type: LocateEventType.UNBIND_GATE, insID: gid, insKind: 'gate', insName: '' });
+    try {
+      await this.#write('unbindGate', UNBIND_GATE, gateKey(this.prefix, uid), [gid, this.#channels.gate, ev], signal);
+    } finally {
+      this.#cache.forgetGate(uid);
+    }
+  }
+
+  async bindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void> {
+    this.#check(uid);
+    const ev = encodeEvent({ uid, type: LocateEventType.BIND_NODE, insID: nid, insKind: 'node', insName: name });
+    const args = [name, nid, this.#channels.node, ev];
+    try {
+      await this.#write('bindNode', BIND_NODE, nodeKey(this.prefix, uid), args, signal);
+    } finally {
+      this.#cache.forgetNode(uid, name);
+    }
+  }
+
+  async unbindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void> {
+    this.#check(uid);
+    const ev = encodeEvent({ uid, type: LocateEventType.UNBIND_NODE, insID: nid, insKind: 'node', insName: name });
+    const args = [name, nid, this.#channels.node, ev];
+    try {
+      await this.#write('unbindNode', UNBIND_NODE, nodeKey(this.prefix, uid), args, signal);
+    } finally {
+      this.#cache.forgetNode(uid, name);
+    }
+  }
+
+  async locateGate(uid: Uid, signal?: AbortSignal): Promise<string | undefined> {
+    this.#check(uid);
+    const key = gateKey(this.prefix, uid);
+    const cached = this.#cache.gate(uid);
+    return this.#lookup(cached, signal, () =>
+      this.#cache.loadGate(uid, () => this.#call('locateGate', undefined, () => this.#readString('GET', key))),
+    );
+  }
+
+  async locateNode(uid: Uid, name: string, signal?: AbortSignal): Promise<string | undefined> {
+    this.#check(uid);
+    const key = nodeKey(this.prefix, uid);
+    const cached = this.#cache.node(uid, name);
+    return this.#lookup(cached, signal, () =>
+      this.#cache.loadNode(uid, name, () =>
+        this.#call('locateNode', undefined, () => this.#readString('HGET', key, name)),
+      ),
+    );
+  }
+
+  /**
+   * Change events of `kinds` from every instance (this one included), in the order Redis published them, until
+   * `signal` aborts or the locator is disposed. Only events published after `ready()` resolved are guaranteed.
+   * Each event object is frozen and shared between watchers.
+   */
+  watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent> {
+    const w: Watcher = {
+      kinds: new Set(kinds),
+      queue: new AsyncQueue<LocateEvent>(() => this.#unwatch(w)),
+      stopAbort: undefined,
+    };
+    if (this.#closed || signal.aborted) {
+      w.queue.end();
+      return w.queue;
+    }
+    this.#watchers.add(w);
+    w.stopAbort = addAbortListener(signal, () => this.#unwatch(w));
+    return w.queue;
+  }
+
+  /** Ends watchers, then QUIT on both connections (1 s at most) and disconnect. Safe to call twice. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    for (const w of [...this.#watchers]) this.#unwatch(w);
+    this.#notify();
+    await Promise.all([quitThenDisconnect(this.#cmd), quitThenDisconnect(this.#sub)]);
+    this.#cache.live = false;
+    this.#cache.drop();
+  }
+
+  #unwatch(w: Watcher): void {
+    this.#watchers.delete(w);
+    w.stopAbort?.[Symbol.dispose]();
+    w.stopAbort = undefined;
+    w.queue.end();
+  }
+
+  #check(uid: Uid): void {
+    if (this.#closed) throw new ClosedError('redis locator is closed');
+    checkUid(uid);
+  }
+
+  /** Cache first while it is trustworthy; else one shared read; an outage falls back to whatever is cached. */
+  async #lookup(
+    cached: string | null | undefined,
+    signal: AbortSignal | undefined,
+    load: () => Promise<string | null>,
+  ): Promise<string | undefined> {
+    if (cached !== undefined && this.#cache.live) {
+      this.#cache.hit();
+      return cached ?? undefined;
+    }
+    try {
+      // The read is shared by every concurrent caller, so only this caller's wait is aborted, not the read.
+      return (await abortable(load(), signal)) ?? undefined;
+    } catch (err) {
+      if (cached === undefined || !(err instanceof UnavailableError)) throw err;
+      this.#cache.hit();
+      return cached ?? undefined;
+    }
+  }
+
+  async #readString(command: 'GET' | 'HGET', ...args: string[]): Promise<string | null> {
+    const reply = await this.#cmd.call(command, ...args);
+    if (reply === null || typeof reply === 'string') return reply;
+    if (Buffer.isBuffer(reply)) return reply.toString('utf8');
+    throw new UnavailableError(`redis locator: ${command} ${args[0]} returned ${typeof reply}, expected a string`);
+  }
+
+  /** EVALSHA, falling back to EVAL when Redis does not know the script (first use, or after a restart). */
+  #write(what: string, s: LuaScript, key: string, args: string[], signal?: AbortSignal): Promise<unknown> {
+    return this.#call(what, signal, async () => {
+      try {
+        return await this.#cmd.call('EVALSHA', s.sha, 1, key, ...args);
+      } catch (err) {
+        if (!errorMessage(err).startsWith('NOSCRIPT')) throw err;
+        return this.#cmd.call('EVAL', s.lua, 1, key, ...args);
+      }
+    });
+  }
+
+  /** Runs one Redis exchange; every failure becomes UnavailableError with the cause kept. */
+  async #call<T>(what: string, signal: AbortSignal | undefined, run: () => Promise<T>): Promise<T> {
+    if (this.#closed) throw new ClosedError('redis locator is closed');
+    signal?.throwIfAborted();
+    if (this.#cmd.status !== 'ready') {
+      // Down after having been up: fail now rather than queue (callers have their own retry policy).
+      if (this.#everReady) {
+        throw new UnavailableError(`redis locator: ${what} failed, redis is not connected (${this.#cmd.status})`, {
+          cause: this.#lastError,
+        });
+      }
+      await this.#waitFor(() => this.#cmd.status === 'ready', this.#startupWaitMs, signal, what);
+    }
+    try {
+      return await abortable(run(), signal);
+    } catch (err) {
+      if ((signal?.aborted && err === signal.reason) || err instanceof DuetError) throw err;
+      throw new UnavailableError(`redis locator: ${what} failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  #waitFor(cond: () => boolean, ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
+    if (this.#closed) return Promise.reject(new ClosedError('redis locator is closed'));
+    if (signal?.aborted) return Promise.reject(signal.reason);
+    if (cond()) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const finish = (err?: unknown): void => {
+        clearTimeout(timer);
+        this.#stateWaiters.delete(check);
+        stopAbort?.[Symbol.dispose]();
+        if (err === undefined) resolve();
+        else reject(err);
+      };
+      const check = (): void => {
+        if (this.#closed) finish(new ClosedError('redis locator is closed'));
+        else if (cond()) finish();
+      };
+      const timer = setTimeout(() => {
+        const msg = `redis locator: ${what}: redis not reachable within ${ms} ms`;
+        finish(new UnavailableError(msg, { cause: this.#lastError }));
+      }, ms);
+      this.#stateWaiters.add(check);
+      const stopAbort = signal ? addAbortListener(signal, () => finish(signal.reason)) : undefined;
+    });
+  }
+
+  #notify(): void {
+    for (const check of [...this.#stateWaiters]) check();
+  }
+
+  #onCmdReady(): void {
+    if (this.#closed) return;
+    if (this.#everReady) {
+      this.#reconnects++;
+      this.#cache.drop();
+    }
+    this.#everReady = true;
+    this.#cmdReported = false;
+    this.#notify();
+  }
+
+  #onSubReady(): void {
+    if (this.#closed) return;
+    this.#cache.live = false;
+    this.#sub.subscribe(this.#channels.gate, this.#channels.node).then(
+      () => {
+        if (this.#closed) return;
+        // Whatever was cached before this subscription may have missed events: start over.
+        if (this.#everLive) this.#cache.drop();
+        this.#everLive = true;
+        this.#cache.live = true;
+        this.#subReported = false;
+        this.#notify();
+      },
+      // The connection dropped again before SUBSCRIBE answered; the next 'ready' retries.
+      (err: unknown) => this.#onConnError(err, 'sub'),
+    );
+  }
+
+  #onConnError(err: unknown, which: 'cmd' | 'sub'): void {
+    this.#connectionErrors++;
+    this.#lastError = err;
+    if (this.#closed) return;
+    // Report once per outage: ioredis emits an error for every failed reconnect attempt.
+    if (which === 'cmd' ? this.#cmdReported : this.#subReported) return;
+    if (which === 'cmd') this.#cmdReported = true;
+    else this.#subReported = true;
+    this.#onError(err, `redis locator ${which === 'cmd' ? 'command' : 'event'} connection`);
+  }
+
+  #onMessage(channel: string, message: string): void {
+    const kind = channel === this.#channels.gate ? 'gate' : channel === this.#channels.node ? 'node' : undefined;
+    if (kind === undefined || this.#closed) return;
+    const e = parseEvent(message, kind);
+    if (e === undefined) {
+      this.#malformed++;
+      return;
+    }
+    Object.freeze(e);
+    this.#cache.apply(e);
+    for (const w of this.#watchers) if (w.kinds.has(kind)) w.queue.push(e);
+  }
+}
+
+/** Rejects with the signal's reason as soon as it aborts; the work itself runs on. */
+function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return work;
+  if (signal.aborted) return Promise.reject(signal.reason);
+  let stop: Disposable | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    stop = addAbortListener(signal, () => reject(signal.reason));
+  });
+  return Promise.race([work, aborted]).finally(() => stop?.[Symbol.dispose]());
+}
+
+async function quitThenDisconnect(c: RedisClient): Promise<void> {
+  if (c.status === 'ready') {
+    try {
+      await withDeadline(c.quit(), QUIT_WAIT_MS, 'redis QUIT');
+    } catch {
+      // Closing anyway: disconnect() below ends the socket and any reconnect timer.
+    }
+  }
+  c.disconnect();
+}

@@ -1,0 +1,273 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { connect as netConnect, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { freePort } from './free-port.js';
+
+/**
+ * Real redis-server processes for tests (STYLE.md section 6): each binds 127.0.0.1 on a free port (listen(0),
+ * release, retry on EADDRINUSE since another process may take the port in between), persists nothing
+ * (`--save "" --appendonly no`), works in its own temp dir, and is stopped by pid. Every process started here is
+ * SIGKILLed when the test process exits, so a forgotten server cannot outlive the test run.
+ */
+
+export interface StartRedisOptions {
+  /** Extra redis-server arguments, appended last (`--requirepass x`, `--cluster-enabled yes`...). */
+  args?: string[];
+  /** How long start/restart may take before failing. Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+export interface RedisServer extends AsyncDisposable {
+  readonly host: string;
+  /** The same after restart(). */
+  readonly port: number;
+  /** `redis://127.0.0.1:<port>`. */
+  readonly url: string;
+  /** `127.0.0.1:<port>`, the form due's `locate.redis.addrs` takes. */
+  readonly addr: string;
+  /** The current process id (changes on restart()). */
+  readonly pid: number;
+  readonly running: boolean;
+  /** SIGTERM, wait for exit, SIGKILL after 3 s. Safe to call twice. */
+  stop(): Promise<void>;
+  /** SIGKILL (an abrupt outage); resolves once the process is gone. */
+  kill(): Promise<void>;
+  /** Stops the server if running, then starts a fresh one (empty data) on the same port. */
+  restart(): Promise<void>;
+  /** The last lines redis-server printed, for assertion messages. */
+  logTail(lines?: number): string;
+  /** stop() and remove the temp dir. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+const HOST = '127.0.0.1';
+const DEFAULT_START_TIMEOUT_MS = 10_000;
+const STOP_GRACE_MS = 3_000;
+const EXIT_WAIT_MS = 5_000;
+const POLL_MS = 20;
+const LOG_KEEP_CHARS = 8_192;
+
+// Process-wide record of what the harness started, so the exit hook can kill leftovers. Test-only state.
+const liveChildren = new Set<ChildProcess>();
+const liveDirs = new Set<string>();
+let exitHooked = false;
+
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  process.once('exit', () => {
+    for (const child of liveChildren) {
+      try {
+        child.kill('SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+    liveChildren.clear();
+    for (const dir of liveDirs) rmSync(dir, { recursive: true, force: true });
+    liveDirs.clear();
+  });
+}
+
+/** How many redis-server processes this test process still has running. */
+export function liveRedisServers(): number {
+  return liveChildren.size;
+}
+
+let resolvedBin: string | undefined;
+
+/** $REDIS_SERVER_BIN, then redis-server on $PATH, then /usr/bin/redis-server (Debian's package). */
+export function redisServerBin(): string {
+  if (resolvedBin !== undefined) return resolvedBin;
+  const candidates = [
+    process.env.REDIS_SERVER_BIN,
+    ...(process.env.PATH ?? '').split(delimiter).map((d) => (d ? join(d, 'redis-server') : undefined)),
+    '/usr/bin/redis-server',
+    '/usr/local/bin/redis-server',
+  ];
+  for (const c of candidates) {
+    if (c && existsSync(c)) {
+      resolvedBin = c;
+      return c;
+    }
+  }
+  throw new Error('redis-server not found: install it (apt-get install redis-server) or set REDIS_SERVER_BIN');
+}
+
+/** Sends an inline PING on a raw socket: true on `+PONG` (no client library, so the harness tests nothing of ours). */
+function ping(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = netConnect({ host: HOST, port });
+    let buf = '';
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
+    });
+    sock.once('error', () => done(false));
+  });
+}
+
+class HarnessRedisServer implements RedisServer {
+  readonly host = HOST;
+  readonly dir: string;
+  readonly #opts: StartRedisOptions;
+  #port = 0;
+  #child: ChildProcess | undefined;
+  #exited: Promise<void> = Promise.resolve();
+  #running = false;
+  #pid = 0;
+  #log = '';
+  #disposed = false;
+
+  constructor(dir: string, opts: StartRedisOptions) {
+    this.dir = dir;
+    this.#opts = opts;
+  }
+
+  get port(): number {
+    return this.#port;
+  }
+  get url(): string {
+    return `redis://${HOST}:${this.#port}`;
+  }
+  get addr(): string {
+    return `${HOST}:${this.#port}`;
+  }
+  get pid(): number {
+    return this.#pid;
+  }
+  get running(): boolean {
+    return this.#running;
+  }
+
+  logTail(lines = 20): string {
+    return this.#log.trimEnd().split('\n').slice(-lines).join('\n');
+  }
+
+  /** First start: a fresh free port per attempt. Restart: the same port, retried until the deadline. */
+  async start(): Promise<void> {
+    if (this.#disposed) throw new Error('redis-server harness was disposed');
+    if (this.#running) return;
+    const pinned = this.#port !== 0;
+    const deadline = Date.now() + (this.#opts.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS);
+    for (;;) {
+      const port = pinned ? this.#port : await freePort(HOST);
+      const err = await this.#spawnOnce(port, deadline);
+      if (err === undefined) {
+        this.#port = port;
+        return;
+      }
+      if (Date.now() >= deadline || !/address already in use/i.test(err.message)) throw err;
+      if (pinned) await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  async #spawnOnce(port: number, deadline: number): Promise<Error | undefined> {
+    const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    args.push('--daemonize', 'no', '--loglevel', 'notice');
+    if (this.#opts.args) args.push(...this.#opts.args);
+    this.#log = '';
+    const child = spawn(redisServerBin(), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Unref'd so a leaked server cannot keep the test process alive; the exit hook kills it.
+    child.unref();
+    hookExit();
+    liveChildren.add(child);
+    const keep = (d: Buffer): void => {
+      this.#log = (this.#log + d.toString('utf8')).slice(-LOG_KEEP_CHARS);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    // The pipes must not hold the event loop open either.
+    if (child.stdout instanceof Socket) child.stdout.unref();
+    if (child.stderr instanceof Socket) child.stderr.unref();
+    let exitInfo: string | undefined;
+    this.#exited = new Promise<void>((resolve) => {
+      const gone = (info: string): void => {
+        exitInfo ??= info;
+        liveChildren.delete(child);
+        if (this.#child === child) this.#running = false;
+        resolve();
+      };
+      child.once('exit', (code, signal) => gone(`exited with ${signal ?? code}`));
+      child.once('error', (e) => gone(`failed to spawn: ${e.message}`));
+    });
+    this.#child = child;
+    this.#pid = child.pid ?? 0;
+    this.#running = true;
+    for (;;) {
+      if (exitInfo !== undefined) {
+        return new Error(`redis-server on port ${port} ${exitInfo}: ${this.logTail(5)}`);
+      }
+      if (await ping(port)) return undefined;
+      if (Date.now() >= deadline) {
+        await this.#terminate('SIGKILL');
+        return new Error(`redis-server on port ${port} did not answer PING in time: ${this.logTail(10)}`);
+      }
+      await new Promise((r) => setTimeout(r, POLL_MS));
+    }
+  }
+
+  async #terminate(signal: NodeJS.Signals): Promise<void> {
+    const child = this.#child;
+    if (!child || !this.#running) return;
+    process.kill(this.#pid, signal);
+    // Ref'd on purpose: the child is unref'd, so without it the test process could exit mid-wait.
+    let timer: NodeJS.Timeout | undefined;
+    const graceMs = signal === 'SIGKILL' ? EXIT_WAIT_MS : STOP_GRACE_MS;
+    const timedOut = await Promise.race([
+      this.#exited.then(() => false),
+      new Promise<boolean>((r) => {
+        timer = setTimeout(() => r(true), graceMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!timedOut) return;
+    if (signal !== 'SIGKILL') return this.#terminate('SIGKILL');
+    throw new Error(`redis-server (pid ${this.#pid}) did not exit after SIGKILL`);
+  }
+
+  stop(): Promise<void> {
+    return this.#terminate('SIGTERM');
+  }
+
+  kill(): Promise<void> {
+    return this.#terminate('SIGKILL');
+  }
+
+  async restart(): Promise<void> {
+    await this.stop();
+    await this.start();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await this.stop();
+    await rm(this.dir, { recursive: true, force: true });
+    liveDirs.delete(this.dir);
+  }
+}
+
+/** Starts one redis-server on a free loopback port and resolves once it answers PING. */
+export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServer> {
+  const dir = await mkdtemp(join(tmpdir(), 'duet-redis-'));
+  liveDirs.add(dir);
+  hookExit();
+  const server = new HarnessRedisServer(dir, opts);
+  try {
+    await server.start();
+  } catch (err) {
+    await server[Symbol.asyncDispose]();
+    throw err;
+  }
+  return server;
+}
