@@ -48,7 +48,7 @@ function hintFor(section: SchemaSection, sectionKey: string, seg: string): strin
     .map((n) => ({ n, d: n.toLowerCase() === lower ? 0 : distance(lower, n.toLowerCase()) }))
     .sort((x, y) => x.d - y.d)[0];
   const guess =
-    best !== undefined && best.d <= Math.max(2, Math.floor(seg.length / 3)) ? ` (did you mean ${best.n}?)` : '';
+    best !== undefined && best.d <= Math.max(1, Math.floor(seg.length / 3)) ? ` (did you mean ${best.n}?)` : '';
   const where = sectionKey === '' ? 'the top level' : sectionKey;
   return `is not a known key${guess}; ${where} has: ${names.join(', ')}`;
 }

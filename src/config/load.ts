@@ -63,7 +63,7 @@ class Assembly {
   /** Per-entry sources of map fields (metadata), keyed `cluster.gate.metadata.region`. */
   readonly entrySources = new Map<string, string>();
   /** Keys set by the layer being applied, to catch a key and its alias disagreeing inside one source. */
-  #layer = new Map<string, { value: FieldValue; at: string }>();
+  #layer = new Map<string, { value: FieldValue; at: string; name: string }>();
 
   constructor() {
     for (const { key, field } of allFields()) {
@@ -120,10 +120,11 @@ class Assembly {
           throw new ConfigError(ref.key, raw, `${origin.at(shownKey)} must be ${r.rule}, got ${got}`);
         }
         const earlier = this.#layer.get(ref.key);
-        if (earlier !== undefined && !sameValue(earlier.value, r.value)) {
+        // Repeating a key is fine (the later wins); a key and its alias disagreeing in one source is a mistake.
+        if (earlier !== undefined && earlier.name !== shownKey && !sameValue(earlier.value, r.value)) {
           throw new ConfigError(ref.key, raw, `${origin.at(shownKey)} conflicts with ${earlier.at} in the same source`);
         }
-        this.#layer.set(ref.key, { value: r.value, at: origin.at(shownKey) });
+        this.#layer.set(ref.key, { value: r.value, at: origin.at(shownKey), name: shownKey });
         if (ref.field.kind === 'map') {
           for (const k of this.entrySources.keys()) if (k.startsWith(`${ref.key}.`)) this.entrySources.delete(k);
         }
@@ -188,6 +189,7 @@ function applyEnv(asm: Assembly, env: NodeJS.ProcessEnv): void {
     const segments = name.slice(ENV_PREFIX.length).split('__');
     asm.apply(segments, parseLiteral(text), text, namedOrigin(`env ${name}`), true);
   }
+  asm.startLayer(); // DUET_MODE overrides DUET__MODE rather than conflicting with it
   const mode = env.DUET_MODE;
   if (mode !== undefined && mode !== '') asm.apply(['mode'], mode, mode, namedOrigin('env DUET_MODE'), false);
 }
@@ -203,6 +205,7 @@ function applyFlags(asm: Assembly, sets: readonly string[], mode: string | undef
     const hidden = ref.kind === 'field' && ref.field.secret ? '***' : text;
     asm.apply(key.split('.'), parseLiteral(text), text, namedOrigin(`flag --set ${key}=${hidden}`), true);
   }
+  asm.startLayer(); // --mode overrides --set mode=…
   if (mode !== undefined) asm.apply(['mode'], mode, mode, namedOrigin(`flag --mode ${mode}`), false);
 }
 
