@@ -1,14 +1,9 @@
 import {
-  ClosedConnectionError,
   connect,
   createInbox,
-  DrainingConnectionError,
   InvalidArgumentError,
   type Msg,
   type NatsConnection,
-  TimeoutError as NatsTimeoutError,
-  NoRespondersError,
-  RequestError,
   type TlsOptions,
 } from '@nats-io/transport-node';
 import {
@@ -22,6 +17,7 @@ import {
   UnavailableError,
 } from '../errors.js';
 import type { Bus, BusStatus, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+import { isClosedCause, requestError } from './nats-errors.js';
 import { NatsBusSubscription } from './nats-subscription.js';
 
 export const DEFAULT_RECONNECT_TIME_WAIT_MS = 250;
@@ -67,17 +63,6 @@ export interface NatsBusOptions {
   reconnectBufferBytes?: number;
   /** Where dropped publishes with an unexpected cause, server errors and drain failures go. Default: counted only. */
   onError?: ErrorReporter;
-}
-
-function hasCause<T extends Error>(err: unknown, ctor: abstract new (...args: never[]) => T): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    if (e instanceof ctor) return true;
-  }
-  return false;
-}
-
-function isClosedCause(err: unknown): boolean {
-  return hasCause(err, ClosedConnectionError) || hasCause(err, DrainingConnectionError);
 }
 
 /**
@@ -194,25 +179,28 @@ export class NatsBus implements Bus {
   }
 
   publish(subject: string, data: Uint8Array): void {
-    if (this.#isDraining || this.#status === 'closed') {
-      this.dropped++;
-      return;
-    }
-    if (this.#status === 'reconnecting') {
-      this.#hold(subject, data);
-      return;
-    }
-    this.#send(subject, data);
+    this.#publish(subject, data);
   }
 
-  #hold(subject: string, data: Uint8Array): void {
+  /** false when the message was dropped (and counted). Also the path of BusMessage.respond(). */
+  #publish(subject: string, data: Uint8Array): boolean {
+    if (this.#isDraining || this.#status === 'closed') {
+      this.dropped++;
+      return false;
+    }
+    if (this.#status === 'reconnecting') return this.#hold(subject, data);
+    return this.#send(subject, data);
+  }
+
+  #hold(subject: string, data: Uint8Array): boolean {
     const size = data.byteLength + subject.length;
     if (this.#heldBytes + size > (this.#opts.reconnectBufferBytes ?? DEFAULT_RECONNECT_BUFFER_BYTES)) {
       this.dropped++;
-      return;
+      return false;
     }
     this.#held.push({ subject, data });
     this.#heldBytes += size;
+    return true;
   }
 
   /** Runs on the 'reconnect' status, before listeners hear 'connected', so held messages go out first. */
@@ -223,13 +211,15 @@ export class NatsBus implements Bus {
     for (const m of held) this.#send(m.subject, m.data);
   }
 
-  #send(subject: string, data: Uint8Array): void {
+  #send(subject: string, data: Uint8Array): boolean {
     try {
       this.#nc.publish(subject, data);
+      return true;
     } catch (err) {
       this.dropped++;
       // Closed/draining races are expected and only counted; a bad subject or an oversized payload is a bug to see.
       if (!isClosedCause(err)) this.#report(err, `publish on ${subject}`);
+      return false;
     }
   }
 
@@ -237,7 +227,13 @@ export class NatsBus implements Bus {
   subscribe(subject: string, opts: SubscribeOptions = {}): Subscription {
     if (this.#isDraining || this.#status === 'closed') throw new ClosedError('bus is closed');
     try {
-      return new NatsBusSubscription(this.#nc, subject, opts.queue, (err, ctx) => this.#report(err, ctx));
+      return new NatsBusSubscription(
+        this.#nc,
+        subject,
+        opts.queue,
+        (err, ctx) => this.#report(err, ctx),
+        (reply, data) => this.#publish(reply, data),
+      );
     } catch (err) {
       if (isClosedCause(err)) throw new ClosedError('bus is closed', { cause: err });
       throw new DuetError(ErrorCode.ILLEGAL_OPERATION, `cannot subscribe to ${subject}: ${errorMessage(err)}`, {
@@ -264,7 +260,10 @@ export class NatsBus implements Bus {
     try {
       reply = this.#nc.request(subject, data, { timeout: opts.timeoutMs });
     } catch (err) {
-      throw this.#requestError(err, subject, timeoutErr, disconnectsBefore);
+      throw requestError(err, subject, timeoutErr, {
+        isClosed: this.#nc.isClosed(),
+        wasDisconnected: this.#status !== 'connected' || this.#disconnects !== disconnectsBefore,
+      });
     }
     let onAbort: (() => void) | undefined;
     try {
@@ -280,32 +279,13 @@ export class NatsBus implements Bus {
       return (await reply).data;
     } catch (err) {
       if (signal?.aborted && err === signal.reason) throw err;
-      throw this.#requestError(err, subject, timeoutErr, disconnectsBefore);
+      throw requestError(err, subject, timeoutErr, {
+        isClosed: this.#nc.isClosed(),
+        wasDisconnected: this.#status !== 'connected' || this.#disconnects !== disconnectsBefore,
+      });
     } finally {
       if (onAbort) signal?.removeEventListener('abort', onAbort);
     }
-  }
-
-  #requestError(err: unknown, subject: string, timeoutErr: TimeoutError, disconnectsBefore: number): Error {
-    if (hasCause(err, NoRespondersError) || (err instanceof RequestError && err.isNoResponders())) {
-      return new DuetError(ErrorCode.NO_RESPONDERS, `no responders on ${subject}`, { cause: err });
-    }
-    if (isClosedCause(err) || this.#nc.isClosed()) {
-      return new ClosedError(`bus closed during a request on ${subject}`, { cause: err });
-    }
-    if (hasCause(err, NatsTimeoutError)) {
-      timeoutErr.cause = err;
-      if (this.#status !== 'connected' || this.#disconnects !== disconnectsBefore) {
-        return new UnavailableError(`nats connection lost during a request on ${subject}`, { cause: timeoutErr });
-      }
-      return timeoutErr;
-    }
-    if (hasCause(err, InvalidArgumentError)) {
-      return new DuetError(ErrorCode.ILLEGAL_OPERATION, `bad request on ${subject}: ${errorMessage(err)}`, {
-        cause: err,
-      });
-    }
-    return new UnavailableError(`request on ${subject} failed: ${errorMessage(err)}`, { cause: err });
   }
 
   /**

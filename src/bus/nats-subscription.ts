@@ -3,11 +3,16 @@ import { AsyncQueue } from '../async-queue.js';
 import type { ErrorReporter } from '../errors.js';
 import type { BusMessage, Subscription } from './bus.js';
 
-/** One delivered message; respond() never throws (a closed connection answers false). */
+/** Publishes a reply through the bus (so replies are held during a reconnect and counted when dropped). */
+export type ReplyPublisher = (reply: string, data: Uint8Array) => boolean;
+
+/** One delivered message; respond() never throws. */
 class NatsBusMessage implements BusMessage {
   readonly #msg: Msg;
-  constructor(msg: Msg) {
+  readonly #reply: ReplyPublisher;
+  constructor(msg: Msg, reply: ReplyPublisher) {
     this.#msg = msg;
+    this.#reply = reply;
   }
   get subject(): string {
     return this.#msg.subject;
@@ -16,11 +21,8 @@ class NatsBusMessage implements BusMessage {
     return this.#msg.data;
   }
   respond(data: Uint8Array): boolean {
-    try {
-      return this.#msg.respond(data);
-    } catch {
-      return false;
-    }
+    const to = this.#msg.reply;
+    return to ? this.#reply(to, data) : false;
   }
 }
 
@@ -34,7 +36,13 @@ export class NatsBusSubscription implements Subscription {
   readonly #q: AsyncQueue<BusMessage>;
   #drained: Promise<void> | undefined;
 
-  constructor(nc: NatsConnection, subject: string, queue: string | undefined, report: ErrorReporter) {
+  constructor(
+    nc: NatsConnection,
+    subject: string,
+    queue: string | undefined,
+    report: ErrorReporter,
+    reply: ReplyPublisher,
+  ) {
     this.subject = subject;
     this.#q = new AsyncQueue<BusMessage>(() => this.#unsubscribe());
     this.#sub = nc.subscribe(subject, {
@@ -46,7 +54,7 @@ export class NatsBusSubscription implements Subscription {
           this.#q.end();
           return;
         }
-        this.#q.push(new NatsBusMessage(msg));
+        this.#q.push(new NatsBusMessage(msg, reply));
       },
     });
     // Ends the stream whatever closed the subscription: drain, unsubscribe or the connection closing.

@@ -192,6 +192,18 @@ export function busContract(name: string, make: () => Promise<BusFixture>): void
       await sub.drain();
     });
 
+    it('bus - respond() after the bus closed answers false instead of throwing', async () => {
+      const subject = `${p}.late-reply`;
+      const responder = bus.subscribe(subject);
+      await bus.flush();
+      const it = responder[Symbol.asyncIterator]();
+      const pending = peer.request(subject, enc.encode('q'), { timeoutMs: 300 });
+      const [m] = await take(it, 1);
+      await bus.drain();
+      assert.equal(m?.respond(enc.encode('too late')), false);
+      await assert.rejects(pending, (err: unknown) => err instanceof DuetError);
+    });
+
     it('bus - a request nobody answers rejects with TimeoutError after timeoutMs', async () => {
       const subject = `${p}.silent`;
       const silent = peer.subscribe(subject);

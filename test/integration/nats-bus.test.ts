@@ -23,7 +23,13 @@ busContract('nats', async () => {
     return b;
   };
   const bus = await open();
-  return { bus, other: open, dispose: async () => void (await Promise.all(opened.map((b) => b.drain()))) };
+  return {
+    bus,
+    other: open,
+    dispose: async () => {
+      await Promise.all(opened.map((b) => b.drain()));
+    },
+  };
 });
 
 describe('nats bus', () => {
