@@ -27,11 +27,18 @@ const ABNORMAL_CLOSURE = 1006;
 /** Reused for every send: ws reads the flags only, and one object per frame would be garbage on the hot path. */
 const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
 
-/** ws receiver error codes that close the socket, mapped to the code ws sent (ws lib/receiver.js). */
-const RECEIVER_CLOSE_CODES: Readonly<Record<string, number>> = {
-  WS_ERR_UNSUPPORTED_MESSAGE_LENGTH: CloseCode.TOO_LARGE,
-  WS_ERR_INVALID_UTF8: 1007,
-};
+/**
+ * The close code ws sent for a receiver error (oversized frame → 1009, bad fragments → 1008…). ws keeps it under a
+ * private symbol (lib/constants.js kStatusCode); read it by description rather than guess from the message.
+ */
+export function closeCodeOfWsError(err: Error): number {
+  for (const key of Object.getOwnPropertySymbols(err)) {
+    if (key.description !== 'status-code') continue;
+    const value: unknown = (err as unknown as Record<symbol, unknown>)[key];
+    if (typeof value === 'number') return value;
+  }
+  return CloseCode.PROTOCOL_ERROR;
+}
 
 export interface WsConnectionOptions {
   cid: number;
@@ -203,10 +210,10 @@ export class WsConnection implements Connection {
     }
   };
 
-  #onWsError = (err: Error & { code?: string }): void => {
+  #onWsError = (err: Error): void => {
     // ws has already sent a close frame for receiver errors (oversized frame → 1009); remember why
     if (this.#closeCode === undefined) {
-      this.#closeCode = (err.code && RECEIVER_CLOSE_CODES[err.code]) || CloseCode.PROTOCOL_ERROR;
+      this.#closeCode = closeCodeOfWsError(err);
       this.#closeReason = err.message;
     }
     if (this.#phase === 'open') {

@@ -175,6 +175,9 @@ export class WsTransport implements Transport {
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: this.#opts.maxPayload,
+      // a due packet is one small message; Go clients split at their 4 KiB write buffer, so 1024 fragments is
+      // generous, while ws's default (16k) lets a client make us parse many empty fragments per message
+      maxFragments: 1024,
     });
     server.on('request', this.#onRequest);
     server.on('upgrade', this.#onUpgrade);
