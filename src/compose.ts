@@ -13,6 +13,7 @@ import { Gate } from './gate/gate.js';
 import { Cleanup } from './lifecycle.js';
 import type { Locator } from './locate/locator.js';
 import { MemoryLocator } from './locate/memory-locator.js';
+import { RedisLocator } from './locate/redis-locator.js';
 import type { Log } from './log/types.js';
 import type { Transport } from './network/transport.js';
 import { createWsTransport } from './network/ws-transport.js';
