@@ -107,6 +107,13 @@ function hookExit(): void {
   if (exitHooked) return;
   exitHooked = true;
   process.once('exit', killLeftovers);
+  // Ctrl-C or the runner's SIGTERM skips 'exit': clean up, then let the signal do what it would have done.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(sig, () => {
+      killLeftovers();
+      if (process.listenerCount(sig) === 0) process.kill(process.pid, sig);
+    });
+  }
 }
 
 /** How many nats-server processes this test process still has running (a test can assert 0 at the end). */
