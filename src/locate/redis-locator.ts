@@ -96,7 +96,11 @@ export class RedisLocator implements Locator {
     // Listeners are attached before the first tick, so no 'error' event is ever unhandled.
     this.#cmd.on('ready', () => this.#onCmdReady());
     this.#cmd.on('error', (err: Error) => this.#onConnError(err, 'cmd'));
-    this.#cmd.on('close', () => this.#notify());
+    this.#cmd.on('close', () => {
+      // A killed server closes the socket without an 'error' event; callers still get a cause.
+      this.#lastError ??= new Error('redis connection closed');
+      this.#notify();
+    });
     this.#sub.on('ready', () => this.#onSubReady());
     this.#sub.on('error', (err: Error) => this.#onConnError(err, 'sub'));
     this.#sub.on('close', () => {
@@ -132,43 +136,45 @@ export class RedisLocator implements Locator {
   async bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void> {
     this.#check(uid);
     const ev = encodeEvent({ uid, type: LocateEventType.BIND_GATE, insID: gid, insKind: 'gate', insName: '' });
-    try {
-      await this.#write('bindGate', BIND_GATE, gateKey(this.prefix, uid), [gid, this.#channels.gate, ev], signal);
-    } finally {
-      this.#cache.forgetGate(uid);
-    }
+    const args = [gid, this.#channels.gate, ev];
+    await this.#write(
+      'bindGate',
+      BIND_GATE,
+      gateKey(this.prefix, uid),
+      args,
+      () => this.#cache.forgetGate(uid),
+      signal,
+    );
   }
 
   async unbindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void> {
     this.#check(uid);
     const ev = encodeEvent({ uid, type: LocateEventType.UNBIND_GATE, insID: gid, insKind: 'gate', insName: '' });
-    try {
-      await this.#write('unbindGate', UNBIND_GATE, gateKey(this.prefix, uid), [gid, this.#channels.gate, ev], signal);
-    } finally {
-      this.#cache.forgetGate(uid);
-    }
+    const args = [gid, this.#channels.gate, ev];
+    await this.#write(
+      'unbindGate',
+      UNBIND_GATE,
+      gateKey(this.prefix, uid),
+      args,
+      () => this.#cache.forgetGate(uid),
+      signal,
+    );
   }
 
   async bindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void> {
     this.#check(uid);
     const ev = encodeEvent({ uid, type: LocateEventType.BIND_NODE, insID: nid, insKind: 'node', insName: name });
     const args = [name, nid, this.#channels.node, ev];
-    try {
-      await this.#write('bindNode', BIND_NODE, nodeKey(this.prefix, uid), args, signal);
-    } finally {
-      this.#cache.forgetNode(uid, name);
-    }
+    const forget = (): void => this.#cache.forgetNode(uid, name);
+    await this.#write('bindNode', BIND_NODE, nodeKey(this.prefix, uid), args, forget, signal);
   }
 
   async unbindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void> {
     this.#check(uid);
     const ev = encodeEvent({ uid, type: LocateEventType.UNBIND_NODE, insID: nid, insKind: 'node', insName: name });
     const args = [name, nid, this.#channels.node, ev];
-    try {
-      await this.#write('unbindNode', UNBIND_NODE, nodeKey(this.prefix, uid), args, signal);
-    } finally {
-      this.#cache.forgetNode(uid, name);
-    }
+    const forget = (): void => this.#cache.forgetNode(uid, name);
+    await this.#write('unbindNode', UNBIND_NODE, nodeKey(this.prefix, uid), args, forget, signal);
   }
 
   async locateGate(uid: Uid, signal?: AbortSignal): Promise<string | undefined> {
@@ -265,14 +271,27 @@ export class RedisLocator implements Locator {
     throw new UnavailableError(`redis locator: ${command} ${args[0]} returned ${typeof reply}, expected a string`);
   }
 
-  /** EVALSHA, falling back to EVAL when Redis does not know the script (first use, or after a restart). */
-  #write(what: string, s: LuaScript, key: string, args: string[], signal?: AbortSignal): Promise<unknown> {
+  /**
+   * EVALSHA, falling back to EVAL when Redis does not know the script (first use, or after a restart). Once the
+   * script was sent, `forget` drops this instance's entry for the key (the change's own event refills it); a call
+   * refused before sending leaves the cache alone, so an outage does not empty it.
+   */
+  #write(
+    what: string,
+    s: LuaScript,
+    key: string,
+    args: string[],
+    forget: () => void,
+    signal?: AbortSignal,
+  ): Promise<unknown> {
     return this.#call(what, signal, async () => {
       try {
         return await this.#cmd.call('EVALSHA', s.sha, 1, key, ...args);
       } catch (err) {
         if (!errorMessage(err).startsWith('NOSCRIPT')) throw err;
-        return this.#cmd.call('EVAL', s.lua, 1, key, ...args);
+        return await this.#cmd.call('EVAL', s.lua, 1, key, ...args);
+      } finally {
+        forget();
       }
     });
   }
@@ -335,6 +354,7 @@ export class RedisLocator implements Locator {
     }
     this.#everReady = true;
     this.#cmdReported = false;
+    this.#lastError = undefined;
     this.#notify();
   }
 
