@@ -129,6 +129,20 @@ describe('nats bus', () => {
     }
   });
 
+  it('nats bus - when reconnect attempts run out, closed resolves with the error and the bus is closed', async () => {
+    await using own = await startNats();
+    const bus = await connectNatsBus({ servers: [own.url], maxReconnectAttempts: 2, reconnectTimeWaitMs: 20 });
+    const statuses: BusStatus[] = [];
+    bus.onStatus((s) => statuses.push(s));
+    await own.kill();
+    const err = await bus.closed;
+    assert.ok(err instanceof Error, `closed with ${String(err)}`);
+    assert.deepEqual(statuses, ['reconnecting', 'closed']);
+    assert.doesNotThrow(() => bus.publish('gone', enc.encode('x')));
+    assert.equal(bus.dropped, 1);
+    await bus.drain();
+  });
+
   it('nats bus - drain while the server is down ends within drainTimeoutMs and counts held publishes', async () => {
     await using own = await startNats();
     const bus = await connectNatsBus({ servers: [own.url], drainTimeoutMs: 300 });
