@@ -28,7 +28,8 @@ const ABNORMAL_CLOSURE = 1006;
 const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
 
 /**
- * The close code ws sent for a receiver error (oversized frame → 1009, bad fragments → 1008…). ws keeps it under a
+ * The close code ws sent for a receiver error (oversized frame → 1009, bad fragments → 1008…), or 1006 for a
+ * socket-level error that carries none. ws keeps the code under a
  * private symbol (lib/constants.js kStatusCode); read it by description rather than guess from the message.
  */
 export function closeCodeOfWsError(err: Error): number {
@@ -37,7 +38,8 @@ export function closeCodeOfWsError(err: Error): number {
     const value: unknown = (err as unknown as Record<symbol, unknown>)[key];
     if (typeof value === 'number') return value;
   }
-  return CloseCode.PROTOCOL_ERROR;
+  // no code: a write-side failure, not the peer breaking the protocol; no close frame was exchanged
+  return ABNORMAL_CLOSURE;
 }
 
 export interface WsConnectionOptions {

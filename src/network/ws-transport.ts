@@ -62,6 +62,7 @@ export interface WsTransportStats extends TransportStats {
 }
 
 const OPTION_PREFIX = 'network.ws.server';
+const UPGRADE_HEADERS_TIMEOUT_MS = 10_000;
 
 function defaultReportError(err: unknown, context: string): void {
   process.stderr.write(
@@ -181,7 +182,10 @@ export class WsTransport implements Transport {
     });
     server.on('request', this.#onRequest);
     server.on('upgrade', this.#onUpgrade);
-    server.on('clientError', (_err: Error, socket: Duplex) => socket.destroy());
+    // due has no handshake timeout (DUE-REFERENCE.md 2.1); a client that has not sent its upgrade request within
+    // this long only holds a socket open
+    server.headersTimeout = UPGRADE_HEADERS_TIMEOUT_MS;
+    server.requestTimeout = UPGRADE_HEADERS_TIMEOUT_MS;
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
         reject(
@@ -277,6 +281,7 @@ export class WsTransport implements Transport {
         isRefusingNew: this.#isRefusingNew || this.#wss === undefined,
       },
     );
+    const isHookRefusal = refusal === undefined && this.#opts.onUpgrade !== undefined;
     if (refusal === undefined && this.#opts.onUpgrade !== undefined) {
       try {
         refusal = this.#opts.onUpgrade(req);
@@ -286,7 +291,7 @@ export class WsTransport implements Transport {
       }
     }
     if (refusal !== undefined) {
-      this.#refuse(socket, refusal);
+      this.#refuse(socket, refusal, isHookRefusal ? RefusalReason.UPGRADE_HOOK : refusal.reason);
       return;
     }
     const wss = this.#wss as WebSocketServer;
@@ -334,8 +339,9 @@ export class WsTransport implements Transport {
     this.#slowConsumers++;
   };
 
-  #refuse(socket: Duplex, refusal: Refusal): void {
-    this.#count(refusal.reason);
+  /** `statsKey` keeps the stats keys bounded: a hook's reason text may carry anything. */
+  #refuse(socket: Duplex, refusal: Refusal, statsKey: string): void {
+    this.#count(statsKey);
     const body = refusal.reason;
     const extra = refusal.status === 405 ? 'Allow: GET\r\n' : '';
     socket.once('finish', () => socket.destroy());

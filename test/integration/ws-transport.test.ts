@@ -75,6 +75,18 @@ test('ws-transport - binary frames arrive in order, text frames are ignored', as
   assert.equal(rec.frames.length, 100);
 });
 
+test('ws-transport - a zero-length binary frame reaches the handler (it counts as liveness)', async (t) => {
+  const { rec, url } = await start(t);
+  const ws = await connect(t, url);
+  ws.send(Buffer.alloc(0));
+  ws.send(Uint8Array.of(5));
+  await until(() => rec.frames.length === 2, 'two frames');
+  assert.deepEqual(
+    rec.frames.map((f) => f.bytes.length),
+    [0, 1],
+  );
+});
+
 test('ws-transport - send delivers binary frames to the client', async (t) => {
   const { rec, url } = await start(t);
   const ws = await connect(t, url);
@@ -386,6 +398,29 @@ test('ws-transport - a throwing frame handler closes that connection with 1011 a
   assert.match(errors[0]!, /handler\.frame/);
 });
 
+test('ws-transport - a throwing open handler terminates that connection only', async (t) => {
+  const errors: string[] = [];
+  const { transport, rec, url } = await start(t, { reportError: (_err, context) => errors.push(context) });
+  const open = rec.open.bind(rec);
+  let isFirst = true;
+  rec.open = (c) => {
+    open(c);
+    if (isFirst) {
+      isFirst = false;
+      throw new Error('open bug');
+    }
+  };
+  const bad = new WebSocket(url);
+  bad.on('error', () => {});
+  t.after(() => bad.terminate());
+  const code = await new Promise<number>((resolve) => bad.on('close', resolve));
+  assert.equal(code, 1006);
+  await connect(t, url);
+  await until(() => rec.opened.length === 2 && rec.ends.length === 1, 'second open');
+  assert.deepEqual(errors, ['connection 1: handler.open']);
+  assert.equal(transport.stats.connections, 1);
+});
+
 test('ws-transport - plain HTTP gets 426 unless httpHandler serves it', async (t) => {
   const { url } = await start(t, {
     httpHandler: (req, res) => {
@@ -402,7 +437,7 @@ test('ws-transport - plain HTTP gets 426 unless httpHandler serves it', async (t
 
 test('ws-transport - onUpgrade can refuse with 403 and runs only after admission', async (t) => {
   const seen: string[] = [];
-  const { rec, url } = await start(t, {
+  const { transport, rec, url } = await start(t, {
     path: '/ws',
     onUpgrade: (req) => {
       seen.push(req.url ?? '');
@@ -414,6 +449,7 @@ test('ws-transport - onUpgrade can refuse with 403 and runs only after admission
   await connect(t, `${url}/ws?token=good`);
   await until(() => rec.opened.length === 1, 'open');
   assert.deepEqual(seen, ['/ws?token=bad', '/ws?token=good']);
+  assert.deepEqual(transport.stats.refused, { [RefusalReason.UPGRADE_HOOK]: 1, [RefusalReason.PATH]: 1 });
 });
 
 test('ws-transport - the per-IP limit refuses with 429; other IPs still connect', async (t) => {
