@@ -1,3 +1,4 @@
+import type { AsyncQueue } from '../async-queue.js';
 import { ClosedError } from '../errors.js';
 import { Watchers } from '../watchers.js';
 import { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from './locator.js';
@@ -7,7 +8,8 @@ import { checkUid } from './uid.js';
 export class MemoryLocator implements Locator {
   readonly #gates = new Map<Uid, string>();
   readonly #nodes = new Map<Uid, Map<string, string>>();
-  readonly #watch = { gate: new Watchers<LocateEvent>(), node: new Watchers<LocateEvent>() };
+  readonly #watchers = new Watchers<LocateEvent>();
+  readonly #kinds = new Map<AsyncQueue<LocateEvent>, ReadonlySet<LocateKind>>();
   #closed = false;
 
   #check(uid: Uid): void {
@@ -59,25 +61,22 @@ export class MemoryLocator implements Locator {
   }
 
   watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent> {
-    if (kinds.length === 1) return this.#watch[kinds[0] as LocateKind].add(signal);
-    // Several kinds: one merged stream.
-    const merged = new Watchers<LocateEvent>();
-    const q = merged.add(signal);
-    for (const k of kinds) {
-      void (async () => {
-        for await (const e of this.#watch[k].add(signal)) merged.emit(e);
-      })();
-    }
+    // One stream per watch call, fed by #emit for the kinds it asked for; ended by abort or dispose.
+    const q = this.#watchers.add(this.#closed ? AbortSignal.abort() : signal);
+    this.#kinds.set(q, new Set(kinds));
     return q;
   }
 
   #emit(e: LocateEvent): void {
-    this.#watch[e.insKind].emit(e);
+    for (const [q, kinds] of this.#kinds) {
+      if (q.ended) this.#kinds.delete(q);
+      else if (kinds.has(e.insKind)) q.push(e);
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#closed = true;
-    this.#watch.gate.endAll();
-    this.#watch.node.endAll();
+    this.#watchers.endAll();
+    this.#kinds.clear();
   }
 }
