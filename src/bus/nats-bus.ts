@@ -341,6 +341,11 @@ export class NatsBus implements Bus {
   }
 }
 
+/** `nats://user:pass@host` → `nats://host`: server URLs may carry credentials, and messages end up in logs. */
+function redactUrl(url: string): string {
+  return url.replace(/^([a-z]+:\/\/)[^@/]*@/i, '$1');
+}
+
 /**
  * Connects and resolves with a bus in status 'connected'. Rejects with UnavailableError (cause: the nats error)
  * when no server accepts the first connection, ConfigError for options nats.js refuses.
@@ -370,7 +375,8 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
     if (err instanceof InvalidArgumentError) {
       throw new ConfigError('bus.nats', undefined, `bus.nats options refused: ${err.message}`, { cause: err });
     }
-    throw new UnavailableError(`cannot connect to nats at ${opts.servers.join(', ')}: ${errorMessage(err)}`, {
+    const where = opts.servers.map(redactUrl).join(', ');
+    throw new UnavailableError(`cannot connect to nats at ${where}: ${errorMessage(err)}`, {
       cause: err,
     });
   }
