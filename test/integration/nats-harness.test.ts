@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
-import { pollUntil, startNats } from '../harness/nats.js';
+import { pollUntil, startNats, startNatsCluster } from '../harness/nats.js';
 
 const run = promisify(execFile);
 
@@ -52,6 +52,21 @@ describe('nats harness', () => {
     await server[Symbol.asyncDispose]();
     assert.equal(server.running, false);
     assert.equal(existsSync(server.dir), false);
+  });
+
+  it('nats harness - a JetStream cluster of 3 is formed with a meta leader before it is handed out', async () => {
+    await using cluster = await startNatsCluster(3, { jetstream: true });
+    for (const s of cluster.servers) {
+      const res = await fetch(`${s.monitorUrl}/jsz`);
+      const jsz = (await res.json()) as { meta_cluster?: { leader?: string; cluster_size?: number } };
+      assert.ok(jsz.meta_cluster?.leader, `${s.name} knows the leader`);
+      assert.equal(jsz.meta_cluster?.cluster_size, 3);
+    }
+    const nc = await connect({ servers: cluster.urls });
+    const jsm = await jetstreamManager(nc);
+    const info = await jsm.streams.add({ name: 'REPLICATED', subjects: ['replicated.>'], num_replicas: 3 });
+    assert.equal(info.config.num_replicas, 3);
+    await nc.close();
   });
 
   it('nats harness - a server left running when the test process exits is killed', async () => {
