@@ -20,7 +20,9 @@ import { createWsTransport } from './network/ws-transport.js';
 import { type BodyCodec, bodyCodec } from './node/body-codec.js';
 import { Node } from './node/node.js';
 import { PacketCodec } from './packet/codec.js';
+import { ConsulRegistry } from './registry/consul-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
+import { createNatsRegistry } from './registry/nats-registry.js';
 import type { Registry } from './registry/registry.js';
 import type { TraceSink } from './trace/trace.js';
 
@@ -75,20 +77,34 @@ export async function createAdapters(config: DuetConfig): Promise<Adapters> {
 
 async function createLocator(config: DuetConfig): Promise<Locator> {
   if (config.locate.adapter === 'memory') return new MemoryLocator();
-  throw new ConfigError(
-    'locate.adapter',
-    config.locate.adapter,
-    `locate.adapter ${config.locate.adapter} is not wired yet`,
-  );
+  const r = config.locate.redis;
+  return new RedisLocator({
+    addrs: [...r.addrs],
+    db: r.db,
+    username: r.username || undefined,
+    password: r.password || undefined,
+    certFile: r.certFile || undefined,
+    keyFile: r.keyFile || undefined,
+    caFile: r.caFile || undefined,
+    maxRetries: r.maxRetries,
+    prefix: r.prefix,
+  });
 }
 
 async function createRegistry(config: DuetConfig): Promise<Registry> {
-  if (config.registry.adapter === 'memory') return new MemoryRegistry();
-  throw new ConfigError(
-    'registry.adapter',
-    config.registry.adapter,
-    `registry.adapter ${config.registry.adapter} is not wired yet`,
-  );
+  const reg = config.registry;
+  if (reg.adapter === 'memory') return new MemoryRegistry();
+  if (reg.adapter === 'consul') {
+    // due's TCP check targets a drpc port; duet instances have none (they talk over the bus), so only the TTL
+    // heartbeat check is registered (see consul-registry.ts).
+    return new ConsulRegistry({
+      addr: reg.consul.addr,
+      heartbeatCheckIntervalMs: reg.consul.heartbeatCheckIntervalMs,
+      deregisterCriticalServiceAfterMs: reg.consul.deregisterCriticalServiceAfterMs,
+    });
+  }
+  const servers = reg.nats.servers.length > 0 ? [...reg.nats.servers] : [...config.bus.nats.servers];
+  return createNatsRegistry({ servers, bucket: reg.nats.bucket, refreshIntervalMs: reg.nats.intervalMs });
 }
 
 export function packetCodec(config: DuetConfig): PacketCodec {
