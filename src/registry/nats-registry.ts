@@ -1,0 +1,380 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type KV, type KvEntry, Kvm, type KvWatchEntry } from '@nats-io/kv';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { AsyncQueue } from '../async-queue.js';
+import { ClosedError, ConfigError, type ErrorReporter, errorMessage, UnavailableError } from '../errors.js';
+import { withDeadline } from '../lifecycle.js';
+import { isServiceKind, isServiceState } from './consul-meta.js';
+import { ClusterEvent, type Registry, type RouteInfo, type ServiceInstance, type ServiceKind } from './registry.js';
+
+/**
+ * Registry on NATS JetStream KV: one bucket per cluster (`duet_{cluster}`), one key per instance (`{kind}.{id}`),
+ * value = the instance as JSON plus `refreshedAt` and `refreshIntervalMs`. Each registered instance is put again
+ * every interval. Watchers follow the bucket with kv.watch and drop an instance not refreshed for 3 of its
+ * intervals (a crashed process deletes nothing), so liveness does not depend on the server's clock; the bucket
+ * also has max_age = 3 intervals so a dead instance's entry leaves the store itself.
+ */
+
+export const DEFAULT_NATS_REGISTRY_REFRESH_INTERVAL_MS = 3_000;
+/** Refreshes an instance may miss before watchers drop it. */
+export const NATS_REGISTRY_MISSED_REFRESHES = 3;
+const RETRY_MIN_MS = 200;
+const RETRY_MAX_MS = 5_000;
+const BUCKET_RE = /^[-\w]+$/;
+const EVENTS: readonly ClusterEvent[] = Object.values(ClusterEvent);
+
+export interface NatsRegistryOptions {
+  /** Server URLs; the registry opens and owns its own connection. */
+  servers?: string | string[];
+  /** Or an open connection owned by the caller (not closed by dispose). */
+  connection?: NatsConnection;
+  /** Cluster name: the bucket is `duet_{cluster}`. Default "default". */
+  cluster?: string;
+  /** Full bucket name, overriding `cluster`. */
+  bucket?: string;
+  /** How often each instance is put again. Default 3 s. */
+  refreshIntervalMs?: number;
+  /** JetStream call timeout. Default 3 s. */
+  requestTimeoutMs?: number;
+  /** Refresh and watch failures (they happen in the background). Default: ignored. */
+  onError?: ErrorReporter;
+}
+
+/** What one key holds. */
+interface StoredInstance extends ServiceInstance {
+  refreshedAt: number;
+  refreshIntervalMs: number;
+}
+
+/** One id → one key token: anything outside [-\w] becomes =XX (KV keys allow "="; "." would split the token). */
+export function keyToken(id: string): string {
+  return Array.from(new TextEncoder().encode(id), (b) => {
+    const c = String.fromCharCode(b);
+    return /[-\w]/.test(c) && b < 0x80 ? c : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
+  }).join('');
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function parseRoute(v: unknown): RouteInfo | undefined {
+  if (!isRecord(v) || typeof v.id !== 'number' || !Number.isSafeInteger(v.id)) return undefined;
+  return { id: v.id, internal: v.internal === true, stateful: v.stateful === true, authorized: v.authorized === true };
+}
+
+/** A value written by another process, checked field by field; undefined when it is not an instance. */
+export function parseStored(bytes: Uint8Array): StoredInstance | undefined {
+  let v: unknown;
+  try {
+    v = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    return undefined;
+  }
+  if (!isRecord(v) || typeof v.id !== 'string' || !isServiceKind(v.kind) || !isServiceState(v.state)) return undefined;
+  const routes = Array.isArray(v.routes) ? v.routes.map(parseRoute) : [];
+  if (routes.some((r) => r === undefined)) return undefined;
+  const events = Array.isArray(v.events) ? v.events.filter((e): e is ClusterEvent => EVENTS.some((x) => x === e)) : [];
+  const metadata: Record<string, string> = {};
+  if (isRecord(v.metadata)) {
+    for (const [k, val] of Object.entries(v.metadata)) {
+      if (typeof val === 'string') Object.defineProperty(metadata, k, { value: val, enumerable: true, writable: true });
+    }
+  }
+  return {
+    id: v.id,
+    kind: v.kind,
+    name: typeof v.name === 'string' ? v.name : '',
+    state: v.state,
+    endpoint: typeof v.endpoint === 'string' ? v.endpoint : '',
+    weight: typeof v.weight === 'number' && v.weight > 0 ? v.weight : 0,
+    routes: routes.filter((r): r is RouteInfo => r !== undefined),
+    events,
+    metadata,
+    refreshedAt: typeof v.refreshedAt === 'number' ? v.refreshedAt : 0,
+    refreshIntervalMs:
+      typeof v.refreshIntervalMs === 'number' && v.refreshIntervalMs > 0
+        ? v.refreshIntervalMs
+        : DEFAULT_NATS_REGISTRY_REFRESH_INTERVAL_MS,
+  };
+}
+
+function toInstance(s: StoredInstance): ServiceInstance {
+  const { refreshedAt: _r, refreshIntervalMs: _i, ...instance } = s;
+  return instance;
+}
+
+/** Per key: the newest revision seen, the instance (undefined = deleted) and when it was last seen alive. */
+interface Slot {
+  rev: number;
+  stored: StoredInstance | undefined;
+  seenAt: number;
+}
+
+/** `at`: when the entry arrived, not when the watcher got round to it (the consumer may pull late). */
+type WatchEvent = { entry: KvWatchEntry; at: number } | { sweep: true } | { ended: unknown };
+
+export class NatsRegistry implements Registry {
+  readonly #nc: NatsConnection;
+  readonly #ownsConnection: boolean;
+  readonly #kv: KV;
+  readonly #intervalMs: number;
+  readonly #timeoutMs: number;
+  readonly #report: ErrorReporter;
+  readonly #refreshers = new Map<string, { stored: ServiceInstance; timer: NodeJS.Timeout }>();
+  readonly #closing = new AbortController();
+  #closed = false;
+  #disposing: Promise<void> | undefined;
+
+  private constructor(nc: NatsConnection, owns: boolean, kv: KV, opts: NatsRegistryOptions, intervalMs: number) {
+    this.#nc = nc;
+    this.#ownsConnection = owns;
+    this.#kv = kv;
+    this.#intervalMs = intervalMs;
+    this.#timeoutMs = opts.requestTimeoutMs ?? 3_000;
+    this.#report = opts.onError ?? (() => {});
+  }
+
+  /** Connects (unless given a connection) and opens or creates the bucket. Rejects with ConfigError/UnavailableError. */
+  static async create(opts: NatsRegistryOptions): Promise<NatsRegistry> {
+    const intervalMs = opts.refreshIntervalMs ?? DEFAULT_NATS_REGISTRY_REFRESH_INTERVAL_MS;
+    if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
+      throw new ConfigError(
+        'registry.nats.refreshInterval',
+        intervalMs,
+        `must be a positive number of ms, got ${intervalMs}`,
+      );
+    }
+    const bucket = opts.bucket ?? `duet_${opts.cluster ?? 'default'}`;
+    if (!BUCKET_RE.test(bucket)) {
+      throw new ConfigError(
+        'registry.nats.bucket',
+        bucket,
+        `bucket must use only letters, digits, "_" and "-", got "${bucket}"`,
+      );
+    }
+    if (!opts.connection && !opts.servers) {
+      throw new ConfigError('registry.nats.servers', opts.servers, 'registry.nats needs servers or a connection');
+    }
+    let nc = opts.connection;
+    const owns = nc === undefined;
+    try {
+      nc ??= await connect({ servers: opts.servers, name: 'duet-registry', maxReconnectAttempts: -1 });
+      const kv = await new Kvm(nc).create(bucket, {
+        history: 1,
+        ttl: intervalMs * NATS_REGISTRY_MISSED_REFRESHES,
+        timeout: opts.requestTimeoutMs ?? 3_000,
+      });
+      return new NatsRegistry(nc, owns, kv, opts, intervalMs);
+    } catch (err) {
+      if (owns) await nc?.close().catch(() => {});
+      throw new UnavailableError(`nats registry bucket ${bucket} could not be opened: ${errorMessage(err)}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Puts the instance now and every interval after; a second call with the same kind+id is a state change. */
+  async register(instance: ServiceInstance, signal?: AbortSignal): Promise<void> {
+    if (this.#closed) throw new ClosedError('registry is closed');
+    signal?.throwIfAborted();
+    const key = `${instance.kind}.${keyToken(instance.id)}`;
+    const copy = structuredClone(instance);
+    const prev = this.#refreshers.get(key);
+    if (prev) clearInterval(prev.timer);
+    const timer = setInterval(() => {
+      const current = this.#refreshers.get(key);
+      if (current)
+        this.#put(key, current.stored).catch((err: unknown) => this.#report(err, `nats registry refresh ${key}`));
+    }, this.#intervalMs);
+    timer.unref();
+    this.#refreshers.set(key, { stored: copy, timer });
+    try {
+      await this.#put(key, copy);
+    } catch (err) {
+      clearInterval(timer);
+      if (this.#refreshers.get(key)?.timer === timer) this.#refreshers.delete(key);
+      throw err;
+    }
+  }
+
+  /** Stops refreshing and deletes the key; deleting a key that is gone is harmless. */
+  async deregister(instance: ServiceInstance, signal?: AbortSignal): Promise<void> {
+    const key = `${instance.kind}.${keyToken(instance.id)}`;
+    const r = this.#refreshers.get(key);
+    if (r) clearInterval(r.timer);
+    this.#refreshers.delete(key);
+    if (this.#closing.signal.aborted) return;
+    signal?.throwIfAborted();
+    await this.#kvCall(`delete ${key}`, () => this.#kv.delete(key));
+  }
+
+  async services(kind: ServiceKind, signal?: AbortSignal): Promise<ServiceInstance[]> {
+    if (this.#closed) throw new ClosedError('registry is closed');
+    signal?.throwIfAborted();
+    const now = Date.now();
+    const slots = await this.#snapshot(kind);
+    return this.#alive(slots, now);
+  }
+
+  /**
+   * The live instances now, then again whenever that list changes (an update, a delete, or an instance dropped
+   * for missing 3 refreshes). A broken watch is reported and restarted with backoff; the stream ends when
+   * `signal` aborts or the registry is disposed.
+   */
+  watch(kind: ServiceKind, signal: AbortSignal): AsyncIterable<ServiceInstance[]> {
+    return this.#watch(kind, signal);
+  }
+
+  async *#watch(kind: ServiceKind, signal: AbortSignal): AsyncGenerator<ServiceInstance[]> {
+    const stop = new AbortController();
+    const onAbort = (): void => stop.abort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    this.#closing.signal.addEventListener('abort', onAbort, { once: true });
+    if (signal.aborted || this.#closing.signal.aborted) stop.abort();
+    let delayMs = RETRY_MIN_MS;
+    let last: string | undefined;
+    try {
+      while (!stop.signal.aborted) {
+        const events = new AsyncQueue<WatchEvent>();
+        const endEvents = (): void => events.end();
+        stop.signal.addEventListener('abort', endEvents, { once: true });
+        let isSweepQueued = false; // one pending sweep is enough, however long the consumer takes to pull
+        const sweeper = setInterval(() => {
+          if (!isSweepQueued) isSweepQueued = events.push({ sweep: true });
+        }, this.#intervalMs);
+        sweeper.unref();
+        let iter: Awaited<ReturnType<KV['watch']>> | undefined;
+        try {
+          // Watch first, then read the snapshot: a change in between arrives through the watch with a newer revision.
+          iter = await this.#kvCall(`watch ${kind}`, () => this.#kv.watch({ key: `${kind}.>` }));
+          const source = iter;
+          (async () => {
+            for await (const entry of source) events.push({ entry, at: Date.now() });
+            events.push({ ended: new UnavailableError(`nats registry watch ${kind} ended`) });
+          })().catch((err: unknown) => events.push({ ended: err }));
+          const slots = await this.#snapshot(kind);
+          const pull = events[Symbol.asyncIterator]();
+          delayMs = RETRY_MIN_MS;
+          for (;;) {
+            const list = this.#live(slots);
+            const key = JSON.stringify(list);
+            if (key !== last) {
+              last = key;
+              yield list;
+            }
+            // Apply everything queued before judging staleness, so a sweep is never ahead of puts that came in.
+            do {
+              const r = await pull.next();
+              if (r.done) return;
+              if ('ended' in r.value) throw r.value.ended;
+              if ('entry' in r.value) this.#apply(slots, r.value.entry, r.value.at);
+              else isSweepQueued = false;
+            } while (events.size > 0);
+          }
+        } catch (err) {
+          if (stop.signal.aborted) return;
+          this.#report(err, `nats registry watch ${kind}`);
+          try {
+            await sleep(delayMs, undefined, { signal: stop.signal });
+          } catch {
+            return;
+          }
+          delayMs = Math.min(delayMs * 2, RETRY_MAX_MS);
+        } finally {
+          clearInterval(sweeper);
+          stop.signal.removeEventListener('abort', endEvents);
+          iter?.stop();
+        }
+      }
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      this.#closing.signal.removeEventListener('abort', onAbort);
+    }
+  }
+
+  #apply(slots: Map<string, Slot>, e: KvWatchEntry, at: number): void {
+    const prev = slots.get(e.key);
+    if (prev && prev.rev >= e.revision) return;
+    const stored = e.operation === 'PUT' ? parseStored(e.value) : undefined;
+    slots.set(e.key, { rev: e.revision, stored, seenAt: at });
+  }
+
+  /** Sorted by id so equal lists compare equal; stale entries are left out (and come back with their next put). */
+  #live(slots: Map<string, Slot>): ServiceInstance[] {
+    return this.#alive(slots, Date.now()).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  }
+
+  #alive(slots: Map<string, Slot>, now: number): ServiceInstance[] {
+    return [...slots.values()].flatMap((s) => (s.stored && !this.#isStale(s, now) ? [toInstance(s.stored)] : []));
+  }
+
+  #isStale(s: Slot, now: number): boolean {
+    const interval = s.stored?.refreshIntervalMs ?? this.#intervalMs;
+    return now - s.seenAt > interval * NATS_REGISTRY_MISSED_REFRESHES;
+  }
+
+  /**
+   * Every key of one kind with its revision. seenAt is the server's write time, capped at now: the only clue to
+   * an entry's age before this process has seen it change.
+   */
+  async #snapshot(kind: ServiceKind): Promise<Map<string, Slot>> {
+    const slots = new Map<string, Slot>();
+    const keys: string[] = [];
+    const it = await this.#kvCall(`keys ${kind}`, () => this.#kv.keys(`${kind}.>`));
+    for await (const k of it) keys.push(k);
+    const now = Date.now();
+    await Promise.all(
+      keys.map(async (k) => {
+        const e: KvEntry | null = await this.#kvCall(`get ${k}`, () => this.#kv.get(k));
+        if (!e) return;
+        const stored = e.operation === 'PUT' ? parseStored(e.value) : undefined;
+        slots.set(k, { rev: e.revision, stored, seenAt: Math.min(now, e.created.getTime()) });
+      }),
+    );
+    return slots;
+  }
+
+  async #put(key: string, instance: ServiceInstance): Promise<void> {
+    const stored: StoredInstance = { ...instance, refreshedAt: Date.now(), refreshIntervalMs: this.#intervalMs };
+    await this.#kvCall(`put ${key}`, () => this.#kv.put(key, JSON.stringify(stored), { timeout: this.#timeoutMs }));
+  }
+
+  async #kvCall<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#closing.signal.aborted) throw new ClosedError('registry is closed');
+    try {
+      return await fn();
+    } catch (err) {
+      throw new UnavailableError(`nats registry ${what} failed: ${errorMessage(err)}`, { cause: err });
+    }
+  }
+
+  /** Stops refreshing, deletes what it registered (within the request timeout), ends watches, closes its connection. */
+  [Symbol.asyncDispose](): Promise<void> {
+    this.#disposing ??= this.#dispose();
+    return this.#disposing;
+  }
+
+  async #dispose(): Promise<void> {
+    this.#closed = true;
+    const keys = [...this.#refreshers.keys()];
+    for (const r of this.#refreshers.values()) clearInterval(r.timer);
+    this.#refreshers.clear();
+    if (!this.#nc.isClosed()) {
+      await Promise.all(
+        keys.map((k) =>
+          withDeadline(this.#kv.delete(k), this.#timeoutMs, `nats registry delete ${k}`).catch((err: unknown) =>
+            this.#report(err, `nats registry delete ${k} on dispose`),
+          ),
+        ),
+      );
+    }
+    this.#closing.abort(new ClosedError('registry is closed'));
+    if (this.#ownsConnection) await this.#nc.close().catch((err: unknown) => this.#report(err, 'nats registry close'));
+  }
+}
+
+/** createX convention (STYLE.md 7). */
+export function createNatsRegistry(opts: NatsRegistryOptions): Promise<NatsRegistry> {
+  return NatsRegistry.create(opts);
+}
