@@ -2,6 +2,7 @@ import { CloseCode, ErrorCode } from '../errors.js';
 import type { Log } from '../log/types.js';
 import type { Connection, ConnectionHandler } from '../network/transport.js';
 import { HEADER_HEARTBEAT, type PacketCodec, SIZE_BYTES } from '../packet/codec.js';
+import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters, MalformedReason } from './counters.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Session } from './session.js';
@@ -20,6 +21,8 @@ export interface FrameHandlerDeps {
   log: Log;
   createSession(c: Connection): Session;
   isDraining(): boolean;
+  capture: CaptureSink;
+  gid: string;
 }
 
 const MALFORMED: Record<string, MalformedReason> = {
@@ -58,6 +61,7 @@ export class FrameHandler implements ConnectionHandler {
     d.counters.framesIn++;
     d.counters.bytesIn += bytes.length;
     if (bytes.length === 0) return;
+    if (d.capture.enabled) d.capture.packet('in', d.gid, s.cid, s.uid, bytes);
     if (bytes.length > SIZE_BYTES && ((bytes[SIZE_BYTES] as number) & HEADER_HEARTBEAT) !== 0) {
       this.#heartbeat(s, bytes);
       return;

@@ -40,6 +40,8 @@ export interface GateOptions {
   /** Malformed frames a connection may send before it is closed (0 = never close). */
   malformedBudget?: number;
   trace?: TraceSink;
+  /** Client packets in and out, for capture files (off by default). */
+  capture?: CaptureSink;
   log?: Log;
   reportError?: ErrorReporter;
   metadata?: Record<string, string>;
@@ -108,6 +110,7 @@ export class Gate implements Service {
       log: this.#log,
       results: this.#results,
       displaceRemote: (gid, uid) => this.#displaceRemote(gid, uid),
+      capture: o.capture ?? nullCaptureSink,
     });
     this.#frames = new FrameHandler({
       codec: o.codec,
@@ -120,6 +123,8 @@ export class Gate implements Service {
       log: this.#log,
       createSession: (c: Connection) => new Session(c, effects, Date.now()),
       isDraining: () => this.isDraining,
+      capture: o.capture ?? nullCaptureSink,
+      gid: this.id,
     });
     this.#sweeper = new Sweeper({
       sessions: this.sessions,

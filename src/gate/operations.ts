@@ -5,6 +5,7 @@ import { errorMessage } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
 import type { PacketCodec } from '../packet/codec.js';
+import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters } from './counters.js';
 import type { Dispatcher } from './dispatcher.js';
 import type { Session } from './session.js';
@@ -22,6 +23,7 @@ export interface OperationsDeps {
   results: Batcher<Result>;
   /** Asks another gate to close the session holding `uid` there (cross-gate kick). */
   displaceRemote(gid: string, uid: number): void;
+  capture: CaptureSink;
 }
 
 type Outcome = Partial<Omit<Result, 'id'>>;
@@ -90,6 +92,7 @@ export class Operations {
     if (r === 'closed' || r === 'overflow') return false;
     this.#d.counters.framesOut++;
     this.#d.counters.bytesOut += packet.length;
+    if (this.#d.capture.enabled) this.#d.capture.packet('out', this.#d.gid, s.cid, s.uid, packet);
     return true;
   }
 
