@@ -45,6 +45,8 @@ export interface RedisLocatorStats extends LocateCacheStats {
   reconnects: number;
 }
 
+export type RedisLocatorStatus = 'connecting' | 'ready' | 'degraded' | 'down' | 'closed';
+
 interface Watcher {
   readonly kinds: ReadonlySet<LocateKind>;
   readonly queue: AsyncQueue<LocateEvent>;
@@ -108,6 +110,17 @@ export class RedisLocator implements Locator {
       this.#notify();
     });
     this.#sub.on('message', (channel: string, message: string) => this.#onMessage(channel, message));
+  }
+
+  /**
+   * For health checks and logs: `connecting` before the first connection, `ready`, `degraded` (commands work but
+   * the event subscription is not confirmed, so lookups bypass the cache), `down` (calls fail at once, cached
+   * lookups still answer), `closed`.
+   */
+  get status(): RedisLocatorStatus {
+    if (this.#closed) return 'closed';
+    if (this.#cmd.status !== 'ready') return this.#everReady ? 'down' : 'connecting';
+    return this.#cache.live ? 'ready' : 'degraded';
   }
 
   /** True while commands can be sent and the cache is fed by a confirmed subscription. */
@@ -272,28 +285,28 @@ export class RedisLocator implements Locator {
   }
 
   /**
-   * EVALSHA, falling back to EVAL when Redis does not know the script (first use, or after a restart). Once the
-   * script was sent, `forget` drops this instance's entry for the key (the change's own event refills it); a call
-   * refused before sending leaves the cache alone, so an outage does not empty it.
+   * EVALSHA, falling back to EVAL when Redis does not know the script (first use, or after a restart). On success
+   * `forget` drops this instance's entry for the key, so its next lookup reads the new value even if the change's
+   * own event has not arrived yet. A failed call leaves the cache alone: during an outage it must keep answering,
+   * and a write that failed but did apply is corrected by its event, or by the drop when the connection returns.
    */
-  #write(
+  async #write(
     what: string,
     s: LuaScript,
     key: string,
     args: string[],
     forget: () => void,
     signal?: AbortSignal,
-  ): Promise<unknown> {
-    return this.#call(what, signal, async () => {
+  ): Promise<void> {
+    await this.#call(what, signal, async () => {
       try {
         return await this.#cmd.call('EVALSHA', s.sha, 1, key, ...args);
       } catch (err) {
         if (!errorMessage(err).startsWith('NOSCRIPT')) throw err;
         return await this.#cmd.call('EVAL', s.lua, 1, key, ...args);
-      } finally {
-        forget();
       }
     });
+    forget();
   }
 
   /** Runs one Redis exchange; every failure becomes UnavailableError with the cause kept. */

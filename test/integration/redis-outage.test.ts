@@ -96,7 +96,7 @@ describe('redis locator - outages', () => {
     // Right after the kill ioredis may not have seen the socket close yet: the bound is commandTimeoutMs (3 s).
     const firstMs = await unavailableAfter(() => loc.bindGate(2, 'gate-2'));
     assert.ok(firstMs < 3_500, `first bind after the kill rejected in ${firstMs.toFixed(0)} ms`);
-    await pollUntil(() => !loc.isReady, 5_000, 'the locator to notice the outage');
+    await pollUntil(() => loc.status === 'down', 5_000, 'the locator to notice the outage');
     const downMs = await unavailableAfter(() => loc.bindGate(2, 'gate-2'));
     assert.ok(downMs < 50, `bind while known down rejected in ${downMs.toFixed(1)} ms`);
     t.diagnostic(`first bind after kill rejected in ${firstMs.toFixed(1)} ms, later ones in ${downMs.toFixed(2)} ms`);
@@ -117,6 +117,7 @@ describe('redis locator - outages', () => {
     t.after(() => raw.disconnect());
     await raw.set(`${loc.prefix}:locate:user:1:gate`, 'gate-new');
     await loc.ready(undefined, 10_000);
+    assert.equal(loc.status, 'ready');
     assert.equal(await loc.locateGate(1), 'gate-new', 'the cache was dropped on reconnect, so the key is read fresh');
     assert.equal(await loc.locateNode(1, 'game'), undefined, 'the node binding died with the old Redis');
     assert.ok(loc.stats().reconnects >= 1);
