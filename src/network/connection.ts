@@ -42,12 +42,8 @@ export function closeCodeOfWsError(err: Error): number {
   return ABNORMAL_CLOSURE;
 }
 
-export interface WsConnectionOptions {
-  cid: number;
-  remote: string;
-  ws: WebSocket;
-  /** The raw socket under `ws`: its 'drain' event and writableNeedDrain drive the lanes. */
-  socket: Duplex;
+/** What every connection of one transport shares; one object, so a connection holds one pointer, not six. */
+export interface ConnectionShared {
   handler: ConnectionHandler;
   writeQueue: WriteQueueBudget;
   closeTimeoutMs: number;
@@ -87,33 +83,25 @@ class FrameQueue {
     }
     return frame;
   }
-
-  clear(): void {
-    this.#items = [];
-    this.#head = 0;
-  }
 }
 const EMPTY = new Uint8Array(0);
+
+/** Lanes in priority order: control, response, push. */
+type Lanes = readonly [FrameQueue, FrameQueue, FrameQueue];
+const kConnection = Symbol('duet.connection');
+type TaggedWebSocket = WebSocket & { [kConnection]?: WsConnection };
+const LANE_INDEX: Readonly<Record<Lane, 0 | 1 | 2>> = { control: 0, response: 1, push: 2 };
 
 export class WsConnection implements Connection {
   readonly cid: number;
   readonly remote: string;
-  /** Resolves once the socket has closed and handler.closed has run. */
-  readonly ended: Promise<void>;
 
   readonly #ws: WebSocket;
+  /** The raw socket under `ws`: its 'drain' event and writableNeedDrain drive the lanes. */
   readonly #socket: Duplex;
-  readonly #handler: ConnectionHandler;
-  readonly #budget: WriteQueueBudget;
-  readonly #closeTimeoutMs: number;
-  readonly #reportError: ErrorReporter;
-  readonly #onEnd: (c: WsConnection) => void;
-  readonly #onOverflow: (c: WsConnection) => void;
-  readonly #lanes: Readonly<Record<Lane, FrameQueue>> = {
-    control: new FrameQueue(),
-    response: new FrameQueue(),
-    push: new FrameQueue(),
-  };
+  readonly #shared: ConnectionShared;
+  /** Created on the first queued frame: most connections never queue, and idle memory is per connection. */
+  #lanes: Lanes | undefined;
   #queuedMessages = 0;
   #queuedBytes = 0;
   #phase: Phase = 'open';
@@ -121,26 +109,54 @@ export class WsConnection implements Connection {
   #closeCode: number | undefined;
   #closeReason = '';
   #deadline: NodeJS.Timeout | undefined;
-  #resolveEnded!: () => void;
+  #endedPromise: Promise<void> | undefined;
+  #resolveEnded: (() => void) | undefined;
+  /** Created on the first queued frame (slow path only). */
+  #flushOnDrain: (() => void) | undefined;
 
-  constructor(opts: WsConnectionOptions) {
-    this.cid = opts.cid;
-    this.remote = opts.remote;
-    this.#ws = opts.ws;
-    this.#socket = opts.socket;
-    this.#handler = opts.handler;
-    this.#budget = opts.writeQueue;
-    this.#closeTimeoutMs = opts.closeTimeoutMs;
-    this.#reportError = opts.reportError;
-    this.#onEnd = opts.onEnd;
-    this.#onOverflow = opts.onOverflow;
-    this.ended = new Promise((resolve) => {
-      this.#resolveEnded = resolve;
-    });
-    this.#ws.on('message', this.#onMessage);
-    this.#ws.on('error', this.#onWsError);
-    this.#ws.on('close', this.#onWsClose);
-    this.#socket.on('drain', this.#flush);
+  constructor(cid: number, remote: string, ws: WebSocket, socket: Duplex, shared: ConnectionShared) {
+    this.cid = cid;
+    this.remote = remote;
+    this.#ws = ws;
+    this.#socket = socket;
+    this.#shared = shared;
+    // shared listeners find the connection through a tag on ws: three closures per connection cost ~1 KB of idle
+    // heap under tsx (its keepNames redefines `name` on each closure instance), the tag one slot
+    (ws as TaggedWebSocket)[kConnection] = this;
+    ws.on('message', WsConnection.#onMessage);
+    ws.on('error', WsConnection.#onWsError);
+    ws.on('close', WsConnection.#onWsClose);
+  }
+
+  static #onMessage(this: WebSocket, data: RawData, isBinary: boolean): void {
+    // biome-ignore lint/complexity/noThisInStatic: ws calls listeners with `this` = the WebSocket, not the class
+    const c = (this as TaggedWebSocket)[kConnection];
+    if (c !== undefined) c.#received(data, isBinary);
+  }
+
+  static #onWsError(this: WebSocket, err: Error): void {
+    // biome-ignore lint/complexity/noThisInStatic: ws calls listeners with `this` = the WebSocket, not the class
+    const c = (this as TaggedWebSocket)[kConnection];
+    if (c !== undefined) c.#failed(err);
+  }
+
+  static #onWsClose(this: WebSocket, code: number, reason: Buffer): void {
+    // biome-ignore lint/complexity/noThisInStatic: ws calls listeners with `this` = the WebSocket, not the class
+    const c = (this as TaggedWebSocket)[kConnection];
+    if (c !== undefined) c.#closed(code, reason);
+  }
+
+  /** Resolves once the socket has closed and handler.closed has run; never rejects. */
+  get ended(): Promise<void> {
+    if (this.#endedPromise === undefined) {
+      this.#endedPromise =
+        this.#phase === 'closed'
+          ? Promise.resolve()
+          : new Promise((resolve) => {
+              this.#resolveEnded = resolve;
+            });
+    }
+    return this.#endedPromise;
   }
 
   get bufferedBytes(): number {
@@ -159,24 +175,32 @@ export class WsConnection implements Connection {
   send(frame: Uint8Array, lane: Lane = 'push'): SendResult {
     if (this.#phase !== 'open') return 'closed';
     // writableNeedDrain is the socket's own low-water signal: once it is set a 'drain' event is guaranteed, so the
-    // queue never waits for an event that will not come (polling bufferedAmount would need a timer per connection).
+    // queue never waits for an event that will not come (polling bufferedAmount would need a timer per connection,
+    // and a send callback per frame would allocate a closure on the hot path).
     if (this.#queuedMessages === 0 && !this.#socket.writableNeedDrain) {
       this.#ws.send(frame, SEND_OPTIONS);
       return 'sent';
     }
-    if (
-      this.#queuedMessages + 1 > this.#budget.maxMessages ||
-      this.#queuedBytes + frame.byteLength > this.#budget.maxBytes
-    ) {
+    const budget = this.#shared.writeQueue;
+    if (this.#queuedMessages + 1 > budget.maxMessages || this.#queuedBytes + frame.byteLength > budget.maxBytes) {
       this.#overflow();
       return 'overflow';
     }
-    this.#lanes[lane].push(frame);
+    this.#lanes ??= [new FrameQueue(), new FrameQueue(), new FrameQueue()];
+    this.#lanes[LANE_INDEX[lane]].push(frame);
+    // one 'drain' listener while frames wait (registered on the slow path only, so idle sockets carry none)
+    if (this.#queuedMessages === 0) this.#waitForDrain();
     this.#queuedMessages++;
     this.#queuedBytes += frame.byteLength;
     return 'queued';
   }
 
+  /**
+   * Graceful: inbound frames stop, queued frames are flushed, then a close frame with `code`/`reason` (cut to
+   * 123 bytes) is sent; resolves when the socket has closed, terminating it after closeTimeoutMs. handler.closed
+   * reports this code and reason even when the deadline forced the end. Later calls return the same promise.
+   * Rejects with RangeError (and changes nothing) for a code ws cannot send (1004-1006, 1015, < 1000, 5000+).
+   */
   close(code: CloseCode | number, reason = ''): Promise<void> {
     if (this.#phase !== 'open') return this.ended;
     if (!isSendableCloseCode(code)) {
@@ -190,6 +214,7 @@ export class WsConnection implements Connection {
     return this.ended;
   }
 
+  /** Destroys the socket now; queued frames are dropped. handler.closed follows (1006 'terminated' unless a close started first). */
   terminate(): void {
     if (this.#phase === 'closed') return;
     if (this.#closeCode === undefined) {
@@ -201,59 +226,67 @@ export class WsConnection implements Connection {
     this.#ws.terminate();
   }
 
-  #onMessage = (data: RawData, isBinary: boolean): void => {
+  #received(data: RawData, isBinary: boolean): void {
     // PROTOCOL.md Framing: text frames are ignored; nothing is delivered once a close has started
     if (!isBinary || this.#phase !== 'open') return;
     try {
-      this.#handler.frame(this, toBytes(data));
+      this.#shared.handler.frame(this, toBytes(data));
     } catch (err) {
-      this.#reportError(err, `connection ${this.cid}: handler.frame`);
-      this.close(CloseCode.INTERNAL, 'internal error').catch((e: unknown) => this.#reportError(e, 'close'));
+      this.#shared.reportError(err, `connection ${this.cid}: handler.frame`);
+      this.close(CloseCode.INTERNAL, 'internal error').catch((e: unknown) => this.#shared.reportError(e, 'close'));
     }
-  };
+  }
 
-  #onWsError = (err: Error): void => {
+  #failed(err: Error): void {
     // ws has already sent a close frame for receiver errors (oversized frame → 1009); remember why
     if (this.#closeCode === undefined) {
       this.#closeCode = closeCodeOfWsError(err);
       this.#closeReason = err.message;
     }
-    if (this.#phase === 'open') {
+    if (this.#phase === 'open' || this.#phase === 'flushing') {
       this.#phase = 'closing';
       this.#dropQueues();
       this.#startDeadline();
     }
-  };
+  }
 
-  #onWsClose = (code: number, reason: Buffer): void => {
+  #closed(code: number, reason: Buffer): void {
     if (this.#phase === 'closed') return;
     this.#phase = 'closed';
     clearTimeout(this.#deadline);
     this.#deadline = undefined;
-    this.#socket.off('drain', this.#flush);
+    if (this.#flushOnDrain !== undefined) this.#socket.off('drain', this.#flushOnDrain);
     this.#dropQueues();
     const finalCode = this.#closeCode ?? code;
     const finalReason = this.#closeCode === undefined ? reason.toString() : this.#closeReason;
     try {
-      this.#onEnd(this);
-      this.#handler.closed(this, finalCode, finalReason);
+      this.#shared.onEnd(this);
+      this.#shared.handler.closed(this, finalCode, finalReason);
     } catch (err) {
-      this.#reportError(err, `connection ${this.cid}: handler.closed`);
+      this.#shared.reportError(err, `connection ${this.cid}: handler.closed`);
     }
-    this.#resolveEnded();
-  };
+    this.#resolveEnded?.();
+  }
+
+  #waitForDrain(): void {
+    this.#flushOnDrain ??= () => this.#flush();
+    this.#socket.once('drain', this.#flushOnDrain);
+  }
 
   /** Writes queued frames, highest lane first, until the socket asks us to wait for the next 'drain'. */
-  #flush = (): void => {
+  #flush(): void {
+    const lanes = this.#lanes;
+    if (lanes === undefined) return;
     while (this.#queuedMessages > 0 && !this.#socket.writableNeedDrain) {
-      const frame = this.#lanes.control.shift() ?? this.#lanes.response.shift() ?? this.#lanes.push.shift();
+      const frame = lanes[0].shift() ?? lanes[1].shift() ?? lanes[2].shift();
       if (frame === undefined) break;
       this.#queuedMessages--;
       this.#queuedBytes -= frame.byteLength;
       this.#ws.send(frame, SEND_OPTIONS);
     }
-    if (this.#queuedMessages === 0 && this.#phase === 'flushing') this.#sendCloseFrame();
-  };
+    if (this.#queuedMessages > 0) this.#waitForDrain();
+    else if (this.#phase === 'flushing') this.#sendCloseFrame();
+  }
 
   #sendCloseFrame(): void {
     this.#phase = 'closing';
@@ -269,22 +302,20 @@ export class WsConnection implements Connection {
     this.#startDeadline();
     this.#ws.close(CloseCode.SLOW_CONSUMER, SLOW_CONSUMER_REASON);
     try {
-      this.#onOverflow(this);
+      this.#shared.onOverflow(this);
     } catch (err) {
-      this.#reportError(err, `connection ${this.cid}: onOverflow`);
+      this.#shared.reportError(err, `connection ${this.cid}: onOverflow`);
     }
   }
 
   #startDeadline(): void {
     if (this.#deadline !== undefined) return;
-    this.#deadline = setTimeout(() => this.terminate(), this.#closeTimeoutMs);
+    this.#deadline = setTimeout(() => this.terminate(), this.#shared.closeTimeoutMs);
     this.#deadline.unref();
   }
 
   #dropQueues(): void {
-    this.#lanes.control.clear();
-    this.#lanes.response.clear();
-    this.#lanes.push.clear();
+    this.#lanes = undefined;
     this.#queuedMessages = 0;
     this.#queuedBytes = 0;
   }

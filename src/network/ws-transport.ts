@@ -24,7 +24,13 @@ import {
   DEFAULT_WS_PATH,
   RefusalReason,
 } from './admission.js';
-import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_WRITE_QUEUE, type WriteQueueBudget, WsConnection } from './connection.js';
+import {
+  type ConnectionShared,
+  DEFAULT_CLOSE_TIMEOUT_MS,
+  DEFAULT_WRITE_QUEUE,
+  type WriteQueueBudget,
+  WsConnection,
+} from './connection.js';
 import type { ConnectionHandler, Refusal, Transport, TransportStats } from './transport.js';
 
 export interface WsTransportOptions {
@@ -98,7 +104,8 @@ export class WsTransport implements Transport {
   #isRefusingNew = false;
   #server: Server | undefined;
   #wss: WebSocketServer | undefined;
-  #handler: ConnectionHandler | undefined;
+  /** Set by listen(): the handler plus the per-connection settings every connection points to. */
+  #shared: ConnectionShared | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(opts: WsTransportOptions) {
@@ -168,7 +175,14 @@ export class WsTransport implements Transport {
     if (this.#server !== undefined || this.#closing !== undefined) {
       throw new DuetError(ErrorCode.ILLEGAL_OPERATION, 'ws transport: listen() called twice or after close()');
     }
-    this.#handler = handler;
+    this.#shared = {
+      handler,
+      writeQueue: this.#budget,
+      closeTimeoutMs: this.#closeTimeoutMs,
+      reportError: this.#reportError,
+      onEnd: this.#onEnd,
+      onOverflow: this.#onOverflow,
+    };
     const server = this.isTls ? createHttpsServer(await this.#readTls()) : createHttpServer();
     this.#server = server;
     this.#wss = new WebSocketServer({
@@ -305,23 +319,11 @@ export class WsTransport implements Transport {
   };
 
   #open(ws: WebSocket, socket: Duplex, ip: string): void {
-    const handler = this.#handler as ConnectionHandler;
-    const conn = new WsConnection({
-      cid: this.#nextCid++,
-      remote: ip,
-      ws,
-      socket,
-      handler,
-      writeQueue: this.#budget,
-      closeTimeoutMs: this.#closeTimeoutMs,
-      reportError: this.#reportError,
-      onEnd: this.#onEnd,
-      onOverflow: this.#onOverflow,
-    });
+    const conn = new WsConnection(this.#nextCid++, ip, ws, socket, this.#shared as ConnectionShared);
     this.#connections.add(conn);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     try {
-      handler.open(conn);
+      this.#shared?.handler.open(conn);
     } catch (err) {
       this.#reportError(err, `connection ${conn.cid}: handler.open`);
       conn.terminate();
