@@ -10,7 +10,8 @@ import {
 } from './registry.js';
 
 /**
- * due's Consul service Meta layout (DUE-REFERENCE.md 6.1, due registry/consul/meta.go), both ways:
+ * due's Consul layout (DUE-REFERENCE.md 6.1, due registry/consul/meta.go and registrar.go): the registration body
+ * (serviceRegistration) and its Meta, both ways:
  *
  *   id kind alias state endpoint   plain strings
  *   weight                         decimal, only when > 0
@@ -220,4 +221,93 @@ function decodeEvents(meta: Readonly<Record<string, string>>): ClusterEvent[] {
     }
   }
   return out;
+}
+
+/** Consul duration strings as due writes them ("10s"), falling back to ms for sub-second values. */
+export function consulDuration(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${Math.round(ms)}ms`;
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * A /v1/health/service response body → the instances in it; undefined when the body is not a list. Entries come
+ * from other processes: anything that is not a due/duet instance is skipped, never thrown.
+ */
+export function decodeHealthEntries(body: unknown): ServiceInstance[] | undefined {
+  if (!Array.isArray(body)) return undefined;
+  const out: ServiceInstance[] = [];
+  for (const entry of body) {
+    if (!isRecord(entry) || !isRecord(entry.Service) || !isRecord(entry.Service.Meta)) continue;
+    const meta: Record<string, string> = {};
+    for (const [k, v] of Object.entries(entry.Service.Meta)) if (typeof v === 'string') meta[k] = v;
+    const instance = decodeMeta(meta);
+    if (instance) out.push(instance);
+  }
+  return out;
+}
+
+/** A check as the consul package takes it (lower-case keys; it maps them to Consul's CheckID, TTL, TCP…). */
+export interface CheckBody {
+  checkid?: string;
+  ttl?: string;
+  tcp?: string;
+  interval?: string;
+  timeout?: string;
+  status?: string;
+  deregistercriticalserviceafter: string;
+}
+
+/** A service registration as the consul package takes it. */
+export interface ServiceBody {
+  name: string;
+  id: string;
+  meta: Record<string, string>;
+  address?: string;
+  port?: number;
+  checks: CheckBody[];
+}
+
+/** due's makeInsID: kind and id, so a gate and a node with one id never overwrite each other. */
+export function serviceId(instance: Pick<ServiceInstance, 'kind' | 'id'>): string {
+  return `${instance.kind}-${instance.id}`;
+}
+
+export interface RegistrationChecks {
+  ttlMs: number;
+  deregisterAfterMs: number;
+  /** due's TCP check, listed before the TTL check as due does. */
+  tcp?: { addr: string; host: string; port: number; intervalMs: number; timeoutMs: number };
+}
+
+/** due's registration (registrar.go register): Name = kind, ID, Meta, optional TCP check, TTL check service:{ID}. */
+export function serviceRegistration(instance: ServiceInstance, c: RegistrationChecks): ServiceBody {
+  const id = serviceId(instance);
+  const deregister = consulDuration(c.deregisterAfterMs);
+  const checks: CheckBody[] = [];
+  if (c.tcp) {
+    checks.push({
+      tcp: c.tcp.addr,
+      interval: consulDuration(c.tcp.intervalMs),
+      timeout: consulDuration(c.tcp.timeoutMs),
+      deregistercriticalserviceafter: deregister,
+    });
+  }
+  checks.push({
+    checkid: `service:${id}`,
+    ttl: consulDuration(c.ttlMs),
+    // Born passing, so a re-register (state change) never flips the instance to critical until the TTL refresh
+    // that follows lands; due leaves Status empty (critical) and relies on that refresh alone.
+    status: 'passing',
+    deregistercriticalserviceafter: deregister,
+  });
+  return {
+    name: instance.kind,
+    id,
+    meta: encodeMeta(instance),
+    ...(c.tcp ? { address: c.tcp.host, port: c.tcp.port } : {}),
+    checks,
+  };
 }

@@ -3,7 +3,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Consul from 'consul';
 import { ClosedError, ConfigError, type ErrorReporter, errorMessage, UnavailableError } from '../errors.js';
 import { withDeadline } from '../lifecycle.js';
-import { decodeMeta, encodeMeta } from './consul-meta.js';
+import {
+  decodeHealthEntries,
+  consulDuration as duration,
+  type ServiceBody,
+  serviceId,
+  serviceRegistration,
+} from './consul-meta.js';
 import type { Registry, ServiceInstance, ServiceKind } from './registry.js';
 
 /**
@@ -56,15 +62,6 @@ interface CallOptions {
   ctx: RequestCtx;
   timeout: number;
 }
-interface CheckBody {
-  checkid?: string;
-  ttl?: string;
-  tcp?: string;
-  interval?: string;
-  timeout?: string;
-  status?: string;
-  deregistercriticalserviceafter: string;
-}
 /** The part of the consul package used here; keys are the package's (it maps them to Consul's field names). */
 interface ConsulClient {
   agent: {
@@ -79,20 +76,6 @@ interface ConsulClient {
   };
   destroy(): void;
 }
-interface ServiceBody {
-  name: string;
-  id: string;
-  meta: Record<string, string>;
-  address?: string;
-  port?: number;
-  checks: CheckBody[];
-}
-
-/** Consul duration strings as due writes them ("10s"), falling back to ms for sub-second test values. */
-function duration(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
 function splitAddr(path: string, addr: string): { host: string; port: number } {
   const at = addr.lastIndexOf(':');
   const host = addr.slice(0, at).replace(/^\[(.*)\]$/, '$1');
@@ -118,20 +101,6 @@ function statusOf(err: unknown): number | undefined {
   if (!isRecord(err) || !isRecord(err.response)) return undefined;
   const code = err.response.statusCode;
   return typeof code === 'number' ? code : undefined;
-}
-
-/** Health entries → instances. Entries from other processes are validated here; bad ones are skipped. */
-function decodeHealth(body: unknown): ServiceInstance[] {
-  if (!Array.isArray(body)) throw new UnavailableError('consul health response is not a list');
-  const out: ServiceInstance[] = [];
-  for (const entry of body) {
-    if (!isRecord(entry) || !isRecord(entry.Service) || !isRecord(entry.Service.Meta)) continue;
-    const meta: Record<string, string> = {};
-    for (const [k, v] of Object.entries(entry.Service.Meta)) if (typeof v === 'string') meta[k] = v;
-    const instance = decodeMeta(meta);
-    if (instance) out.push(instance);
-  }
-  return out;
 }
 
 /** Keeps one TTL check passing: at once and every ttl/2 (due registrar.heartbeat); never two calls at a time. */
@@ -228,8 +197,12 @@ export class ConsulRegistry implements Registry {
   /** Registers (or re-registers: a state change) and (re)starts the TTL heartbeat. Rejects with UnavailableError. */
   async register(instance: ServiceInstance, signal?: AbortSignal): Promise<void> {
     if (this.#closed) throw new ClosedError('registry is closed');
-    const id = `${instance.kind}-${instance.id}`;
-    const body = this.#serviceBody(id, instance);
+    const id = serviceId(instance);
+    const body = serviceRegistration(instance, {
+      ttlMs: this.#ttlMs,
+      deregisterAfterMs: this.#deregisterAfterMs,
+      ...(this.#healthCheck ? { tcp: this.#healthCheck } : {}),
+    });
     await this.#call('register', signal, (o) => this.#client.agent.service.register({ ...o, ...body }));
     if (this.#closed) return;
     let hb = this.#heartbeats.get(id);
@@ -249,7 +222,7 @@ export class ConsulRegistry implements Registry {
 
   /** Stops the heartbeat and removes the service; an id Consul no longer knows (reaped) counts as removed. */
   async deregister(instance: ServiceInstance, signal?: AbortSignal): Promise<void> {
-    const id = `${instance.kind}-${instance.id}`;
+    const id = serviceId(instance);
     const hb = this.#heartbeats.get(id);
     this.#heartbeats.delete(id);
     await hb?.stop();
@@ -336,36 +309,9 @@ export class ConsulRegistry implements Registry {
     } catch {
       next = 0n;
     }
-    return { instances: decodeHealth(result[1]), index: next > 0n ? next : 1n };
-  }
-
-  #serviceBody(id: string, instance: ServiceInstance): ServiceBody {
-    const deregister = duration(this.#deregisterAfterMs);
-    const checks: CheckBody[] = [];
-    const hc = this.#healthCheck;
-    if (hc) {
-      checks.push({
-        tcp: hc.addr,
-        interval: duration(hc.intervalMs),
-        timeout: duration(hc.timeoutMs),
-        deregistercriticalserviceafter: deregister,
-      });
-    }
-    checks.push({
-      checkid: `service:${id}`,
-      ttl: duration(this.#ttlMs),
-      // Born passing, so a re-register (state change) never flips the instance to critical until the TTL
-      // refresh that follows lands; due leaves Status empty (critical) and relies on that refresh alone.
-      status: 'passing',
-      deregistercriticalserviceafter: deregister,
-    });
-    return {
-      name: instance.kind,
-      id,
-      meta: encodeMeta(instance),
-      ...(hc ? { address: hc.host, port: hc.port } : {}),
-      checks,
-    };
+    const instances = decodeHealthEntries(result[1]);
+    if (!instances) throw new UnavailableError('consul health response is not a list');
+    return { instances, index: next > 0n ? next : 1n };
   }
 
   async #deregisterId(id: string, signal: AbortSignal | undefined): Promise<void> {

@@ -18,6 +18,8 @@ export interface RegistryBackend {
 export interface RegistryContractOptions {
   /** Deadline for a change to show up in a watch or in services(). Default 5 s. */
   settleMs?: number;
+  /** Contract tests this backend is known to fail, reported as todo with the reason instead of run. */
+  knownBugs?: Partial<Record<'closed-calls', string>>;
 }
 
 export function sampleInstance(over: Partial<ServiceInstance> = {}): ServiceInstance {
@@ -244,5 +246,19 @@ export function registryContract(
       });
       await reg[Symbol.asyncDispose]();
     });
+
+    const closedBug = opts.knownBugs?.['closed-calls'];
+    test(
+      `${name} - after dispose, a new watch ends at once and services() rejects with ${ErrorCode.CLOSED}`,
+      closedBug ? { todo: closedBug } : {},
+      async (t) => {
+        const reg = await (await setup(t)).open();
+        await reg.register(sampleInstance());
+        await reg[Symbol.asyncDispose]();
+        const w = new WatchReader(reg.watch('node', new AbortController().signal));
+        assert.equal((await w.next(settle)).done, true, 'a watch on a closed registry yields nothing and ends');
+        await assert.rejects(reg.services('node'), ClosedError);
+      },
+    );
   });
 }

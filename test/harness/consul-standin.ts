@@ -83,6 +83,8 @@ export interface ConsulStandin extends AsyncDisposable {
   failNext(pathPrefix: string, count: number, status?: number): void;
   /** Blocking queries waiting right now. */
   readonly waiting: number;
+  /** Open client connections (keep-alive sockets included). */
+  connections(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -453,6 +455,8 @@ export async function startConsulStandin(opts: ConsulStandinOptions = {}): Promi
     get waiting() {
       return waiters.size;
     },
+    connections: () =>
+      new Promise<number>((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n)))),
     close,
     [Symbol.asyncDispose]: close,
   };

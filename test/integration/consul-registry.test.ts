@@ -168,6 +168,9 @@ describe('consul registry', () => {
       `/v1/agent/service/deregister/node-${a.id}`,
     ]);
     await until(() => s.waiting === 0, 5_000, 'the blocking query to be cancelled');
+    const end = Date.now() + 5_000;
+    while ((await s.connections()) > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await s.connections(), 0, 'no keep-alive socket left open after dispose');
   });
 
   test('consul - aborting a watch cancels its blocking query', async (t) => {
