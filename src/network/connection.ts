@@ -173,7 +173,8 @@ export class WsConnection implements Connection {
    * otherwise it waits in its lane. The caller must not modify `frame` afterwards (it is written without a copy).
    */
   send(frame: Uint8Array, lane: Lane = 'push'): SendResult {
-    if (this.#phase !== 'open') return 'closed';
+    // readyState leaves OPEN as soon as the peer's close frame arrives, before 'close' reaches us
+    if (this.#phase !== 'open' || this.#ws.readyState !== this.#ws.OPEN) return 'closed';
     // writableNeedDrain is the socket's own low-water signal: once it is set a 'drain' event is guaranteed, so the
     // queue never waits for an event that will not come (polling bufferedAmount would need a timer per connection,
     // and a send callback per frame would allocate a closure on the hot path).

@@ -220,6 +220,11 @@ test('ws-transport - a POST upgrade gets 405 with Allow: GET', async (t) => {
   assert.equal(ok.status, 101);
   assert.equal(transport.stats.refused[RefusalReason.METHOD], 1);
   await until(() => rec.ends.length === 1, 'raw upgrade closed');
+  // admitted, but ws itself rejects a handshake without Sec-WebSocket-Key
+  const { 'Sec-WebSocket-Key': _key, ...noKey } = UPGRADE_HEADERS;
+  assert.equal((await rawRequest(portOf(url), 'GET', '/', noKey)).status, 400);
+  assert.equal(transport.stats.refused['bad-handshake'], 1);
+  assert.equal(rec.opened.length, 1);
 });
 
 test('ws-transport - a bad or missing Origin gets 403; an exact origin passes', async (t) => {
