@@ -277,3 +277,72 @@ describe('consul registry', () => {
     assert.deepEqual(await reg.services('node'), [a]);
   });
 });
+
+describe('consul stand-in', () => {
+  test('consul stand-in - an unknown endpoint gets 404 and is recorded as unexpected', async () => {
+    const s = await startConsulStandin();
+    try {
+      const res = await fetch(`http://${s.addr}/v1/catalog/services`);
+      assert.equal(res.status, 404);
+      assert.deepEqual(
+        s.unexpected().map((r) => `${r.method} ${r.path}`),
+        ['GET /v1/catalog/services'],
+      );
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('consul stand-in - a blocking query returns at the wait with the same index, or at once on a change', async (t) => {
+    const s = await standin(t);
+    const url = `http://${s.addr}/v1/health/service/node?passing=true`;
+    const first = await fetch(url);
+    const index = first.headers.get('x-consul-index');
+    assert.ok(index && Number(index) > 0);
+    const started = Date.now();
+    const waited = await fetch(`${url}&index=${index}&wait=200ms`);
+    assert.ok(Date.now() - started >= 180, 'held until the wait expired');
+    assert.equal(waited.headers.get('x-consul-index'), index);
+    const blocked = fetch(`${url}&index=${index}&wait=10s`);
+    await until(() => s.waiting === 1, 5_000, 'the blocking query');
+    const reg = await fetch(`http://${s.addr}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: 'node', ID: 'n1', Check: { TTL: '10s', Status: 'passing' } }),
+    });
+    assert.equal(reg.status, 200);
+    const woken = await blocked;
+    assert.ok(Number(woken.headers.get('x-consul-index')) > Number(index));
+    assert.equal(((await woken.json()) as unknown[]).length, 1);
+  });
+
+  test('consul stand-in - Meta that Consul would refuse gets 400, and the adapter reports it', async (t) => {
+    const s = await standin(t);
+    const res = await fetch(`http://${s.addr}/v1/agent/service/register`, {
+      method: 'PUT',
+      body: JSON.stringify({ Name: 'node', Meta: { big: 'x'.repeat(513) }, Check: { TTL: '10s' } }),
+    });
+    assert.equal(res.status, 400);
+    s.failNext('/v1/agent/service/register', 1, 400);
+    const reg = registry(t, s);
+    await assert.rejects(reg.register(sampleInstance()), (err: unknown) => err instanceof UnavailableError);
+    assert.equal(s.services.size, 0);
+  });
+
+  test('consul - a blocking query that times out with the same index yields nothing new', async (t) => {
+    const s = await standin(t);
+    const reg = registry(t, s, { waitTimeMs: 150 });
+    const a = sampleInstance();
+    await reg.register(a);
+    const ac = new AbortController();
+    t.after(() => ac.abort());
+    const w = new WatchReader(reg.watch('node', ac.signal));
+    assert.deepEqual((await w.next(5_000)).value, [a]);
+    const pending = w.next(60_000);
+    const blocking = () => s.requests.filter((r) => r.path === '/v1/health/service/node' && r.query.index).length;
+    await until(() => blocking() >= 4, 5_000, 'four blocking queries to time out and be repeated');
+    const b = sampleInstance();
+    await reg.register(b);
+    const next = await pending;
+    assert.equal(next.value?.length, 2, 'the first value after the quiet period is the change itself');
+  });
+});
