@@ -1,10 +1,13 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as netConnect, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
+
+const execFileP = promisify(execFile);
 
 /**
  * Real redis-server processes for tests (STYLE.md section 6): each binds 127.0.0.1 on a free port (listen(0),
@@ -270,4 +273,63 @@ export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisSer
     throw err;
   }
   return server;
+}
+
+export interface RedisCluster extends AsyncDisposable {
+  readonly servers: RedisServer[];
+  /** `127.0.0.1:<port>` of every master, the form `locate.redis.addrs` takes. */
+  readonly addrs: string[];
+}
+
+/** `$REDIS_CLI_BIN`, or redis-cli beside redis-server (Debian ships both in redis-tools/redis-server). */
+function redisCliBin(): string {
+  return process.env.REDIS_CLI_BIN ?? join(redisServerBin(), '..', 'redis-cli');
+}
+
+async function clusterStateOk(port: number): Promise<boolean> {
+  const { stdout } = await execFileP(redisCliBin(), ['-h', HOST, '-p', String(port), 'cluster', 'info'], {
+    timeout: 2_000,
+  });
+  return /^cluster_state:ok\r?$/m.test(stdout);
+}
+
+/**
+ * A Redis Cluster of `masters` masters (no replicas) on free loopback ports, each with its own cluster bus port
+ * (`--cluster-port`, since port+10000 may not exist), slots spread by `redis-cli --cluster create`. Resolves when
+ * every member reports cluster_state:ok.
+ */
+export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promise<RedisCluster> {
+  const servers: RedisServer[] = [];
+  const disposeAll = async (): Promise<void> => {
+    await Promise.all(servers.map((s) => s[Symbol.asyncDispose]()));
+  };
+  try {
+    for (let i = 0; i < masters; i++) {
+      const busPort = await freePort(HOST);
+      const args = [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-port',
+        String(busPort),
+      ];
+      servers.push(await startRedis({ args: [...args, '--cluster-node-timeout', '5000'] }));
+    }
+    const addrs = servers.map((s) => s.addr);
+    await execFileP(redisCliBin(), ['--cluster', 'create', ...addrs, '--cluster-replicas', '0', '--cluster-yes'], {
+      timeout: timeoutMs,
+    });
+    const deadline = Date.now() + timeoutMs;
+    for (const s of servers) {
+      while (!(await clusterStateOk(s.port).catch(() => false))) {
+        if (Date.now() > deadline) throw new Error(`redis cluster on ${addrs.join(',')} did not reach state ok`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    return { servers, addrs, [Symbol.asyncDispose]: disposeAll };
+  } catch (err) {
+    await disposeAll();
+    throw err;
+  }
 }
