@@ -5,6 +5,8 @@ import { type PacketOptions, packetOptions, signedRange } from './options.js';
 export const SIZE_BYTES = 4;
 export const HEADER_HEARTBEAT = 0x80;
 export const HEADER_DATA = 0x00;
+/** Size field of a server heartbeat carrying its i64 ns time: header + 8. */
+const HEARTBEAT_TIME_SIZE = 9;
 
 export interface DataPacket {
   readonly kind: 'data';
@@ -82,7 +84,8 @@ export class PacketCodec {
     this.#route = signedRange(this.#r);
     this.#seq = signedRange(this.#s);
     this.minDataFrame = SIZE_BYTES + 1 + this.#r + this.#s;
-    this.maxFrameBytes = this.minDataFrame + this.options.bufferBytes;
+    // At least a time-stamped heartbeat, so a tiny bufferBytes with narrow fields still admits one.
+    this.maxFrameBytes = Math.max(this.minDataFrame + this.options.bufferBytes, SIZE_BYTES + HEARTBEAT_TIME_SIZE);
   }
 
   /** Decodes one WebSocket frame holding exactly one packet. */
@@ -100,7 +103,8 @@ export class PacketCodec {
       return fail(ErrorCode.PACKET_SIZE_MISMATCH, `size field says ${size} bytes, frame carries ${n - SIZE_BYTES}`);
     }
     if ((header & HEADER_HEARTBEAT) !== 0) {
-      const timeNs = n >= SIZE_BYTES + 9 ? this.#readI64(frame, SIZE_BYTES + 1) : undefined;
+      // Size 9 is the only form with a time; other trailing bytes are ignored (due's unpacker ignores them too).
+      const timeNs = size === HEARTBEAT_TIME_SIZE ? this.#readI64(frame, SIZE_BYTES + 1) : undefined;
       return { ok: true, packet: { kind: 'heartbeat', timeNs } };
     }
     if (n < this.minDataFrame) {

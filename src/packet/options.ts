@@ -23,16 +23,30 @@ export const DEFAULT_PACKET_OPTIONS: Readonly<PacketOptions> = Object.freeze({
   heartbeatTime: false,
 });
 
-/** Fills defaults and validates; throws a ProtocolError naming the field, the rule and the value. */
+/** The size field is a u32 counting 1 + R + S + body, so the body can never exceed this whatever the widths. */
+export const MAX_BUFFER_BYTES = 0xffff_ffff - 1 - 4 - 4;
+
+/**
+ * Fills defaults and validates; throws a ProtocolError naming the field, the rule and the value.
+ * A field given as `undefined` takes its default (Partial allows it), and unknown fields are not copied.
+ */
 export function packetOptions(input: Partial<PacketOptions> = {}): PacketOptions {
-  const o: PacketOptions = { ...DEFAULT_PACKET_OPTIONS, ...input };
+  const d = DEFAULT_PACKET_OPTIONS;
+  const o: PacketOptions = {
+    byteOrder: input.byteOrder ?? d.byteOrder,
+    routeBytes: input.routeBytes ?? d.routeBytes,
+    seqBytes: input.seqBytes ?? d.seqBytes,
+    bufferBytes: input.bufferBytes ?? d.bufferBytes,
+    heartbeatTime: input.heartbeatTime ?? d.heartbeatTime,
+  };
   const bad = (field: string, rule: string, value: unknown): never => {
     throw new ProtocolError(ErrorCode.PACKET_OPTIONS, `packet.${field} must be ${rule}, got ${String(value)}`);
   };
   if (o.byteOrder !== 'big' && o.byteOrder !== 'little') bad('byteOrder', '"big" or "little"', o.byteOrder);
   if (![1, 2, 4].includes(o.routeBytes)) bad('routeBytes', '1, 2 or 4', o.routeBytes);
   if (![0, 1, 2, 4].includes(o.seqBytes)) bad('seqBytes', '0, 1, 2 or 4', o.seqBytes);
-  if (!Number.isSafeInteger(o.bufferBytes) || o.bufferBytes < 0) bad('bufferBytes', 'an integer >= 0', o.bufferBytes);
+  if (!Number.isSafeInteger(o.bufferBytes) || o.bufferBytes < 0 || o.bufferBytes > MAX_BUFFER_BYTES)
+    bad('bufferBytes', `an integer in [0, ${MAX_BUFFER_BYTES}]`, o.bufferBytes);
   if (typeof o.heartbeatTime !== 'boolean') bad('heartbeatTime', 'a boolean', o.heartbeatTime);
   return o;
 }
