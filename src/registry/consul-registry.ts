@@ -245,7 +245,12 @@ export class ConsulRegistry implements Registry {
 
   async *#watch(kind: ServiceKind, signal: AbortSignal): AsyncGenerator<ServiceInstance[]> {
     const stop = new AbortController();
-    const onAbort = (): void => stop.abort();
+    // Detaches itself: a consumer that never pulls again must not leave listeners on the long-lived signals.
+    const onAbort = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      this.#closing.signal.removeEventListener('abort', onAbort);
+      stop.abort();
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     this.#closing.signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted || this.#closing.signal.aborted) stop.abort();

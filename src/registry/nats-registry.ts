@@ -228,7 +228,12 @@ export class NatsRegistry implements Registry {
 
   async *#watch(kind: ServiceKind, signal: AbortSignal): AsyncGenerator<ServiceInstance[]> {
     const stop = new AbortController();
-    const onAbort = (): void => stop.abort();
+    // Detaches itself: a consumer that never pulls again must not leave listeners on the long-lived signals.
+    const onAbort = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      this.#closing.signal.removeEventListener('abort', onAbort);
+      stop.abort();
+    };
     signal.addEventListener('abort', onAbort, { once: true });
     this.#closing.signal.addEventListener('abort', onAbort, { once: true });
     if (signal.aborted || this.#closing.signal.aborted) stop.abort();
@@ -237,17 +242,23 @@ export class NatsRegistry implements Registry {
     try {
       while (!stop.signal.aborted) {
         const events = new AsyncQueue<WatchEvent>();
-        const endEvents = (): void => events.end();
-        stop.signal.addEventListener('abort', endEvents, { once: true });
         let isSweepQueued = false; // one pending sweep is enough, however long the consumer takes to pull
         const sweeper = setInterval(() => {
           if (!isSweepQueued) isSweepQueued = events.push({ sweep: true });
         }, this.#intervalMs);
         sweeper.unref();
         let iter: Awaited<ReturnType<KV['watch']>> | undefined;
+        // Releases the timer and the server-side consumer at abort even if the consumer is parked at a yield.
+        const release = (): void => {
+          events.end();
+          clearInterval(sweeper);
+          iter?.stop();
+        };
+        stop.signal.addEventListener('abort', release, { once: true });
         try {
           // Watch first, then read the snapshot: a change in between arrives through the watch with a newer revision.
           iter = await this.#kvCall(`watch ${kind}`, () => this.#kv.watch({ key: `${kind}.>` }));
+          if (stop.signal.aborted) iter.stop();
           const source = iter;
           (async () => {
             for await (const entry of source) events.push({ entry, at: Date.now() });
@@ -282,9 +293,8 @@ export class NatsRegistry implements Registry {
           }
           delayMs = Math.min(delayMs * 2, RETRY_MAX_MS);
         } finally {
-          clearInterval(sweeper);
-          stop.signal.removeEventListener('abort', endEvents);
-          iter?.stop();
+          stop.signal.removeEventListener('abort', release);
+          release();
         }
       }
     } finally {
