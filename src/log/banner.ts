@@ -9,10 +9,10 @@ const INNER = BANNER_WIDTH - 4;
 
 // Figlet "slant", as due's own logo.
 const LOGO = [
-  String.raw`    ____  __  ______________`,
+  '    ____  __  ______________',
   String.raw`   / __ \/ / / / ____/_  __/`,
-  String.raw`  / / / / / / / __/   / /`,
-  String.raw` / /_/ / /_/ / /___  / /`,
+  '  / / / / / / / __/   / /',
+  ' / /_/ / /_/ / /___  / /',
   String.raw`/_____/\____/_____/ /_/`,
 ];
 
