@@ -1,9 +1,10 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
 
@@ -16,7 +17,16 @@ const execFileP = promisify(execFile);
  * SIGKILLed when the test process exits, so a forgotten server cannot outlive the test run.
  */
 
+/** PEM files for a TLS-only server (`--port 0 --tls-port P`, clients must present a certificate signed by caFile). */
+export interface RedisTlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
+}
+
 export interface StartRedisOptions {
+  /** Serve TLS only on the chosen port; the readiness PING then goes over TLS with the same files. */
+  tls?: RedisTlsFiles;
   /** Extra redis-server arguments, appended last (`--requirepass x`, `--cluster-enabled yes`...). */
   args?: string[];
   /** How long start/restart may take before failing. Default 10 s. */
@@ -101,16 +111,24 @@ export function redisServerBin(): string {
 }
 
 /** Sends an inline PING on a raw socket: true on `+PONG` (no client library, so the harness tests nothing of ours). */
-function ping(port: number): Promise<boolean> {
+function ping(port: number, tls: RedisTlsFiles | undefined): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = netConnect({ host: HOST, port });
+    const sock = tls
+      ? tlsConnect({
+          host: HOST,
+          port,
+          cert: readFileSync(tls.certFile),
+          key: readFileSync(tls.keyFile),
+          ca: readFileSync(tls.caFile),
+        })
+      : netConnect({ host: HOST, port });
     let buf = '';
     const done = (ok: boolean): void => {
       sock.destroy();
       resolve(ok);
     };
     sock.setTimeout(1000, () => done(false));
-    sock.once('connect', () => sock.write('PING\r\n'));
+    sock.once(tls ? 'secureConnect' : 'connect', () => sock.write('PING\r\n'));
     sock.on('data', (d) => {
       buf += d.toString('latin1');
       if (buf.includes('\r\n')) done(buf.startsWith('+PONG'));
@@ -175,7 +193,12 @@ class HarnessRedisServer implements RedisServer {
   }
 
   async #spawnOnce(port: number, deadline: number): Promise<Error | undefined> {
-    const args = ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', this.dir];
+    const tls = this.#opts.tls;
+    const args = tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.certFile, '--tls-key-file', tls.keyFile]
+      : ['--port', String(port)];
+    if (tls) args.push('--tls-ca-cert-file', tls.caFile, '--tls-auth-clients', 'yes');
+    args.push('--bind', HOST, '--save', '', '--appendonly', 'no', '--dir', this.dir);
     args.push('--daemonize', 'no', '--loglevel', 'notice');
     if (this.#opts.args) args.push(...this.#opts.args);
     this.#log = '';
@@ -210,7 +233,7 @@ class HarnessRedisServer implements RedisServer {
       if (exitInfo !== undefined) {
         return new Error(`redis-server on port ${port} ${exitInfo}: ${this.logTail(5)}`);
       }
-      if (await ping(port)) return undefined;
+      if (await ping(port, this.#opts.tls)) return undefined;
       if (Date.now() >= deadline) {
         await this.#terminate('SIGKILL');
         return new Error(`redis-server on port ${port} did not answer PING in time: ${this.logTail(10)}`);
@@ -332,4 +355,46 @@ export async function startRedisCluster(masters = 3, timeoutMs = 20_000): Promis
     await disposeAll();
     throw err;
   }
+}
+
+/**
+ * A throwaway CA and a certificate for 127.0.0.1 signed by it (openssl CLI, EC P-256, valid 1 day), written to a
+ * temp dir removed on dispose. The certificate serves as both server and client certificate.
+ */
+export async function makeTestCerts(): Promise<RedisTlsFiles & AsyncDisposable> {
+  const dir = await mkdtemp(join(tmpdir(), 'duet-certs-'));
+  liveDirs.add(dir);
+  hookExit();
+  const f = (name: string): string => join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  const run = (args: string[]) => execFileP('openssl', args, { timeout: 10_000 });
+  await run(['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=duet-ca']);
+  await run(['req', ...ec, '-keyout', f('redis.key'), '-out', f('redis.csr'), '-subj', '/CN=127.0.0.1']);
+  await writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  await run([
+    'x509',
+    '-req',
+    '-in',
+    f('redis.csr'),
+    '-CA',
+    f('ca.crt'),
+    '-CAkey',
+    f('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    f('redis.crt'),
+    '-days',
+    '1',
+    '-extfile',
+    f('ext.cnf'),
+  ]);
+  return {
+    certFile: f('redis.crt'),
+    keyFile: f('redis.key'),
+    caFile: f('ca.crt'),
+    [Symbol.asyncDispose]: async () => {
+      await rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
+    },
+  };
 }

@@ -5,7 +5,7 @@ import { ErrorCode } from '../../src/errors.js';
 import type { LocateEvent } from '../../src/locate/locator.js';
 import { RedisLocator, type RedisLocatorOptions } from '../../src/locate/redis-locator.js';
 import { locatorContract } from '../contract/locator.contract.js';
-import { type RedisServer, startRedis } from '../harness/redis.js';
+import { makeTestCerts, type RedisServer, startRedis } from '../harness/redis.js';
 
 /** RedisLocator against a real redis-server of this file's own: the contract suite, then due's exact layout. */
 
@@ -282,5 +282,27 @@ describe('redis locator - due layout', () => {
       () => new RedisLocator({ addrs: [redis.addr], certFile: '/no/c', keyFile: '/no/k', caFile: '/no/ca' }),
       isConfig('locate.redis.certFile'),
     );
+  });
+});
+
+describe('redis locator - TLS', () => {
+  it('redis locator - certFile, keyFile and caFile connect over TLS; without them the TLS port is unavailable', async (t) => {
+    const certs = await makeTestCerts();
+    t.after(() => certs[Symbol.asyncDispose]());
+    const server = await startRedis({ tls: certs });
+    t.after(() => server[Symbol.asyncDispose]());
+    const loc = new RedisLocator({ addrs: [server.addr], prefix: uniquePrefix(), ...certs });
+    t.after(() => loc[Symbol.asyncDispose]());
+    await loc.ready();
+    await loc.bindGate(1, 'tls-gate');
+    await loc.bindNode(1, 'game', 'tls-node');
+    assert.equal(await loc.locateGate(1), 'tls-gate');
+    assert.equal(await loc.locateNode(1, 'game'), 'tls-node');
+
+    const plain = new RedisLocator({ addrs: [server.addr], prefix: uniquePrefix(), startupWaitMs: 300 });
+    t.after(() => plain[Symbol.asyncDispose]());
+    await assert.rejects(plain.bindGate(1, 'g'), (err: unknown) => {
+      return err instanceof Error && (err as { code?: unknown }).code === ErrorCode.UNAVAILABLE;
+    });
   });
 });
