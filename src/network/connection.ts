@@ -29,8 +29,8 @@ const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
 
 /**
  * The close code ws sent for a receiver error (oversized frame → 1009, bad fragments → 1008…), or 1006 for a
- * socket-level error that carries none. ws keeps the code under a
- * private symbol (lib/constants.js kStatusCode); read it by description rather than guess from the message.
+ * socket-level error that carries none. ws keeps the code under a private symbol (lib/constants.js kStatusCode);
+ * read it by description rather than guess from the message.
  */
 export function closeCodeOfWsError(err: Error): number {
   for (const key of Object.getOwnPropertySymbols(err)) {

@@ -3,8 +3,10 @@ import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request } from 'node:http';
+import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
@@ -295,6 +297,55 @@ test('ws-transport - a frame over maxPayload closes the connection with 1009', a
   assert.equal(rec.ends[0]!.code, CloseCode.TOO_LARGE);
   assert.equal(rec.frames.length, 1);
   assert.equal(rec.frames[0]!.bytes.length, 1024);
+});
+
+test('ws-transport - protocol garbage closes that socket (1002 once); non-HTTP bytes never reach the handler', async (t) => {
+  const { transport, rec, url } = await start(t);
+  const other = await connect(t, url);
+  // an unmasked client frame breaks RFC 6455 5.1: ws answers 1002
+  const raw = await new Promise<Duplex>((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: portOf(url), path: '/', headers: UPGRADE_HEADERS, agent: false });
+    req.on('error', reject);
+    req.on('upgrade', (_res, socket) => resolve(socket));
+    req.end();
+  });
+  t.after(() => raw.destroy());
+  raw.on('error', () => {});
+  raw.resume();
+  raw.write(Buffer.from([0x82, 0x02, 0x01, 0x02]));
+  await until(() => rec.ends.length === 1, 'garbage connection closed');
+  assert.equal(rec.ends[0]!.code, CloseCode.PROTOCOL_ERROR);
+  assert.equal(rec.frames.length, 0);
+  const junk = tcpConnect(portOf(url), '127.0.0.1');
+  t.after(() => junk.destroy());
+  junk.on('error', () => {});
+  junk.write(Buffer.from('\x00\xff garbage \r\n\r\n'));
+  let answer = '';
+  junk.on('data', (d: Buffer) => {
+    answer += d.toString('latin1');
+  });
+  await once(junk, 'close');
+  assert.match(answer, /^HTTP\/1\.1 400/);
+  const got = once(other, 'message');
+  assert.equal(rec.opened[0]!.send(Uint8Array.of(3)), 'sent');
+  assert.deepEqual([...((await got)[0] as Buffer)], [3]);
+  assert.equal(transport.stats.connections, 1);
+  assert.equal(rec.ends.length, 1);
+});
+
+test('ws-transport - close with an unsendable code rejects and keeps the connection; long reasons are cut', async (t) => {
+  const { rec, url } = await start(t);
+  const ws = await connect(t, url);
+  await until(() => rec.opened.length === 1, 'open');
+  const c = rec.opened[0]!;
+  await assert.rejects(c.close(1006), RangeError);
+  assert.equal(c.send(Uint8Array.of(1)), 'sent');
+  const clientClosed = once(ws, 'close');
+  await c.close(CloseCode.KICKED, 'x'.repeat(500));
+  const [code, reason] = await clientClosed;
+  assert.equal(code, CloseCode.KICKED);
+  assert.equal(String(reason), 'x'.repeat(123));
+  assert.equal(rec.ends[0]!.reason, 'x'.repeat(123));
 });
 
 test('ws-transport - graceful close flushes 1,000 queued frames, then the close frame arrives', async (t) => {
