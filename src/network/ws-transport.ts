@@ -15,7 +15,7 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { ConfigError, DuetError, ErrorCode, type ErrorReporter, UnavailableError } from '../errors.js';
+import { ClosedError, ConfigError, DuetError, ErrorCode, type ErrorReporter, UnavailableError } from '../errors.js';
 import {
   type AdmissionPolicy,
   admit,
@@ -96,12 +96,13 @@ export class WsTransport implements Transport {
   readonly #closeTimeoutMs: number;
   readonly #reportError: ErrorReporter;
   readonly #connections = new Set<WsConnection>();
-  /** Live plus in-flight upgrades per IP. */
+  /** Live connections per remote IP (an upgrade completes synchronously, so nothing is in flight). */
   readonly #perIp = new Map<string, number>();
   readonly #refused: Record<string, number> = {};
   #slowConsumers = 0;
   #nextCid = 1;
   #isRefusingNew = false;
+  #isListenCalled = false;
   #server: Server | undefined;
   #wss: WebSocketServer | undefined;
   /** Set by listen(): the handler plus the per-connection settings every connection points to. */
@@ -168,13 +169,15 @@ export class WsTransport implements Transport {
   }
 
   /**
-   * Rejects with ConfigError when a TLS file cannot be read, UnavailableError when the port cannot be bound,
-   * DuetError ILLEGAL_OPERATION when called twice or after close().
+   * Binds and starts admitting upgrades. Rejects with ConfigError when a TLS file cannot be read, UnavailableError
+   * when the port cannot be bound, ClosedError when close() came first, DuetError ILLEGAL_OPERATION when called twice.
+   * Not retryable: create a new transport after a failure.
    */
   async listen(handler: ConnectionHandler): Promise<{ host: string; port: number }> {
-    if (this.#server !== undefined || this.#closing !== undefined) {
+    if (this.#isListenCalled || this.#closing !== undefined) {
       throw new DuetError(ErrorCode.ILLEGAL_OPERATION, 'ws transport: listen() called twice or after close()');
     }
+    this.#isListenCalled = true;
     this.#shared = {
       handler,
       writeQueue: this.#budget,
@@ -183,7 +186,9 @@ export class WsTransport implements Transport {
       onEnd: this.#onEnd,
       onOverflow: this.#onOverflow,
     };
-    const server = this.isTls ? createHttpsServer(await this.#readTls()) : createHttpServer();
+    const tls = this.isTls ? await this.#readTls() : undefined;
+    if (this.#closing !== undefined) throw new ClosedError('ws transport: close() was called while listen() started');
+    const server = tls === undefined ? createHttpServer() : createHttpsServer(tls);
     this.#server = server;
     this.#wss = new WebSocketServer({
       noServer: true,
@@ -208,14 +213,15 @@ export class WsTransport implements Transport {
           }),
         );
       };
+      // close() during the bind: 'listening' never comes, 'close' does
+      const onClose = () => reject(new ClosedError('ws transport: close() was called while listen() started'));
       server.once('error', onError);
+      server.once('close', onClose);
       server.listen({ port: this.#opts.port, host: this.#opts.host }, () => {
         server.off('error', onError);
+        server.off('close', onClose);
         resolve();
       });
-    }).catch((err: unknown) => {
-      this.#server = undefined;
-      throw err;
     });
     server.on('error', (err: Error) => this.#reportError(err, 'http server'));
     const addr = server.address() as AddressInfo;
