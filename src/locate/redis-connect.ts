@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { ConfigError } from '../errors.js';
+import { withDeadline } from '../lifecycle.js';
 
 /**
  * Builds the ioredis clients for the locator from due's `locate.redis.*` keys: one address → a standalone client,
@@ -121,4 +122,18 @@ export function createRedisClient(o: RedisConnectOptions, connectionName: string
     enableOfflineQueue: false,
     retryStrategy: retry,
   });
+}
+
+const QUIT_WAIT_MS = 1_000;
+
+/** QUIT (at most 1 s, only when connected, so pending replies arrive), then disconnect (ends any reconnect timer). */
+export async function quitThenDisconnect(c: RedisClient): Promise<void> {
+  if (c.status === 'ready') {
+    try {
+      await withDeadline(c.quit(), QUIT_WAIT_MS, 'redis QUIT');
+    } catch {
+      // Closing anyway: disconnect() below ends the socket.
+    }
+  }
+  c.disconnect();
 }

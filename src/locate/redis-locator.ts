@@ -1,12 +1,12 @@
-import { addAbortListener } from 'node:events';
-import { AsyncQueue } from '../async-queue.js';
 import { ClosedError, DuetError, type ErrorReporter, errorMessage, UnavailableError } from '../errors.js';
-import { withDeadline } from '../lifecycle.js';
+import { abortable, ConditionWaiters } from './condition-waiters.js';
 import { DEFAULT_CACHE_MAX_USERS, LocateCache, type LocateCacheStats } from './locate-cache.js';
+import { LocateWatchers } from './locate-watchers.js';
 import { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from './locator.js';
 import {
   createRedisClient,
   DEFAULT_CONNECT_TIMEOUT_MS,
+  quitThenDisconnect,
   type RedisClient,
   type RedisConnectOptions,
 } from './redis-connect.js';
@@ -47,14 +47,6 @@ export interface RedisLocatorStats extends LocateCacheStats {
 
 export type RedisLocatorStatus = 'connecting' | 'ready' | 'degraded' | 'down' | 'closed';
 
-interface Watcher {
-  readonly kinds: ReadonlySet<LocateKind>;
-  readonly queue: AsyncQueue<LocateEvent>;
-  stopAbort: Disposable | undefined;
-}
-
-const QUIT_WAIT_MS = 1_000;
-
 /**
  * The locator on Redis with due's key layout (DUE-REFERENCE.md section 5), so duet and due instances can share
  * one Redis. Two connections: commands, and a dedicated subscriber to both event channels that feeds the local
@@ -71,8 +63,8 @@ export class RedisLocator implements Locator {
   readonly #sub: RedisClient;
   readonly #cache: LocateCache;
   readonly #channels: Readonly<Record<LocateKind, string>>;
-  readonly #watchers = new Set<Watcher>();
-  readonly #stateWaiters = new Set<() => void>();
+  readonly #watchers = new LocateWatchers();
+  readonly #waiters = new ConditionWaiters();
   readonly #startupWaitMs: number;
   readonly #onError: ErrorReporter;
   #everReady = false;
@@ -216,18 +208,7 @@ export class RedisLocator implements Locator {
    * Each event object is frozen and shared between watchers.
    */
   watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent> {
-    const w: Watcher = {
-      kinds: new Set(kinds),
-      queue: new AsyncQueue<LocateEvent>(() => this.#unwatch(w)),
-      stopAbort: undefined,
-    };
-    if (this.#closed || signal.aborted) {
-      w.queue.end();
-      return w.queue;
-    }
-    this.#watchers.add(w);
-    w.stopAbort = addAbortListener(signal, () => this.#unwatch(w));
-    return w.queue;
+    return this.#watchers.add(kinds, signal, !this.#closed);
   }
 
   /** Ends watchers, then QUIT on both connections (1 s at most) and disconnect. Safe to call twice. */
@@ -238,18 +219,11 @@ export class RedisLocator implements Locator {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    for (const w of [...this.#watchers]) this.#unwatch(w);
+    this.#watchers.endAll();
     this.#notify();
     await Promise.all([quitThenDisconnect(this.#cmd), quitThenDisconnect(this.#sub)]);
     this.#cache.live = false;
     this.#cache.drop();
-  }
-
-  #unwatch(w: Watcher): void {
-    this.#watchers.delete(w);
-    w.stopAbort?.[Symbol.dispose]();
-    w.stopAbort = undefined;
-    w.queue.end();
   }
 
   #check(uid: Uid): void {
@@ -331,32 +305,18 @@ export class RedisLocator implements Locator {
   }
 
   #waitFor(cond: () => boolean, ms: number, signal: AbortSignal | undefined, what: string): Promise<void> {
-    if (this.#closed) return Promise.reject(new ClosedError('redis locator is closed'));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    if (cond()) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const finish = (err?: unknown): void => {
-        clearTimeout(timer);
-        this.#stateWaiters.delete(check);
-        stopAbort?.[Symbol.dispose]();
-        if (err === undefined) resolve();
-        else reject(err);
-      };
-      const check = (): void => {
-        if (this.#closed) finish(new ClosedError('redis locator is closed'));
-        else if (cond()) finish();
-      };
-      const timer = setTimeout(() => {
-        const msg = `redis locator: ${what}: redis not reachable within ${ms} ms`;
-        finish(new UnavailableError(msg, { cause: this.#lastError }));
-      }, ms);
-      this.#stateWaiters.add(check);
-      const stopAbort = signal ? addAbortListener(signal, () => finish(signal.reason)) : undefined;
-    });
+    return this.#waiters.wait(
+      cond,
+      ms,
+      signal,
+      () =>
+        new UnavailableError(`redis locator: ${what}: redis not reachable within ${ms} ms`, { cause: this.#lastError }),
+      () => (this.#closed ? new ClosedError('redis locator is closed') : undefined),
+    );
   }
 
   #notify(): void {
-    for (const check of [...this.#stateWaiters]) check();
+    this.#waiters.notify();
   }
 
   #onCmdReady(): void {
@@ -410,28 +370,6 @@ export class RedisLocator implements Locator {
     }
     Object.freeze(e);
     this.#cache.apply(e);
-    for (const w of this.#watchers) if (w.kinds.has(kind)) w.queue.push(e);
+    this.#watchers.emit(e);
   }
-}
-
-/** Rejects with the signal's reason as soon as it aborts; the work itself runs on. */
-function abortable<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return work;
-  if (signal.aborted) return Promise.reject(signal.reason);
-  let stop: Disposable | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    stop = addAbortListener(signal, () => reject(signal.reason));
-  });
-  return Promise.race([work, aborted]).finally(() => stop?.[Symbol.dispose]());
-}
-
-async function quitThenDisconnect(c: RedisClient): Promise<void> {
-  if (c.status === 'ready') {
-    try {
-      await withDeadline(c.quit(), QUIT_WAIT_MS, 'redis QUIT');
-    } catch {
-      // Closing anyway: disconnect() below ends the socket and any reconnect timer.
-    }
-  }
-  c.disconnect();
 }
