@@ -2,6 +2,8 @@
  * The start-up banner in due's shape (DUE-REFERENCE 7.3): a logo, then 56-column boxes with `─` borders, the
  * title centred in the top border, rows `| text … |`. Rows too long for the box are cut with "…".
  */
+import type { DuetConfig } from '../config/schema.js';
+import { redactUrlCredentials } from './redact.js';
 
 export const BANNER_WIDTH = 56;
 /** Text columns inside `| ` and ` |`. */
@@ -124,4 +126,10 @@ export function renderBanner(input: BannerInput): string {
     );
   }
   return `${lines.join('\n')}\n`;
+}
+
+/** The banner's `Link` for a config: the bus and where it connects, with any user:password in URLs hidden. */
+export function bannerLink(config: Pick<DuetConfig, 'bus'>): string {
+  if (config.bus.adapter === 'memory') return 'memory (in-process bus)';
+  return `nats ${config.bus.nats.servers.map(redactUrlCredentials).join(',')}`;
 }

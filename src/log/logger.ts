@@ -218,3 +218,8 @@ export const silentLogger: Logger = {
   isLevelEnabled: () => false,
   close: noop,
 };
+
+/** The process logger for a role, from the `[log]` section: every line carries `role`. */
+export function createProcessLogger(config: Pick<DuetConfig, 'log' | 'timezone'>, role: string): Logger {
+  return createLogger({ ...loggerOptions(config), base: { role } });
+}

@@ -15,8 +15,13 @@ export function isSecretKey(key: string): boolean {
   return SECRET_KEY.test(key);
 }
 
+/** `nats://user:pw@host:4222` → `nats://***@host:4222`; other strings unchanged. */
+export function redactUrlCredentials(s: string): string {
+  return s.includes('@') ? s.replace(URL_CREDENTIALS, `$1${REDACTED}@`) : s;
+}
+
 function redactValue(value: unknown, depth: number): unknown {
-  if (typeof value === 'string') return value.includes('@') ? value.replace(URL_CREDENTIALS, `$1${REDACTED}@`) : value;
+  if (typeof value === 'string') return redactUrlCredentials(value);
   if (typeof value !== 'object' || value === null || depth >= MAX_DEPTH) return value;
   // Errors, byte arrays, dates and class instances keep their own serializers.
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));

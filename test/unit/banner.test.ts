@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { BANNER_WIDTH, formatBannerTime, renderBanner, renderBox } from '../../src/log/banner.js';
+import { loadConfig } from '../../src/config/index.js';
+import { BANNER_WIDTH, bannerLink, formatBannerTime, renderBanner, renderBox } from '../../src/log/banner.js';
 
 const cols = (s: string): number => [...s].length;
 
@@ -104,4 +105,11 @@ test('banner - formatBannerTime shows the local UTC offset', () => {
   const hh = String(Math.trunc(Math.abs(off) / 60)).padStart(2, '0');
   const mm = String(Math.abs(off) % 60).padStart(2, '0');
   assert.equal(formatBannerTime(d), `2026-01-02 03:04:05.006 ${sign}${hh}:${mm}`);
+});
+
+test('banner - the Link row names the bus and hides credentials in server URLs', () => {
+  const servers = '["nats://u:secret@10.0.0.1:4222", "nats://10.0.0.2:4222"]';
+  const gate = loadConfig({ role: 'gate', env: {}, argv: ['--set', `bus.nats.servers=${servers}`] }).config;
+  assert.equal(bannerLink(gate), 'nats nats://***@10.0.0.1:4222,nats://10.0.0.2:4222');
+  assert.equal(bannerLink(loadConfig({ role: 'dev', env: {} }).config), 'memory (in-process bus)');
 });
