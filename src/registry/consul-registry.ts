@@ -148,6 +148,8 @@ export class ConsulRegistry implements Registry {
     | undefined;
   readonly #report: ErrorReporter;
   readonly #heartbeats = new Map<string, TtlHeartbeat>();
+  /** The last registration of each service id, to register again if Consul loses it. */
+  readonly #bodies = new Map<string, ServiceBody>();
   /** Aborted (with a ClosedError) by dispose: ends watches and in-flight calls. */
   readonly #closing = new AbortController();
   #closed = false;
@@ -158,29 +160,22 @@ export class ConsulRegistry implements Registry {
     if (opts.scheme !== undefined && opts.scheme !== 'http' && opts.scheme !== 'https') {
       throw new ConfigError('registry.consul.scheme', opts.scheme, `registry.consul.scheme must be http or https`);
     }
-    this.#ttlMs = positive(
-      'registry.consul.heartbeatCheckInterval',
-      opts.heartbeatCheckIntervalMs,
-      DEFAULT_HEARTBEAT_CHECK_INTERVAL_MS,
-    );
-    this.#deregisterAfterMs = positive(
-      'registry.consul.deregisterCriticalServiceAfter',
+    const ms = (key: string, v: number | undefined, dflt: number) => positive(`registry.consul.${key}`, v, dflt);
+    this.#ttlMs = ms('heartbeatCheckInterval', opts.heartbeatCheckIntervalMs, DEFAULT_HEARTBEAT_CHECK_INTERVAL_MS);
+    this.#deregisterAfterMs = ms(
+      'deregisterCriticalServiceAfter',
       opts.deregisterCriticalServiceAfterMs,
       DEFAULT_DEREGISTER_CRITICAL_SERVICE_AFTER_MS,
     );
-    this.#waitMs = positive('registry.consul.waitTime', opts.waitTimeMs, DEFAULT_WAIT_TIME_MS);
-    this.#requestTimeoutMs = positive(
-      'registry.consul.requestTimeout',
-      opts.requestTimeoutMs,
-      DEFAULT_REQUEST_TIMEOUT_MS,
-    );
+    this.#waitMs = ms('waitTime', opts.waitTimeMs, DEFAULT_WAIT_TIME_MS);
+    this.#requestTimeoutMs = ms('requestTimeout', opts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
     if (opts.healthCheck) {
       const hc = opts.healthCheck;
       this.#healthCheck = {
         addr: hc.addr,
         ...splitAddr('registry.consul.healthCheck.addr', hc.addr),
-        intervalMs: positive('registry.consul.healthCheckInterval', hc.intervalMs, DEFAULT_HEALTH_CHECK_INTERVAL_MS),
-        timeoutMs: positive('registry.consul.healthCheckTimeout', hc.timeoutMs, DEFAULT_HEALTH_CHECK_TIMEOUT_MS),
+        intervalMs: ms('healthCheckInterval', hc.intervalMs, DEFAULT_HEALTH_CHECK_INTERVAL_MS),
+        timeoutMs: ms('healthCheckTimeout', hc.timeoutMs, DEFAULT_HEALTH_CHECK_TIMEOUT_MS),
       };
     }
     this.#report = opts.onError ?? (() => {});
@@ -205,19 +200,36 @@ export class ConsulRegistry implements Registry {
     });
     await this.#call('register', signal, (o) => this.#client.agent.service.register({ ...o, ...body }));
     if (this.#closed) return;
+    this.#bodies.set(id, body);
     let hb = this.#heartbeats.get(id);
     if (!hb) {
-      const checkId = `service:${id}`;
-      hb = new TtlHeartbeat(this.#ttlMs / 2, () =>
-        this.#call('check pass', undefined, (o) => this.#client.agent.check.pass({ ...o, id: checkId, note: 'passed' }))
-          .then(() => undefined)
-          .catch((err: unknown) => {
-            if (!this.#closed) this.#report(err, `consul ttl refresh ${checkId}`);
-          }),
-      );
+      hb = new TtlHeartbeat(this.#ttlMs / 2, () => this.#refresh(id));
       this.#heartbeats.set(id, hb);
     }
     hb.restart();
+  }
+
+  /**
+   * One TTL pass. A 404 means Consul no longer has the service (reaped after a long stall, or an agent that lost
+   * its state): register it again rather than stay invisible while alive, which due does not do.
+   */
+  async #refresh(id: string): Promise<void> {
+    const checkId = `service:${id}`;
+    try {
+      await this.#call('check pass', undefined, (o) =>
+        this.#client.agent.check.pass({ ...o, id: checkId, note: 'passed' }),
+      );
+    } catch (err) {
+      if (this.#closed) return;
+      const body = this.#bodies.get(id);
+      if (!(err instanceof UnavailableError && statusOf(err.cause) === 404 && body)) {
+        this.#report(err, `consul ttl refresh ${checkId}`);
+        return;
+      }
+      await this.#call('register', undefined, (o) => this.#client.agent.service.register({ ...o, ...body })).catch(
+        (e: unknown) => this.#report(e, `consul re-register ${id} after its check was lost`),
+      );
+    }
   }
 
   /** Stops the heartbeat and removes the service; an id Consul no longer knows (reaped) counts as removed. */
@@ -225,6 +237,7 @@ export class ConsulRegistry implements Registry {
     const id = serviceId(instance);
     const hb = this.#heartbeats.get(id);
     this.#heartbeats.delete(id);
+    this.#bodies.delete(id);
     await hb?.stop();
     if (this.#closing.signal.aborted) return;
     await this.#deregisterId(id, signal);
@@ -370,6 +383,7 @@ export class ConsulRegistry implements Registry {
     const ids = [...this.#heartbeats.keys()];
     const beats = [...this.#heartbeats.values()];
     this.#heartbeats.clear();
+    this.#bodies.clear();
     await Promise.all(beats.map((hb) => hb.stop()));
     await Promise.all(
       ids.map((id) =>

@@ -81,6 +81,8 @@ export interface ConsulStandin extends AsyncDisposable {
   unexpected(): RecordedRequest[];
   /** The next `count` requests whose path starts with `pathPrefix` get `status` (default 500). */
   failNext(pathPrefix: string, count: number, status?: number): void;
+  /** Cancels every pending failNext. */
+  clearFailures(): void;
   /** Blocking queries waiting right now. */
   readonly waiting: number;
   /** Open client connections (keep-alive sockets included). */
@@ -451,6 +453,9 @@ export async function startConsulStandin(opts: ConsulStandinOptions = {}): Promi
     unexpected: () => requests.filter((r) => r.unexpected),
     failNext: (prefix, count, status = 500) => {
       failures.push({ prefix, count, status });
+    },
+    clearFailures: () => {
+      failures.length = 0;
     },
     get waiting() {
       return waiters.size;

@@ -346,3 +346,31 @@ describe('consul stand-in', () => {
     assert.equal(next.value?.length, 2, 'the first value after the quiet period is the change itself');
   });
 });
+
+describe('consul registry recovery', () => {
+  test('consul - an instance Consul reaped while it was alive registers itself again', async (t) => {
+    const s = await standin(t);
+    const errors: unknown[] = [];
+    const reg = registry(t, s, {
+      heartbeatCheckIntervalMs: 300,
+      deregisterCriticalServiceAfterMs: 300,
+      onError: (e) => errors.push(e),
+    });
+    const a = sampleInstance();
+    await reg.register(a);
+    const passPath = `/v1/agent/check/pass/service:node-${a.id}`;
+    // A stall: every refresh fails until the service is reaped...
+    s.failNext(passPath, 1_000);
+    await until(() => !s.services.has(`node-${a.id}`), 5_000, 'the reaper');
+    // ...then the refreshes reach Consul again, get 404 (unknown check) and the adapter registers again.
+    const registersBefore = s.requests.filter((r) => r.path === '/v1/agent/service/register').length;
+    s.clearFailures();
+    const back = await servicesUntil(reg, 'node', (l) => l.length === 1, 5_000);
+    assert.deepEqual(back, [a]);
+    assert.ok(s.requests.filter((r) => r.path === '/v1/agent/service/register').length > registersBefore);
+    assert.ok(
+      s.requests.some((r) => r.path === passPath && r.status === 404),
+      'a pass was answered 404 first',
+    );
+  });
+});
