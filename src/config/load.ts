@@ -87,7 +87,8 @@ class Assembly {
     const shownKey = ref.kind === 'field' && ref.alias ? ref.alias : ref.key;
     switch (ref.kind) {
       case 'unknown':
-        throw new ConfigError(ref.key, raw, `${origin.at(ref.key)} ${ref.hint}`);
+        // The value is left out: a mistyped key may hold a password.
+        throw new ConfigError(ref.key, undefined, `${origin.at(ref.key)} ${ref.hint}`);
       case 'section': {
         if (!isTable(raw)) {
           throw new ConfigError(
@@ -117,12 +118,18 @@ class Assembly {
         const r = coerce(ref.field, raw, text);
         if (!r.ok) {
           const got = showValue(raw === undefined ? text : raw, ref.field.secret);
-          throw new ConfigError(ref.key, raw, `${origin.at(shownKey)} must be ${r.rule}, got ${got}`);
+          const kept = ref.field.secret ? '***' : raw; // errors get logged with their fields
+          throw new ConfigError(ref.key, kept, `${origin.at(shownKey)} must be ${r.rule}, got ${got}`);
         }
         const earlier = this.#layer.get(ref.key);
         // Repeating a key is fine (the later wins); a key and its alias disagreeing in one source is a mistake.
         if (earlier !== undefined && earlier.name !== shownKey && !sameValue(earlier.value, r.value)) {
-          throw new ConfigError(ref.key, raw, `${origin.at(shownKey)} conflicts with ${earlier.at} in the same source`);
+          const kept = ref.field.secret ? '***' : raw;
+          throw new ConfigError(
+            ref.key,
+            kept,
+            `${origin.at(shownKey)} conflicts with ${earlier.at} in the same source`,
+          );
         }
         this.#layer.set(ref.key, { value: r.value, at: origin.at(shownKey), name: shownKey });
         if (ref.field.kind === 'map') {

@@ -322,6 +322,11 @@ test('config - a secret never appears in a flag source or an error message', () 
   assert.equal(sources.get('locate.redis.password'), 'flag --set locate.redis.password=***');
   const msg = configError(() => load('[bus.nats]\ntoken = 123456\n'));
   assert.doesNotMatch(msg, /123456/);
+  assert.throws(
+    () => load('[bus.nats]\ntoken = 123456\n'),
+    (err: unknown) => err instanceof ConfigError && err.value === '***',
+    'the error object does not carry the secret either',
+  );
   assert.match(msg, /^config\/gate\.toml:bus\.nats\.token must be a string, got "\*\*\*"$/);
 });
 
