@@ -11,6 +11,7 @@ import { type Log, silentLog } from '../log/types.js';
 import type { Connection, Transport } from '../network/transport.js';
 import type { PacketCodec } from '../packet/codec.js';
 import type { Registry, ServiceInstance } from '../registry/registry.js';
+import { type CaptureSink, nullCaptureSink } from '../replay/capture-sink.js';
 import { nullTraceSink, type TraceSink } from '../trace/trace.js';
 import { GateCounters } from './counters.js';
 import { Dispatcher, nodeBatchEncoder } from './dispatcher.js';
