@@ -139,7 +139,7 @@ export class RedisLocator implements Locator {
   }
 
   async bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void> {
-    this.#check(uid);
+    this.#check(uid, signal);
     const ev = encodeEvent({ uid, type: LocateEventType.BIND_GATE, insID: gid, insKind: 'gate', insName: '' });
     const args = [gid, this.#channels.gate, ev];
     await this.#write(
@@ -153,7 +153,7 @@ export class RedisLocator implements Locator {
   }
 
   async unbindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void> {
-    this.#check(uid);
+    this.#check(uid, signal);
     const ev = encodeEvent({ uid, type: LocateEventType.UNBIND_GATE, insID: gid, insKind: 'gate', insName: '' });
     const args = [gid, this.#channels.gate, ev];
     await this.#write(
@@ -167,7 +167,7 @@ export class RedisLocator implements Locator {
   }
 
   async bindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void> {
-    this.#check(uid);
+    this.#check(uid, signal);
     const ev = encodeEvent({ uid, type: LocateEventType.BIND_NODE, insID: nid, insKind: 'node', insName: name });
     const args = [name, nid, this.#channels.node, ev];
     const forget = (): void => this.#cache.forgetNode(uid, name);
@@ -175,7 +175,7 @@ export class RedisLocator implements Locator {
   }
 
   async unbindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void> {
-    this.#check(uid);
+    this.#check(uid, signal);
     const ev = encodeEvent({ uid, type: LocateEventType.UNBIND_NODE, insID: nid, insKind: 'node', insName: name });
     const args = [name, nid, this.#channels.node, ev];
     const forget = (): void => this.#cache.forgetNode(uid, name);
@@ -183,7 +183,7 @@ export class RedisLocator implements Locator {
   }
 
   async locateGate(uid: Uid, signal?: AbortSignal): Promise<string | undefined> {
-    this.#check(uid);
+    this.#check(uid, signal);
     const key = gateKey(this.prefix, uid);
     const cached = this.#cache.gate(uid);
     return this.#lookup(cached, signal, () =>
@@ -192,7 +192,7 @@ export class RedisLocator implements Locator {
   }
 
   async locateNode(uid: Uid, name: string, signal?: AbortSignal): Promise<string | undefined> {
-    this.#check(uid);
+    this.#check(uid, signal);
     const key = nodeKey(this.prefix, uid);
     const cached = this.#cache.node(uid, name);
     return this.#lookup(cached, signal, () =>
@@ -226,9 +226,10 @@ export class RedisLocator implements Locator {
     this.#cache.drop();
   }
 
-  #check(uid: Uid): void {
+  #check(uid: Uid, signal: AbortSignal | undefined): void {
     if (this.#closed) throw new ClosedError('redis locator is closed');
     checkUid(uid);
+    signal?.throwIfAborted();
   }
 
   /** Cache first while it is trustworthy; else one shared read; an outage falls back to whatever is cached. */

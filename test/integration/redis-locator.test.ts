@@ -268,6 +268,9 @@ describe('redis locator - due layout', () => {
     ac.abort(new Error('caller gave up'));
     await assert.rejects(loc.bindGate(1, 'g', ac.signal), /caller gave up/);
     await assert.rejects(loc.locateGate(1, ac.signal), /caller gave up/);
+    await loc.bindGate(2, 'g2');
+    assert.equal(await loc.locateGate(2), 'g2');
+    await assert.rejects(loc.locateGate(2, ac.signal), /caller gave up/, 'even when the answer is cached');
   });
 
   it('redis locator - bad addrs and partial TLS settings are config errors naming the key', () => {
