@@ -1,0 +1,252 @@
+// Invariants of the codebase's shape (STYLE.md 3 and 8), checked by scanning src/ and actors/ as text.
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { basename, dirname, join, posix } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const MAX_SRC_LINES = 400;
+
+/** Adapter modules (by file name): only the composition root may pick them (STYLE.md 3). */
+const ADAPTER_MODULES = new Set([
+  'memory-bus',
+  'nats-bus',
+  'redis-locator',
+  'memory-locator',
+  'consul-registry',
+  'nats-registry',
+  'memory-registry',
+  'ws-transport',
+]);
+/** Packages that are adapter implementation details. */
+const ADAPTER_PACKAGE = /^(ws|ioredis|consul)(\/|$)|^@nats-io\//;
+/** Folders that hold the core: they import interface files only (STYLE.md 3 and 8.2). */
+const CORE_DIRS = ['src/gate/', 'src/node/', 'src/demo/', 'src/replay/', 'src/trace/', 'actors/'];
+/** The composition root: the only places allowed to import adapter modules. */
+const isCompositionRoot = (file: string) => file === 'src/compose.ts' || file.startsWith('src/cli/');
+/** The public surface re-exports the in-process twins so embedders and tests can build a cluster in one process. */
+const PUBLIC_MEMORY_TWINS = new Set(['memory-bus', 'memory-locator', 'memory-registry']);
+
+interface SourceFile {
+  /** Path relative to the repository root, with forward slashes. */
+  readonly path: string;
+  readonly text: string;
+  /** The text with comments blanked out (strings kept), for import scanning. */
+  readonly code: string;
+  /** The text with comments and string/template contents blanked out, for pattern scanning. */
+  readonly bare: string;
+  readonly imports: readonly string[];
+}
+
+function listTs(dir: string, out: string[] = []): string[] {
+  for (const name of readdirSync(join(ROOT, dir)).sort()) {
+    const rel = `${dir}/${name}`;
+    if (statSync(join(ROOT, rel)).isDirectory()) listTs(rel, out);
+    else if (/\.[cm]?tsx?$/.test(name) && !name.endsWith('.d.ts')) out.push(rel);
+  }
+  return out;
+}
+
+/**
+ * Blanks comments (and, for `bare`, string contents) while keeping offsets and newlines, so a word inside a
+ * comment or a string never counts as code. Regex literals are recognised by the usual preceding-token rule.
+ */
+function lex(text: string): { code: string; bare: string } {
+  const code = text.split('');
+  const bare = text.split('');
+  const blank = (arr: string[], from: number, to: number) => {
+    for (let k = from; k < to; k++) if (arr[k] !== '\n') arr[k] = ' ';
+  };
+  let prev = ''; // last significant character outside comments and strings
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    const next = text[i + 1];
+    if (c === '/' && next === '/') {
+      const end = text.indexOf('\n', i);
+      const stop = end < 0 ? text.length : end;
+      blank(code, i, stop);
+      blank(bare, i, stop);
+      i = stop;
+    } else if (c === '/' && next === '*') {
+      const end = text.indexOf('*/', i + 2);
+      const stop = end < 0 ? text.length : end + 2;
+      blank(code, i, stop);
+      blank(bare, i, stop);
+      i = stop;
+    } else if (
+      c === "'" ||
+      c === '"' ||
+      c === '`' ||
+      (c === '/' && (prev === '' || /[(,=:[!&|?{};+\-*%<>~^]/.test(prev)))
+    ) {
+      let j = i + 1;
+      let inClass = false;
+      while (j < text.length) {
+        const d = text[j];
+        if (d === '\\') {
+          j += 2;
+          continue;
+        }
+        if (c === '/' && (d === '[' || d === ']')) inClass = d === '[';
+        else if ((d === c && !inClass) || (d === '\n' && c !== '`')) break;
+        j++;
+      }
+      blank(bare, i + 1, j);
+      i = j + 1;
+      prev = c === '/' ? 'x' : c;
+    } else {
+      if (!/\s/.test(c)) prev = c;
+      i++;
+    }
+  }
+  return { code: code.join(''), bare: bare.join('') };
+}
+
+function importsOf(code: string): string[] {
+  const out: string[] = [];
+  const patterns = [
+    /(?:^|[;}\n])\s*(?:import|export)\b[^;'"`]*?\bfrom\s*(['"])([^'"]+)\1/g,
+    /(?:^|[;}\n])\s*import\s*(['"])([^'"]+)\1/g,
+    /\bimport\s*\(\s*(['"])([^'"]+)\1\s*\)/g,
+    /\brequire\s*\(\s*(['"])([^'"]+)\1\s*\)/g,
+  ];
+  for (const re of patterns) for (const m of code.matchAll(re)) out.push(m[2] as string);
+  return out;
+}
+
+function load(path: string): SourceFile {
+  const text = readFileSync(join(ROOT, path), 'utf8');
+  const { code, bare } = lex(text);
+  return { path, text, code, bare, imports: importsOf(code) };
+}
+
+const files: SourceFile[] = [...listTs('src'), ...listTs('actors')].map(load);
+const srcFiles = files.filter((f) => f.path.startsWith('src/'));
+
+/** The module name a relative specifier points at (`../bus/nats-bus.js` → `nats-bus`), or undefined for packages. */
+function moduleName(spec: string): string | undefined {
+  if (!spec.startsWith('.')) return undefined;
+  return basename(spec).replace(/\.(js|ts|mjs|cjs)$/, '');
+}
+
+/** Repository path a relative specifier resolves to, without extension (`src/bus/nats-bus`). */
+function resolved(from: string, spec: string): string {
+  return posix.normalize(posix.join(dirname(from), spec)).replace(/\.(js|ts|mjs|cjs)$/, '');
+}
+
+/** `file:line  text` for each line of a file matching a pattern in its comment- and string-free form. */
+function hits(f: SourceFile, re: RegExp): string[] {
+  const lines = f.text.split('\n');
+  const out: string[] = [];
+  f.bare.split('\n').forEach((line, n) => {
+    if (re.test(line)) out.push(`${f.path}:${n + 1}  ${(lines[n] ?? '').trim()}`);
+  });
+  return out;
+}
+
+test('architecture - the scanner sees the tree and parses every import form', () => {
+  assert.ok(srcFiles.length > 20, `found ${srcFiles.length} files under src/`);
+  assert.ok(
+    files.some((f) => f.path === 'actors/session.ts'),
+    'actors/session.ts is scanned',
+  );
+  const sample = [
+    "import a from './a.js';",
+    "import type { B } from '../b.js';",
+    'import {\n  c,\n  type D,\n} from "c-pkg";',
+    "export * from './e.js';",
+    "export { f } from '@nats-io/f';",
+    "import './side-effect.js';",
+    "const g = await import('./g.js');",
+    "// import h from './commented.js';",
+    "/* import i from './commented.js'; */",
+    'const s = \'import j from "./in-string.js"\';',
+    'const r = /["\']/g; const x: number = 1;',
+  ].join('\n');
+  assert.deepEqual(importsOf(lex(sample).code).sort(), [
+    '../b.js',
+    './a.js',
+    './e.js',
+    './g.js',
+    './side-effect.js',
+    '@nats-io/f',
+    'c-pkg',
+  ]);
+  assert.equal(lex(sample).bare.includes('in-string'), false, 'string contents are blanked in bare');
+  assert.equal(lex('const t = "x: any"; // as any\n').bare.includes('any'), false);
+});
+
+test('architecture - actors/ imports only xstate and ./session-types', () => {
+  const bad: string[] = [];
+  for (const f of files.filter((x) => x.path.startsWith('actors/'))) {
+    for (const spec of f.imports) {
+      if (spec !== 'xstate' && !/^\.\/session-types(\.js)?$/.test(spec)) bad.push(`${f.path} imports ${spec}`);
+    }
+  }
+  assert.deepEqual(bad, [], 'actors/ must run without sockets, buses or Node built-ins (STYLE.md 5)');
+});
+
+test('architecture - core folders never import adapters, adapter packages or the composition root', () => {
+  const bad: string[] = [];
+  for (const f of files.filter((x) => CORE_DIRS.some((d) => x.path.startsWith(d)))) {
+    for (const spec of f.imports) {
+      const mod = moduleName(spec);
+      const target = mod === undefined ? undefined : resolved(f.path, spec);
+      if (
+        ADAPTER_PACKAGE.test(spec) ||
+        (mod !== undefined && ADAPTER_MODULES.has(mod)) ||
+        target === 'src/compose' ||
+        target?.startsWith('src/cli/')
+      ) {
+        bad.push(`${f.path} imports ${spec}`);
+      }
+    }
+  }
+  assert.deepEqual(bad, [], 'only src/compose.ts and src/cli/ pick adapters (STYLE.md 3, 8.2)');
+});
+
+test('architecture - adapter modules are imported only by src/compose.ts and src/cli/', () => {
+  const bad: string[] = [];
+  for (const f of srcFiles.filter((x) => !isCompositionRoot(x.path))) {
+    for (const spec of f.imports) {
+      const mod = moduleName(spec);
+      if (mod === undefined || !ADAPTER_MODULES.has(mod)) continue;
+      if (f.path === 'src/index.ts' && PUBLIC_MEMORY_TWINS.has(mod)) continue;
+      bad.push(`${f.path} imports ${spec}`);
+    }
+  }
+  assert.deepEqual(bad, []);
+});
+
+test('architecture - no process.on( outside src/cli', () => {
+  const re = /\bprocess\s*\.\s*(on|once|addListener|prependListener|prependOnceListener)\s*\(/;
+  const bad = files.filter((f) => !f.path.startsWith('src/cli/')).flatMap((f) => hits(f, re));
+  assert.deepEqual(bad, [], 'process-wide listeners belong to the CLI (STYLE.md 5, 8.3)');
+});
+
+test('architecture - no any in src/ and actors/', () => {
+  const re = /:\s*any\b(?!\s*[-\w])|\bas\s+any\b|<\s*any\s*[>,]|\bany\s*\[\]/;
+  const bad = files.flatMap((f) => hits(f, re));
+  assert.deepEqual(bad, [], 'untyped payloads (STYLE.md 8.4)');
+});
+
+function oversized(): string[] {
+  return srcFiles
+    .map((f) => ({
+      path: f.path,
+      lines: f.text.endsWith('\n') ? f.text.split('\n').length - 1 : f.text.split('\n').length,
+    }))
+    .filter((f) => f.lines > MAX_SRC_LINES)
+    .map((f) => `${f.path}: ${f.lines} lines`);
+}
+
+// Marked todo (runs and lists offenders, does not fail npm test) because files owned by others are over the limit:
+// on 2026-11-24 src/client/client.ts and src/replay/capture-file.ts (402 lines each). Lead follow-up: split them,
+// then drop `todo` so this assertion gates `npm test`.
+test(`architecture - no src/ file over ${MAX_SRC_LINES} lines`, {
+  todo: 'lead follow-up: split the files listed',
+}, () => {
+  assert.deepEqual(oversized(), [], `god files (STYLE.md 8.1)`);
+});
