@@ -109,7 +109,8 @@ export class SessionContext {
       this.proxy.deliver({ nid: this.nid, route, body, seq, cid: this.cid, uid: this.uid });
       return;
     }
-    void this.proxy.push({ kind: SessionKind.CONN, target: this.cid, gid: this.#needGate('reply'), route, body, seq });
+    // Synchronous on purpose: a response must not cost a promise (hot path).
+    this.proxy.pushToConn(this.#needGate('reply'), this.cid, { route, body, seq });
   }
 
   /** Sends a message to another node's handler for `route`, keeping this session's ids. */

@@ -61,6 +61,12 @@ export class ClusterProxy {
     return located;
   }
 
+  /** Fire-and-forget push to one connection of a known gate, without a promise (responses use it). */
+  pushToConn(gid: string, cid: number, m: MessageArgs, disconnect = false): void {
+    const packet = this.pack(m);
+    this.#d.link.send(gid, { push: { kind: SessionKind.CONN, target: cid, packet, disconnect } });
+  }
+
   /** One message to one session. With ack: resolves 1, or rejects SESSION_NOT_FOUND. */
   async push(a: TargetArgs): Promise<number> {
     const packet = this.pack(a);
