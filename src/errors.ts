@@ -22,6 +22,7 @@ export const ErrorCode = {
   NO_RESPONDERS: 'DUET_ERR_NO_RESPONDERS',
   ILLEGAL_OPERATION: 'DUET_ERR_ILLEGAL_OPERATION',
   INTERNAL: 'DUET_ERR_INTERNAL',
+  CAPTURE_CORRUPT: 'DUET_ERR_CAPTURE_CORRUPT',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

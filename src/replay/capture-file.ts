@@ -1,0 +1,402 @@
+import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { basename, dirname, extname } from 'node:path';
+import { DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
+import { type PacketOptions, packetOptions } from '../packet/options.js';
+import {
+  CAPTURE_VERSION,
+  type CaptureEntry,
+  type CaptureHeader,
+  decodeRecordBody,
+  encodeEntryRecord,
+  encodeHeaderRecord,
+} from './capture-records.js';
+
+/**
+ * Capture files (proto/capture.proto): a writer bounded in size with rotation, and a reader that names the byte
+ * offset of whatever it cannot read.
+ */
+
+export const DEFAULT_CAPTURE_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CAPTURE_MAX_FILES = 5;
+/** What may wait in memory for the disk; past it new entries are dropped and counted, never blocking the caller. */
+export const DEFAULT_CAPTURE_MAX_PENDING_BYTES = 8 * 1024 * 1024;
+/** A larger length prefix is taken as corruption rather than an allocation request. */
+export const MAX_CAPTURE_RECORD_BYTES = 64 * 1024 * 1024;
+const READ_CHUNK_BYTES = 64 * 1024;
+
+/** A capture file that cannot be read: `offset` is where the unreadable record starts. */
+export class CaptureCorruptError extends DuetError {
+  readonly path: string;
+  readonly offset: number;
+  constructor(path: string, offset: number, what: string, options?: ErrorOptions) {
+    super(ErrorCode.CAPTURE_CORRUPT, `capture ${path}: ${what} at byte offset ${offset}`, options);
+    this.name = 'CaptureCorruptError';
+    this.path = path;
+    this.offset = offset;
+  }
+}
+
+/** `x.capture` → `x.1.capture`; a name without the extension gets `.1` appended. */
+export function rotatedCaptureName(path: string, index: number): string {
+  if (index === 0) return path;
+  const ext = extname(path);
+  return ext ? `${path.slice(0, -ext.length)}.${index}${ext}` : `${path}.${index}`;
+}
+
+/** The files of a rotated capture, oldest first (`x.3.capture`, `x.2.capture`, `x.1.capture`, `x.capture`). */
+export async function listCaptureFiles(path: string): Promise<string[]> {
+  const names = new Set(await readdir(dirname(path)));
+  const has = (p: string): boolean => names.has(basename(p));
+  const found: string[] = [];
+  for (let i = 1; has(rotatedCaptureName(path, i)); i++) found.unshift(rotatedCaptureName(path, i));
+  if (has(path)) found.push(path);
+  return found;
+}
+
+export interface CaptureWriterOptions {
+  path: string;
+  /** Largest size of one file, header included. Default 64 MiB. */
+  maxBytes?: number;
+  /** Files kept, the current one included (`maxBytes × maxFiles` bounds the disk use). Default 5. */
+  maxFiles?: number;
+  /** The packet layout written into each header. */
+  packet?: Partial<PacketOptions>;
+  /** Who writes, for the header (e.g. `gate <gid>`). */
+  source?: string;
+  maxPendingBytes?: number;
+  /** Write failures after open (disk full…): the writer stops and reports once. */
+  reportError?: ErrorReporter;
+}
+
+export type CaptureEntryInput = Omit<CaptureEntry, 'tsMs' | 'monoNs'> & { tsMs?: number };
+
+export interface CaptureWriterStats {
+  entries: number;
+  /** Entries not written: over the pending bound, larger than a file, after close or after a write failure. */
+  dropped: number;
+  rotations: number;
+}
+
+const ROTATE = Symbol('rotate');
+
+/**
+ * Appends entries to a capture file. `write` is synchronous and never throws (it encodes and queues); the disk
+ * work runs one flush at a time after the current event-loop turn. An existing file at `path` is rotated away on
+ * open, never overwritten.
+ */
+export class CaptureWriter implements AsyncDisposable {
+  readonly path: string;
+  readonly stats: CaptureWriterStats = { entries: 0, dropped: 0, rotations: 0 };
+  readonly #maxBytes: number;
+  readonly #maxFiles: number;
+  readonly #maxPendingBytes: number;
+  readonly #header: CaptureHeader;
+  readonly #reportError: ErrorReporter;
+  readonly #startNs = process.hrtime.bigint();
+  readonly #headerBytes: number;
+  #fh: FileHandle;
+  /** Logical size of the current file including what is still queued: rotation is decided at write time. */
+  #fileBytes: number;
+  #queue: (Uint8Array | typeof ROTATE)[] = [];
+  #pendingBytes = 0;
+  #immediate: NodeJS.Immediate | undefined;
+  #flushing: Promise<void> | undefined;
+  #failed = false;
+  #closing: Promise<void> | undefined;
+
+  private constructor(fh: FileHandle, o: Required<Omit<CaptureWriterOptions, 'packet'>>, header: CaptureHeader) {
+    this.path = o.path;
+    this.#fh = fh;
+    this.#maxBytes = o.maxBytes;
+    this.#maxFiles = o.maxFiles;
+    this.#maxPendingBytes = o.maxPendingBytes;
+    this.#reportError = o.reportError;
+    this.#header = header;
+    // created_ms is a varint of a current timestamp, so every header of this writer has this size.
+    this.#headerBytes = encodeHeaderRecord(header).length;
+    this.#fileBytes = this.#headerBytes;
+  }
+
+  /** Opens (rotating an existing file away) and writes the header. Rejects when the file cannot be created. */
+  static async open(o: CaptureWriterOptions): Promise<CaptureWriter> {
+    const maxBytes = o.maxBytes ?? DEFAULT_CAPTURE_MAX_BYTES;
+    const maxFiles = o.maxFiles ?? DEFAULT_CAPTURE_MAX_FILES;
+    if (!Number.isSafeInteger(maxBytes) || maxBytes < 1024)
+      throw new RangeError(`capture maxBytes must be an integer >= 1024, got ${maxBytes}`);
+    if (!Number.isSafeInteger(maxFiles) || maxFiles < 1)
+      throw new RangeError(`capture maxFiles must be an integer >= 1, got ${maxFiles}`);
+    const header: CaptureHeader = {
+      version: CAPTURE_VERSION,
+      packet: packetOptions(o.packet),
+      createdMs: Date.now(),
+      source: o.source ?? '',
+    };
+    const exists = await stat(o.path).then(
+      (s) => s.size > 0,
+      () => false,
+    );
+    if (exists) await rotateFiles(o.path, maxFiles);
+    const fh = await open(o.path, 'w');
+    const w = new CaptureWriter(
+      fh,
+      {
+        path: o.path,
+        maxBytes,
+        maxFiles,
+        source: header.source,
+        maxPendingBytes: o.maxPendingBytes ?? DEFAULT_CAPTURE_MAX_PENDING_BYTES,
+        reportError: o.reportError ?? (() => {}),
+      },
+      header,
+    );
+    try {
+      await w.#writeHeader();
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+    return w;
+  }
+
+  /** Each file starts with a header, so every rotated file reads on its own. */
+  async #writeHeader(): Promise<void> {
+    await this.#fh.write(encodeHeaderRecord({ ...this.#header, createdMs: Date.now() }));
+  }
+
+  /** Queues one entry (the bytes are copied by encoding, the caller keeps its buffer). Never throws. */
+  write(e: CaptureEntryInput): void {
+    if (this.#closing || this.#failed) {
+      this.stats.dropped++;
+      return;
+    }
+    const record = encodeEntryRecord({
+      ...e,
+      tsMs: e.tsMs ?? Date.now(),
+      monoNs: Number(process.hrtime.bigint() - this.#startNs),
+    });
+    if (
+      record.length + this.#headerBytes > this.#maxBytes ||
+      this.#pendingBytes + record.length > this.#maxPendingBytes
+    ) {
+      this.stats.dropped++;
+      return;
+    }
+    if (this.#fileBytes + record.length > this.#maxBytes) {
+      this.#queue.push(ROTATE);
+      this.#fileBytes = this.#headerBytes;
+    }
+    this.#queue.push(record);
+    this.#fileBytes += record.length;
+    this.#pendingBytes += record.length;
+    this.stats.entries++;
+    this.#schedule();
+  }
+
+  #schedule(): void {
+    if (this.#immediate || this.#flushing) return;
+    this.#immediate = setImmediate(() => {
+      this.#immediate = undefined;
+      this.#startFlush();
+    });
+  }
+
+  #startFlush(): Promise<void> {
+    if (!this.#flushing) {
+      this.#flushing = this.#drain()
+        .catch((err: unknown) => {
+          this.#failed = true;
+          this.stats.dropped += this.#queue.filter((q) => q !== ROTATE).length;
+          this.#queue = [];
+          this.#pendingBytes = 0;
+          this.#reportError(err, `capture file ${this.path}`);
+        })
+        .finally(() => {
+          this.#flushing = undefined;
+          if (this.#queue.length > 0 && !this.#failed) this.#schedule();
+        });
+    }
+    return this.#flushing;
+  }
+
+  async #drain(): Promise<void> {
+    while (this.#queue.length > 0) {
+      const batch: Uint8Array[] = [];
+      let rotate = false;
+      while (this.#queue.length > 0) {
+        const item = this.#queue.shift() as Uint8Array | typeof ROTATE;
+        if (item === ROTATE) {
+          rotate = true;
+          break;
+        }
+        batch.push(item);
+      }
+      if (batch.length > 0) {
+        const buf = Buffer.concat(batch);
+        await this.#fh.write(buf);
+        this.#pendingBytes -= buf.length;
+      }
+      if (rotate) {
+        await this.#fh.close();
+        await rotateFiles(this.path, this.#maxFiles);
+        this.#fh = await open(this.path, 'w');
+        await this.#writeHeader();
+        this.stats.rotations++;
+      }
+    }
+  }
+
+  /** Resolves when everything queued so far is on disk (or dropped after a failure). */
+  async flush(): Promise<void> {
+    if (this.#immediate) {
+      clearImmediate(this.#immediate);
+      this.#immediate = undefined;
+    }
+    while (this.#queue.length > 0 || this.#flushing) {
+      if (this.#failed) return;
+      await this.#startFlush();
+    }
+  }
+
+  /** Flushes and closes the file. Safe to call twice; later writes are dropped. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      await this.flush();
+      await this.#fh.close();
+    })();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
+
+/** x.(n-2) → x.(n-1) … x → x.1; the oldest beyond maxFiles is deleted. */
+async function rotateFiles(path: string, maxFiles: number): Promise<void> {
+  if (maxFiles <= 1) {
+    await rm(path, { force: true });
+    return;
+  }
+  await rm(rotatedCaptureName(path, maxFiles - 1), { force: true });
+  for (let i = maxFiles - 2; i >= 0; i--) {
+    const from = rotatedCaptureName(path, i);
+    await rename(from, rotatedCaptureName(path, i + 1)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+    });
+  }
+}
+
+/** One capture file, read record by record: the header first, then entries. */
+export interface CaptureReader extends AsyncIterable<CaptureEntry> {
+  readonly path: string;
+  readonly header: CaptureHeader;
+}
+
+/**
+ * Opens a capture file and reads its header. Rejects with CaptureCorruptError (DUET_ERR_CAPTURE_CORRUPT) when the
+ * file is empty or does not start with a capture header; iterating rejects the same way, naming the offset, at the
+ * first truncated or corrupt record. Each iteration reads the file again from the start.
+ */
+export async function openCapture(path: string): Promise<CaptureReader> {
+  let header: CaptureHeader | undefined;
+  for await (const r of readRecords(path)) {
+    if (!('header' in r.record)) throw new CaptureCorruptError(path, r.offset, 'expected the capture header first');
+    header = r.record.header;
+    break;
+  }
+  if (!header) throw new CaptureCorruptError(path, 0, 'empty file, expected the capture header');
+  const h = header;
+  return {
+    path,
+    header: h,
+    async *[Symbol.asyncIterator]() {
+      let first = true;
+      for await (const r of readRecords(path)) {
+        if (first) {
+          first = false;
+          continue;
+        }
+        // A later header (files concatenated) starts a new segment with the same layout rules; entries follow.
+        if ('entry' in r.record) yield r.record.entry;
+      }
+    },
+  };
+}
+
+/** The whole file in memory (fixtures, tests, replay). */
+export async function loadCapture(path: string): Promise<{ header: CaptureHeader; entries: CaptureEntry[] }> {
+  const reader = await openCapture(path);
+  const entries: CaptureEntry[] = [];
+  for await (const e of reader) entries.push(e);
+  return { header: reader.header, entries };
+}
+
+type Located = { offset: number; record: ReturnType<typeof decodeRecordBody> };
+
+/** Length-delimited records with their byte offsets, read in chunks so a large file never sits in memory whole. */
+async function* readRecords(path: string): AsyncGenerator<Located> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    throw new DuetError(ErrorCode.CAPTURE_CORRUPT, `capture ${path}: cannot open: ${errorMessage(err)}`, {
+      cause: err,
+    });
+  }
+  try {
+    let buf = Buffer.alloc(0);
+    let bufStart = 0; // file offset of buf[0]
+    let eof = false;
+    const fill = async (need: number): Promise<boolean> => {
+      while (buf.length < need && !eof) {
+        const chunk = Buffer.alloc(Math.max(READ_CHUNK_BYTES, need - buf.length));
+        const { bytesRead } = await fh.read(chunk, 0, chunk.length, bufStart + buf.length);
+        if (bytesRead === 0) eof = true;
+        else buf = Buffer.concat([buf, chunk.subarray(0, bytesRead)]);
+      }
+      return buf.length >= need;
+    };
+    for (;;) {
+      await fill(1);
+      if (buf.length === 0) return;
+      const offset = bufStart;
+      // Varint length prefix: at most 5 bytes for a 32-bit count.
+      let len = 0;
+      let prefixBytes = 0;
+      for (;;) {
+        if (!(await fill(prefixBytes + 1)))
+          throw new CaptureCorruptError(path, offset, 'truncated record: the file ends inside the length prefix');
+        const b = buf[prefixBytes] as number;
+        len += (b & 0x7f) * 2 ** (7 * prefixBytes);
+        prefixBytes++;
+        if ((b & 0x80) === 0) break;
+        if (prefixBytes >= 5)
+          throw new CaptureCorruptError(path, offset, 'corrupt length prefix: more than 5 varint bytes');
+      }
+      if (len > MAX_CAPTURE_RECORD_BYTES)
+        throw new CaptureCorruptError(
+          path,
+          offset,
+          `corrupt length prefix: declares ${len} bytes, more than the ${MAX_CAPTURE_RECORD_BYTES} a record may have`,
+        );
+      if (!(await fill(prefixBytes + len)))
+        throw new CaptureCorruptError(
+          path,
+          offset,
+          `truncated record: declares ${len} bytes but the file ends after ${buf.length - prefixBytes}`,
+        );
+      const body = buf.subarray(prefixBytes, prefixBytes + len);
+      let record: ReturnType<typeof decodeRecordBody>;
+      try {
+        record = decodeRecordBody(body);
+      } catch (err) {
+        throw new CaptureCorruptError(path, offset, `corrupt record (${errorMessage(err)})`, { cause: err });
+      }
+      buf = buf.subarray(prefixBytes + len);
+      bufStart += prefixBytes + len;
+      yield { offset, record };
+    }
+  } finally {
+    await fh.close();
+  }
+}
