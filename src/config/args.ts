@@ -55,7 +55,9 @@ export function parseArgs(
       strict,
     });
   } catch (err) {
-    const message = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
+    // Node's text goes on about "--" for positionals; the first sentence is the useful part.
+    const full = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
+    const message = full.replace(/\. To specify a positional argument.*$/, '');
     throw new ConfigError('argv', argv.join(' '), `flag: ${message}`, { cause: err });
   }
   const v = parsed.values;
