@@ -1,5 +1,5 @@
 /**
- * Every error duet raises carries a stable code from this table. The README's "Errors" section lists the same
+ * Every error duet raises carries a stable code from this table. docs/errors.md lists the same
  * codes; test/unit/errors.test.ts checks both directions so neither drifts.
  */
 export const ErrorCode = {
