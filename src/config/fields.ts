@@ -43,15 +43,15 @@ export interface BoolField extends FieldBase {
 }
 export interface DurationField extends FieldBase {
   readonly kind: 'duration';
-  /** Written the way users write it, e.g. "10s". */
-  readonly default: string;
+  /** Milliseconds. */
+  readonly default: number;
   /** due writes some durations as bare integers (Consul keys are seconds); other keys need a unit. */
   readonly bareUnit?: 's';
 }
 export interface SizeField extends FieldBase {
   readonly kind: 'size';
-  /** Bytes, or a size string such as "1MB". */
-  readonly default: number | string;
+  /** Bytes. */
+  readonly default: number;
 }
 export interface StringsField extends FieldBase {
   readonly kind: 'strings';
@@ -149,12 +149,12 @@ export const num = (def: number, doc: string, range: { min?: number; max?: numbe
   ...range,
 });
 export const bool = (def: boolean, doc: string): BoolField => ({ kind: 'bool', default: def, doc });
-export const duration = (def: string, doc: string, opts: { bareUnit?: 's' } = {}): DurationField => ({
+export const duration = (def: number, doc: string, opts: { bareUnit?: 's' } = {}): DurationField => ({
   kind: 'duration',
   default: def,
   doc,
   ...opts,
 });
-export const size = (def: number | string, doc: string): SizeField => ({ kind: 'size', default: def, doc });
+export const size = (def: number, doc: string): SizeField => ({ kind: 'size', default: def, doc });
 export const strings = (def: readonly string[], doc: string): StringsField => ({ kind: 'strings', default: def, doc });
 export const map = (doc: string): MapField => ({ kind: 'map', doc });

@@ -71,6 +71,11 @@ class Assembly {
         this.values.set(key, { value: {}, source: 'default' });
         continue;
       }
+      // Duration and size defaults are already ms and bytes; the rest go through the same checks as user values.
+      if (field.kind === 'duration' || field.kind === 'size') {
+        this.values.set(key, { value: field.default, source: 'default' });
+        continue;
+      }
       const r = coerce(field, field.default);
       if (!r.ok) throw new Error(`schema default of ${key} is invalid: ${r.rule}`); // a bug in schema.ts, not user input
       this.values.set(key, { value: r.value, source: 'default' });

@@ -14,12 +14,12 @@ export type Role = (typeof ROLES)[number];
 export const DEFAULT_MODE: Mode = 'debug';
 export const DEFAULT_TIMEZONE = 'Local';
 /** due: 0 = wait for sessions to end however long it takes. */
-export const DEFAULT_SHUTDOWN_MAX_WAIT_TIME = '0s';
+export const DEFAULT_SHUTDOWN_MAX_WAIT_TIME_MS = 0;
 
 export const DEFAULT_GATE_NAME = 'gate';
 export const DEFAULT_NODE_NAME = 'node';
 export const DEFAULT_DISPATCH = 'random';
-export const DEFAULT_CALL_TIMEOUT = '3s';
+export const DEFAULT_CALL_TIMEOUT_MS = 3000;
 export const DEFAULT_NODE_CODEC = 'proto';
 export const DEFAULT_NODE_WEIGHT = 1;
 
@@ -28,16 +28,16 @@ export const DEFAULT_WS_PATH = '/';
 export const DEFAULT_WS_ORIGINS: readonly string[] = ['*'];
 export const DEFAULT_MAX_CONN_NUM = 5000;
 export const DEFAULT_WRITE_QUEUE_SIZE = 1024;
-export const DEFAULT_WRITE_TIMEOUT = '0s';
-export const DEFAULT_HEARTBEAT_INTERVAL = '10s';
+export const DEFAULT_WRITE_TIMEOUT_MS = 0;
+export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
 export const DEFAULT_HEARTBEAT_MECHANISM = 'resp';
-export const DEFAULT_AUTHORIZE_TIMEOUT = '0s';
+export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 0;
 /** duet limits; 0 means off so that out-of-the-box behaviour is due's. */
 export const DEFAULT_MAX_CONN_PER_IP = 0;
 export const DEFAULT_MALFORMED_BUDGET = 0;
 export const DEFAULT_RATE_LIMIT = 0;
 export const DEFAULT_RATE_LIMIT_BURST = 0;
-export const DEFAULT_WRITE_QUEUE_BYTES = '4MB';
+export const DEFAULT_WRITE_QUEUE_BYTES = 4 * 1024 * 1024;
 
 export const DEFAULT_NATS_SERVERS: readonly string[] = ['nats://127.0.0.1:4222'];
 export const DEFAULT_BUS_PREFIX = 'duet';
@@ -47,13 +47,13 @@ export const DEFAULT_REDIS_MAX_RETRIES = 3;
 export const DEFAULT_LOCATE_PREFIX = 'due:locate';
 export const DEFAULT_CONSUL_ADDR = '127.0.0.1:8500';
 export const DEFAULT_NATS_REGISTRY_BUCKET = 'duet-registry';
-export const DEFAULT_NATS_REGISTRY_INTERVAL = '3s';
+export const DEFAULT_NATS_REGISTRY_INTERVAL_MS = 3000;
 
 export const DEFAULT_LOG_LEVEL = 'info';
-export const DEFAULT_LOG_MAX_SIZE = '100MB';
-export const DEFAULT_LOG_MAX_AGE = '7d';
+export const DEFAULT_LOG_MAX_SIZE_BYTES = 100 * 1024 * 1024;
+export const DEFAULT_LOG_MAX_AGE_MS = 7 * 86_400_000;
 
-export const DEFAULT_RESUME_BUFFER_BYTES = '256KB';
+export const DEFAULT_RESUME_BUFFER_BYTES = 256 * 1024;
 export const DEFAULT_RESUME_BUFFER_MESSAGES = 1000;
 /** Negative: clients never register negative routes (they cannot round-trip through Consul meta, DUE-REFERENCE 6.1). */
 export const DEFAULT_RESUME_ROUTE = -1;
@@ -66,25 +66,25 @@ const clusterCompat = {
   addr: str(':0', 'due compatibility: drpc listen address, accepted and unused (duet talks over the bus)'),
   expose: bool(false, 'due compatibility: advertise the public IP, accepted and unused'),
   connNum: int(5, 'due compatibility: drpc connections per peer, accepted and unused', { min: 0 }),
-  dialTimeout: duration('3s', 'due compatibility: drpc dial timeout, accepted and unused'),
+  dialTimeout: duration(3000, 'due compatibility: drpc dial timeout, accepted and unused'),
   dialRetryTimes: int(3, 'due compatibility: drpc dial retries, accepted and unused', { min: 0 }),
-  writeTimeout: duration('0s', 'due compatibility: drpc write timeout, accepted and unused'),
+  writeTimeout: duration(0, 'due compatibility: drpc write timeout, accepted and unused'),
   writeQueueSize: int(2048, 'due compatibility: drpc write queue, accepted and unused', { min: 0 }),
-  faultRecoveryTime: duration('5s', 'due compatibility: drpc fault recovery time, accepted and unused'),
+  faultRecoveryTime: duration(5000, 'due compatibility: drpc fault recovery time, accepted and unused'),
 };
 
 const instanceId = str('', 'instance id; empty = a fresh UUID at start-up');
-const callTimeout = duration(DEFAULT_CALL_TIMEOUT, 'how long a request to another instance may take');
+const callTimeout = duration(DEFAULT_CALL_TIMEOUT_MS, 'how long a request to another instance may take');
 const metadata = map('free-form string labels published in the registry (Consul meta keys get a "_" prefix)');
 
-const secondsDuration = (def: string, doc: string) => duration(def, doc, { bareUnit: 's' });
+const secondsDuration = (def: number, doc: string) => duration(def, doc, { bareUnit: 's' });
 
 export const SCHEMA = {
   pid: str('', 'write the process id to this file at start-up; empty = no pid file'),
   mode: oneOf(MODES, DEFAULT_MODE, 'run mode; DUET_MODE and --mode override it'),
   timezone: str(DEFAULT_TIMEZONE, 'IANA time zone for logs and the banner, or "Local"'),
   shutdownMaxWaitTime: duration(
-    DEFAULT_SHUTDOWN_MAX_WAIT_TIME,
+    DEFAULT_SHUTDOWN_MAX_WAIT_TIME_MS,
     'how long a graceful stop waits for sessions to end; 0 = no limit',
   ),
   cluster: {
@@ -119,11 +119,11 @@ export const SCHEMA = {
           min: 1,
         }),
         writeTimeout: duration(
-          DEFAULT_WRITE_TIMEOUT,
+          DEFAULT_WRITE_TIMEOUT_MS,
           'how long a push may wait for room in a full write queue; 0 = no limit',
         ),
         heartbeatInterval: duration(
-          DEFAULT_HEARTBEAT_INTERVAL,
+          DEFAULT_HEARTBEAT_INTERVAL_MS,
           'heartbeat check period; silent for 2 intervals = closed; 0 = off',
         ),
         heartbeatMechanism: oneOf(
@@ -132,7 +132,7 @@ export const SCHEMA = {
           'resp = answer client heartbeats, tick = send one every interval',
         ),
         authorizeTimeout: duration(
-          DEFAULT_AUTHORIZE_TIMEOUT,
+          DEFAULT_AUTHORIZE_TIMEOUT_MS,
           'close a connection not bound to a user by then; 0 = off',
         ),
         maxConnPerIp: int(DEFAULT_MAX_CONN_PER_IP, 'most live connections from one IP address; 0 = no limit', {
@@ -195,16 +195,16 @@ export const SCHEMA = {
     consul: {
       addr: str(DEFAULT_CONSUL_ADDR, 'Consul agent address, host:port'),
       healthCheck: bool(true, 'register a Consul TCP health check'),
-      healthCheckInterval: secondsDuration('10s', 'TCP check period (a bare number is seconds)'),
-      healthCheckTimeout: secondsDuration('5s', 'TCP check timeout (a bare number is seconds)'),
+      healthCheckInterval: secondsDuration(10_000, 'TCP check period (a bare number is seconds)'),
+      healthCheckTimeout: secondsDuration(5000, 'TCP check timeout (a bare number is seconds)'),
       heartbeatCheck: bool(true, 'register a TTL check kept alive by the process'),
-      heartbeatCheckInterval: secondsDuration('10s', 'TTL of the heartbeat check (a bare number is seconds)'),
-      deregisterCriticalServiceAfter: secondsDuration('30s', 'Consul removes an instance failing this long'),
+      heartbeatCheckInterval: secondsDuration(10_000, 'TTL of the heartbeat check (a bare number is seconds)'),
+      deregisterCriticalServiceAfter: secondsDuration(30_000, 'Consul removes an instance failing this long'),
     },
     nats: {
       servers: strings([], 'NATS server URLs for the KV bucket; empty = the bus.nats servers'),
       bucket: str(DEFAULT_NATS_REGISTRY_BUCKET, 'JetStream KV bucket holding the instances'),
-      interval: duration(DEFAULT_NATS_REGISTRY_INTERVAL, 'how often an instance refreshes its entry'),
+      interval: duration(DEFAULT_NATS_REGISTRY_INTERVAL_MS, 'how often an instance refreshes its entry'),
     },
   },
   log: {
@@ -212,8 +212,8 @@ export const SCHEMA = {
     format: oneOf(['text', 'json'] as const, 'text', 'text = one readable line, json = one JSON object per line'),
     stdout: bool(true, 'write logs to standard output'),
     file: str('', 'log file path; empty = no file'),
-    maxSize: size(DEFAULT_LOG_MAX_SIZE, 'start a new file past this size; 0 = no size limit'),
-    maxAge: duration(DEFAULT_LOG_MAX_AGE, 'delete rotated files older than this; 0 = keep all'),
+    maxSize: size(DEFAULT_LOG_MAX_SIZE_BYTES, 'start a new file past this size; 0 = no size limit'),
+    maxAge: duration(DEFAULT_LOG_MAX_AGE_MS, 'delete rotated files older than this; 0 = keep all'),
     rotateDaily: bool(true, 'start a new file each day'),
     classifiedStorage: bool(false, 'also write each level to its own file (app.error.log …)'),
     caller: bool(false, 'add the caller file:line to each line (costs a stack capture per line)'),
@@ -230,7 +230,7 @@ export const SCHEMA = {
   },
   session: {
     resume: {
-      window: duration('0s', 'how long a dropped session waits to be resumed; 0 = off (due behaviour)'),
+      window: duration(0, 'how long a dropped session waits to be resumed; 0 = off (due behaviour)'),
       bufferBytes: size(DEFAULT_RESUME_BUFFER_BYTES, 'most push bytes kept for a suspended session'),
       bufferMessages: int(DEFAULT_RESUME_BUFFER_MESSAGES, 'most pushes kept for a suspended session', { min: 1 }),
       route: int(DEFAULT_RESUME_ROUTE, 'route reserved for resume tokens and resume requests', {

@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import {
   DEFAULT_CONFIG_DIR,
-  DEFAULT_HEARTBEAT_INTERVAL,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_MAX_CONN_NUM,
   formatConfig,
   type LoadOptions,
   loadConfig,
   parseArgs,
-  parseDuration,
 } from '../../src/config/index.js';
 import { ConfigError, ErrorCode } from '../../src/errors.js';
 
@@ -48,7 +47,8 @@ function configError(fn: () => unknown): string {
 test('config - code defaults apply when no file, env or flag sets a key', () => {
   const { config, sources } = load('');
   assert.equal(config.network.ws.server.maxConnNum, DEFAULT_MAX_CONN_NUM);
-  assert.equal(config.network.ws.server.heartbeatIntervalMs, parseDuration(DEFAULT_HEARTBEAT_INTERVAL));
+  assert.equal(config.network.ws.server.heartbeatIntervalMs, DEFAULT_HEARTBEAT_INTERVAL_MS);
+  assert.equal(DEFAULT_HEARTBEAT_INTERVAL_MS, 10_000);
   assert.equal(config.network.ws.server.addr, ':3553');
   assert.deepEqual(config.network.ws.server.origins, ['*']);
   assert.equal(config.packet.routeBytes, 2);
