@@ -8,7 +8,7 @@ import { connectNatsBus } from './bus/nats-bus.js';
 import { parseListenAddr } from './config/addr.js';
 import type { DuetConfig } from './config/schema.js';
 import type { NodeApp } from './demo/app.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, type ErrorReporter } from './errors.js';
 import { Gate } from './gate/gate.js';
 import { Cleanup } from './lifecycle.js';
 import type { Locator } from './locate/locator.js';
@@ -16,7 +16,7 @@ import { MemoryLocator } from './locate/memory-locator.js';
 import { RedisLocator } from './locate/redis-locator.js';
 import type { Log } from './log/types.js';
 import type { Transport } from './network/transport.js';
-import { createWsTransport } from './network/ws-transport.js';
+import { createWsTransport, type WsTransportOptions } from './network/ws-transport.js';
 import { type BodyCodec, bodyCodec } from './node/body-codec.js';
 import { Node } from './node/node.js';
 import { PacketCodec } from './packet/codec.js';
@@ -24,6 +24,7 @@ import { ConsulRegistry } from './registry/consul-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import { createNatsRegistry } from './registry/nats-registry.js';
 import type { Registry } from './registry/registry.js';
+import type { CaptureSink } from './replay/capture-sink.js';
 import type { TraceSink } from './trace/trace.js';
 
 export interface Adapters {
@@ -38,6 +39,7 @@ export interface Adapters {
 export interface ComposeExtras {
   log?: Log;
   trace?: TraceSink;
+  capture?: CaptureSink;
 }
 
 /** Builds the adapters `config` selects. In-process adapters are shared through `shared` (dev: gate + node). */
@@ -111,7 +113,12 @@ export function packetCodec(config: DuetConfig): PacketCodec {
   return new PacketCodec({ ...config.packet });
 }
 
-export function createTransport(config: DuetConfig, codec: PacketCodec): Transport {
+/** `http` serves plain HTTP requests on the WebSocket port (the demo page, health checks). */
+export function createTransport(
+  config: DuetConfig,
+  codec: PacketCodec,
+  http?: { handler?: WsTransportOptions['httpHandler']; reportError?: ErrorReporter },
+): Transport {
   const ws = config.network.ws.server;
   const addr = parseListenAddr(ws.addr);
   if (!addr)
@@ -130,6 +137,8 @@ export function createTransport(config: DuetConfig, codec: PacketCodec): Transpo
     tls: ws.keyFile || ws.certFile ? { keyFile: ws.keyFile, certFile: ws.certFile } : undefined,
     maxPayload: codec.maxFrameBytes,
     writeQueue: { maxMessages: ws.writeQueueSize, maxBytes: ws.writeQueueBytes },
+    httpHandler: http?.handler,
+    reportError: http?.reportError,
   });
 }
 
@@ -156,6 +165,9 @@ export function createGate(
     heartbeatMechanism: ws.heartbeatMechanism,
     authorizeTimeoutMs: ws.authorizeTimeoutMs,
     malformedBudget: ws.malformedBudget,
+    rateLimit: ws.rateLimit,
+    rateLimitBurst: ws.rateLimitBurst,
+    capture: extras.capture,
     metadata: { ...g.metadata },
     log: extras.log,
     trace: extras.trace,

@@ -33,5 +33,6 @@ export class GateCounters {
   /** Pushes for sessions that were gone by the time they arrived. */
   pushMissed = 0;
   slowConsumers = 0;
+  rateLimited = 0;
   opErrors = 0;
 }

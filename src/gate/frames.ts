@@ -23,6 +23,10 @@ export interface FrameHandlerDeps {
   isDraining(): boolean;
   capture: CaptureSink;
   gid: string;
+  /** Inbound messages per second per connection (token bucket); 0 = no limit. */
+  rateLimit: number;
+  /** Bucket size; 0 = rateLimit. */
+  rateLimitBurst: number;
 }
 
 const MALFORMED: Record<string, MalformedReason> = {
@@ -40,8 +44,13 @@ export class FrameHandler implements ConnectionHandler {
   readonly #d: FrameHandlerDeps;
   readonly #answerHeartbeats: boolean;
 
+  readonly #rate: number;
+  readonly #burst: number;
+
   constructor(d: FrameHandlerDeps) {
     this.#d = d;
+    this.#rate = d.rateLimit;
+    this.#burst = d.rateLimitBurst > 0 ? d.rateLimitBurst : Math.max(1, d.rateLimit);
     this.#answerHeartbeats = d.mechanism === 'resp' && d.heartbeatIntervalMs > 0;
     d.dispatcher.redispatch = (s, frame) => this.#data(s, frame);
   }
@@ -61,12 +70,39 @@ export class FrameHandler implements ConnectionHandler {
     d.counters.framesIn++;
     d.counters.bytesIn += bytes.length;
     if (bytes.length === 0) return;
+    if (this.#rate > 0 && !this.#take(s)) return;
     if (d.capture.enabled) d.capture.packet('in', d.gid, s.cid, s.uid, bytes);
     if (bytes.length > SIZE_BYTES && ((bytes[SIZE_BYTES] as number) & HEADER_HEARTBEAT) !== 0) {
       this.#heartbeat(s, bytes);
       return;
     }
     this.#data(s, bytes);
+  }
+
+  /** Token bucket refilled from the elapsed time; a connection that runs dry is closed (4005), not throttled. */
+  #take(s: Session): boolean {
+    const now = s.lastSeenMs;
+    if (s.tokens < 0) {
+      s.tokens = this.#burst;
+      s.tokensAtMs = now;
+    } else if (now > s.tokensAtMs) {
+      s.tokens = Math.min(this.#burst, s.tokens + ((now - s.tokensAtMs) * this.#rate) / 1000);
+      s.tokensAtMs = now;
+    }
+    if (s.tokens >= 1) {
+      s.tokens -= 1;
+      return true;
+    }
+    this.#d.counters.rateLimited++;
+    if (!s.isClosed) {
+      s.send({
+        type: 'session.kicked',
+        force: false,
+        code: CloseCode.RATE_LIMITED,
+        reason: `more than ${this.#rate} messages per second`,
+      });
+    }
+    return false;
   }
 
   #data(s: Session, bytes: Uint8Array): void {

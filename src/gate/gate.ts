@@ -40,6 +40,9 @@ export interface GateOptions {
   authorizeTimeoutMs?: number;
   /** Malformed frames a connection may send before it is closed (0 = never close). */
   malformedBudget?: number;
+  /** Inbound messages per second per connection; 0 = no limit (close 4005 when exceeded). */
+  rateLimit?: number;
+  rateLimitBurst?: number;
   trace?: TraceSink;
   /** Client packets in and out, for capture files (off by default). */
   capture?: CaptureSink;
@@ -126,6 +129,8 @@ export class Gate implements Service {
       isDraining: () => this.isDraining,
       capture: o.capture ?? nullCaptureSink,
       gid: this.id,
+      rateLimit: o.rateLimit ?? 0,
+      rateLimitBurst: o.rateLimitBurst ?? 0,
     });
     this.#sweeper = new Sweeper({
       sessions: this.sessions,

@@ -36,6 +36,9 @@ export class Session {
   /** 0 = no authorize deadline. */
   authorizeDeadlineMs = 0;
   malformed = 0;
+  /** Rate-limit bucket (-1 = not started). */
+  tokens = -1;
+  tokensAtMs = 0;
   /** Frames waiting behind an async route lookup, so per-connection order holds. */
   backlog: Uint8Array[] | undefined;
   /** Channels this session subscribed to (removed on close). */
