@@ -1,6 +1,6 @@
 /**
  * Keeps secrets out of logs: values under secret-looking keys become "***", and credentials inside URLs
- * (`nats://user:pw@host`, `redis://:pw@host`) lose their user:password part.
+ * (`nats://user:pw@host`, `redis://:pw@host`) lose their user:password part. Byte arrays become a short hex preview.
  */
 import type { LogFields } from './types.js';
 
@@ -20,8 +20,17 @@ export function redactUrlCredentials(s: string): string {
   return s.includes('@') ? s.replace(URL_CREDENTIALS, `$1${REDACTED}@`) : s;
 }
 
+const BYTES_SHOWN = 32;
+
+/** Packets in logs: a hex preview and the length, not a JSON object with one key per byte. */
+function showBytes(b: Uint8Array): string {
+  const hex = Buffer.from(b.buffer, b.byteOffset, Math.min(b.length, BYTES_SHOWN)).toString('hex');
+  return `${hex}${b.length > BYTES_SHOWN ? '…' : ''} (${b.length} B)`;
+}
+
 function redactValue(value: unknown, depth: number): unknown {
   if (typeof value === 'string') return redactUrlCredentials(value);
+  if (value instanceof Uint8Array) return showBytes(value);
   if (typeof value !== 'object' || value === null || depth >= MAX_DEPTH) return value;
   // Errors, byte arrays, dates and class instances keep their own serializers.
   if (Array.isArray(value)) return value.map((v) => redactValue(v, depth + 1));

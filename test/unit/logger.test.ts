@@ -86,6 +86,10 @@ test('logger - secrets are redacted in fields, child bindings, nested objects an
   assert.deepEqual(rec.servers, ['nats://***@127.0.0.1:4222']);
   assert.equal(rec.route, 2, 'other fields are kept');
   assert.deepEqual(redactFields({ tokens: 3, passage: 'x' }), { tokens: 3, passage: 'x' }, 'no false positives');
+  assert.deepEqual(redactFields({ packet: new Uint8Array([0, 0, 0, 1, 0x80]), big: new Uint8Array(100) }), {
+    packet: '0000000180 (5 B)',
+    big: `${'00'.repeat(32)}… (100 B)`,
+  });
 });
 
 test('logger - file output without stdout, per-level files with classifiedStorage', () => {
