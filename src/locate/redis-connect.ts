@@ -96,7 +96,11 @@ function tlsOptions(o: RedisConnectOptions): ConnectionOptions | undefined {
  * queueing without bound; `autoResubscribe: false` because the locator re-subscribes itself and must know when
  * that is confirmed (cache resync). Connecting starts immediately.
  */
-export function createRedisClient(o: RedisConnectOptions, connectionName: string): RedisClient {
+export function createRedisClient(
+  o: RedisConnectOptions,
+  connectionName: string,
+  role: 'commands' | 'events' = 'commands',
+): RedisClient {
   const addrs = (o.addrs && o.addrs.length > 0 ? o.addrs : [DEFAULT_REDIS_ADDR]).map(parseAddr);
   const maxDelay = o.reconnectMaxDelayMs ?? DEFAULT_RECONNECT_MAX_DELAY_MS;
   const retry = (times: number): number => Math.min(50 * 2 ** Math.min(times, 16), maxDelay);
@@ -110,7 +114,11 @@ export function createRedisClient(o: RedisConnectOptions, connectionName: string
     maxRetriesPerRequest: o.maxRetries ?? DEFAULT_MAX_RETRIES,
     autoResubscribe: false,
   } satisfies RedisOptions;
-  if (addrs.length > 1) {
+  // Events: always one standalone connection (a PUBLISH reaches every cluster member). The Cluster client would
+  // move its subscriber to another member on failure and resubscribe silently, a gap in which events are lost
+  // without the 'ready' the locator needs to resync its cache. If that member stays down, the locator stays
+  // `degraded`: lookups read Redis instead of the cache, slower but never stale.
+  if (addrs.length > 1 && role === 'commands') {
     return new Cluster(addrs, { enableOfflineQueue: false, clusterRetryStrategy: retry, redisOptions: common });
   }
   const [first] = addrs as [HostPort];

@@ -86,7 +86,7 @@ export class RedisLocator implements Locator {
     this.#startupWaitMs = opts.startupWaitMs ?? opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#onError = opts.onError ?? (() => {});
     this.#cmd = createRedisClient(opts, 'duet-locate');
-    this.#sub = createRedisClient(opts, 'duet-locate-events');
+    this.#sub = createRedisClient(opts, 'duet-locate-events', 'events');
     // Listeners are attached before the first tick, so no 'error' event is ever unhandled.
     this.#cmd.on('ready', () => this.#onCmdReady());
     this.#cmd.on('error', (err: Error) => this.#onConnError(err, 'cmd'));

@@ -116,4 +116,40 @@ describe('redis locator - cluster', () => {
     }
     assert.equal(b.stats().reads, reads, 'B answered from the cache its events built, without reading Redis');
   });
+
+  it('redis cluster - with the events member down the locator is degraded: lookups read Redis, never stale', async (t) => {
+    const own = await startRedisCluster(3);
+    t.after(() => own[Symbol.asyncDispose]());
+    const prefix = `duet-cluster:${process.pid}:${++prefixSeq}`;
+    const loc = new RedisLocator({ addrs: own.addrs, prefix, reconnectMaxDelayMs: 200 });
+    t.after(() => loc[Symbol.asyncDispose]());
+    await loc.ready(undefined, 10_000);
+    const raw = new Cluster([{ host: own.servers[1]?.host, port: own.servers[1]?.port }]);
+    raw.on('error', () => {});
+    t.after(() => raw.disconnect());
+    // A uid whose gate key lives on a member other than the first (the one the events connection uses).
+    const firstPort = own.servers[0]?.port;
+    const slots = await raw.cluster('SLOTS');
+    let uid = 0;
+    for (let u = 1; u < 1000 && uid === 0; u++) {
+      const slot = Number(await raw.cluster('KEYSLOT', `${prefix}:locate:user:${u}:gate`));
+      const owner = slots.find(([from, to]) => slot >= from && slot <= to);
+      if (Number(owner?.[2]?.[1]) !== firstPort) uid = u;
+    }
+    assert.ok(uid > 0);
+    await loc.bindGate(uid, 'gate-1');
+    assert.equal(await loc.locateGate(uid), 'gate-1');
+
+    await own.servers[0]?.kill();
+    const deadline = Date.now() + 5_000;
+    while (loc.status !== 'degraded') {
+      assert.ok(Date.now() < deadline, `status ${loc.status}, expected degraded`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    // Changed behind the locator's back with no event it could see: a degraded locator reads it fresh.
+    await raw.set(`${prefix}:locate:user:${uid}:gate`, 'gate-2');
+    assert.equal(await loc.locateGate(uid), 'gate-2');
+    await loc.bindGate(uid, 'gate-3');
+    assert.equal(await loc.locateGate(uid), 'gate-3', 'writes to the surviving members still work');
+  });
 });
