@@ -172,7 +172,7 @@ test('gate admission - authorizeTimeout: an unbound client is closed after about
   const closed = await c.waitClose(3000);
   const ms = closed.atMs - openedAt;
   // the deadline is checked every timeout / 10 (30 ms)
-  assert.ok(ms >= 280 && ms <= 300 + 30 + 200, `closed after ${ms} ms`);
+  assert.ok(ms >= 290 && ms <= 300 + 30 + 250, `closed after ${ms} ms`);
   await until(() => e.trace.records.some((r) => r.to === 'closed'), 'the closed record');
   const end = e.trace.records.find((r) => r.to === 'closed');
   assert.equal(end?.event, 'authorize.expired');
@@ -191,7 +191,8 @@ test('gate admission - authorizeTimeout: logging in in time keeps the session; l
   const loggedOutAt = Date.now();
   const closed = await c.waitClose(3000);
   const ms = closed.atMs - loggedOutAt;
-  assert.ok(ms >= 250 && ms <= 300 + 30 + 200, `closed ${ms} ms after logout`);
+  // the deadline restarts when the gate unbinds, a round trip before the client sees the logout answer
+  assert.ok(ms >= 200 && ms <= 300 + 30 + 250, `closed ${ms} ms after logout`);
   const mine = e.trace.records.map((x) => `${x.from}->${x.to}:${x.event}`);
   assert.deepEqual(mine, [
     'handshake->active.unbound:session.opened',

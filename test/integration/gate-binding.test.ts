@@ -143,6 +143,26 @@ test('gate binding - logout unbinds: whoami is dropped again, and the counts fol
   assert.equal(await e.locator.locateGate(2), undefined, 'closing released the uid in the locator');
 });
 
+test('gate binding - stateful and stateless frames pipelined right after login keep their order', async (t) => {
+  const e = await embedded(t);
+  const c = await client(t, e.url);
+  await c.request(LOGIN, '77');
+  // The first whoami misses the gate's node cache and waits for a locator lookup; what follows must wait behind it.
+  const expected: string[] = [];
+  for (let i = 0; i < 50; i++) {
+    c.sendData(WHOAMI, c.nextSeq());
+    expected.push(`77@${e.node.id}`);
+    c.sendData(ECHO, c.nextSeq(), `echo-${i}`);
+    expected.push(`echo-${i}`);
+  }
+  const got: string[] = [];
+  for (let i = 0; i < expected.length; i++) {
+    const r = await c.next({ timeoutMs: 3000 });
+    got.push(r.packet?.kind === 'data' ? Buffer.from(r.packet.body).toString() : 'not data');
+  }
+  assert.deepEqual(got, expected);
+});
+
 test('gate binding - 10,000 pipelined echoes come back complete and in order', async (t) => {
   const e = await embedded(t);
   const c = await client(t, e.url);
