@@ -36,6 +36,11 @@ export interface NatsRegistryOptions {
   refreshIntervalMs?: number;
   /** JetStream call timeout. Default 3 s. */
   requestTimeoutMs?: number;
+  /**
+   * Copies of the bucket in a NATS cluster (1, 3 or 5). Default 1; use 3 on a 3-server cluster so the registry
+   * survives losing the server that holds the bucket. Only applies when this registry creates the bucket.
+   */
+  replicas?: number;
   /** Refresh and watch failures (they happen in the background). Default: ignored. */
   onError?: ErrorReporter;
 }
@@ -153,6 +158,14 @@ export class NatsRegistry implements Registry {
         `bucket must use only letters, digits, "_" and "-", got "${bucket}"`,
       );
     }
+    const replicas = opts.replicas ?? 1;
+    if (![1, 3, 5].includes(replicas)) {
+      throw new ConfigError(
+        'registry.nats.replicas',
+        replicas,
+        `registry.nats.replicas must be 1, 3 or 5, got ${replicas}`,
+      );
+    }
     if (!opts.connection && !opts.servers) {
       throw new ConfigError('registry.nats.servers', opts.servers, 'registry.nats needs servers or a connection');
     }
@@ -162,6 +175,7 @@ export class NatsRegistry implements Registry {
       nc ??= await connect({ servers: opts.servers, name: 'duet-registry', maxReconnectAttempts: -1 });
       const kv = await new Kvm(nc).create(bucket, {
         history: 1,
+        replicas,
         ttl: intervalMs * NATS_REGISTRY_MISSED_REFRESHES,
         timeout: opts.requestTimeoutMs ?? 3_000,
       });
