@@ -38,6 +38,8 @@ export interface Adapters {
 
 export interface ComposeExtras {
   log?: Log;
+  /** Called after each request handler with its route and duration (node metrics). */
+  onHandled?: (route: number, seconds: number) => void;
   trace?: TraceSink;
   capture?: CaptureSink;
 }
@@ -196,6 +198,7 @@ export async function createNode(
     callTimeoutMs: n.callTimeoutMs,
     metadata: { ...n.metadata },
     log: extras.log,
+    onHandled: extras.onHandled,
   });
   await app.register(node);
   return node;

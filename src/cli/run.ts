@@ -1,4 +1,4 @@
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createAdapters, createGate, createNode, createTransport, packetCodec } from '../compose.js';
@@ -6,9 +6,20 @@ import { loadConfig } from '../config/load.js';
 import type { DuetConfig } from '../config/schema.js';
 import { demoApp, type NodeApp } from '../demo/app.js';
 import { ConfigError, errorMessage } from '../errors.js';
-import type { Service } from '../lifecycle.js';
-import { Cleanup } from '../lifecycle.js';
-import { consoleLog } from '../log/types.js';
+import type { Gate } from '../gate/gate.js';
+import { Cleanup, type Service } from '../lifecycle.js';
+import { bannerLink, renderBanner } from '../log/banner.js';
+import { createProcessLogger, type Logger } from '../log/logger.js';
+import { createMetrics } from '../metrics/metrics.js';
+import { startMetricsServer } from '../metrics/server.js';
+import type { WsTransportOptions } from '../network/ws-transport.js';
+import type { Node } from '../node/node.js';
+
+type WsHttpHandler = NonNullable<WsTransportOptions['httpHandler']>;
+
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
+).version;
 
 async function loadApp(module: string | undefined): Promise<NodeApp> {
   if (!module) return demoApp;
@@ -28,41 +39,121 @@ async function loadApp(module: string | undefined): Promise<NodeApp> {
 /** Starts gate and/or node for `role`, runs until a signal, stops gracefully (second signal forces). */
 export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[], appModule?: string): Promise<number> {
   const { config } = loadConfig({ role, argv });
-  const log = consoleLog({ role });
+  const log = createProcessLogger(config, role);
   const cleanup = new Cleanup();
+  cleanup.defer(() => log.close());
   const services: Service[] = [];
-  const adapters = await createAdapters(config);
-  cleanup.defer(() => adapters.dispose());
-  const codec = packetCodec(config);
-  const lines: string[] = [];
+  const metrics = createMetrics({ labels: { role } });
+  cleanup.defer(() => metrics.close());
+  const reportError = (err: unknown, context: string): void => {
+    if (/bus|nats/i.test(context)) metrics.busError(context);
+    else if (/locat/i.test(context)) metrics.locatorError(context);
+    log.error('unexpected failure', { context, err: errorMessage(err) });
+  };
+  let gate: Gate | undefined;
+  let node: Node | undefined;
+  let app: NodeApp | undefined;
   try {
+    const adapters = await createAdapters(config);
+    cleanup.defer(() => adapters.dispose());
+    const codec = packetCodec(config);
     if (role === 'node' || role === 'dev') {
-      const node = await createNode(config, adapters, codec, await loadApp(appModule), { log });
+      app = await loadApp(appModule);
+      node = await createNode(config, adapters, codec, app, {
+        log,
+        onHandled: (route, seconds) => metrics.observeRouteLatency(route, seconds),
+      });
       await node.start();
       services.push(node);
-      lines.push(`node ${node.name} ${node.id} (codec ${config.cluster.node.codec})`);
+      metrics.watchNode(node.counters);
     }
     if (role === 'gate' || role === 'dev') {
-      const gate = createGate(config, adapters, createTransport(config, codec), codec, { log });
+      const http = role === 'dev' ? await devHttpHandler() : undefined;
+      gate = createGate(config, adapters, createTransport(config, codec, { handler: http, reportError }), codec, {
+        log,
+      });
       await gate.start();
       services.unshift(gate);
-      const a = gate.address;
-      lines.push(
-        `gate ${gate.name} ${gate.id} listening on ws://${a?.host}:${a?.port}${config.network.ws.server.path}`,
-      );
+      const g = gate;
+      metrics.watchGate({
+        counters: g.counters,
+        connections: () => g.sessions.size,
+        sessionsByState: () => ({ bound: g.sessions.boundCount, unbound: g.sessions.size - g.sessions.boundCount }),
+      });
     }
+    if (config.metrics.addr) {
+      const ms = await startMetricsServer({
+        addr: config.metrics.addr,
+        metrics,
+        ready: () => services.every((s) => s.state === 'running'),
+      });
+      cleanup.defer(() => ms.close());
+      log.info('metrics listening', { addr: `${ms.address.host}:${ms.address.port}` });
+    }
+    printBanner(config, role, gate, node, adapters.names);
   } catch (err) {
     for (const s of services) await s.stop({ graceful: false }).catch(() => {});
+    await app?.stop?.();
     await cleanup.run();
     throw err;
   }
   writePid(config, cleanup);
-  console.log(
-    `duet ${role}: ${lines.join('; ')} [bus ${adapters.names.bus}, locator ${adapters.names.locator}, registry ${adapters.names.registry}]`,
-  );
+  // One stable line that scripts and tests wait for (the banner is for people).
+  const parts: string[] = [];
+  if (node) parts.push(`node ${node.name} ${node.id} (codec ${config.cluster.node.codec})`);
+  if (gate) {
+    const a = gate.address;
+    parts.push(`gate ${gate.name} ${gate.id} listening on ws://${a?.host}:${a?.port}${config.network.ws.server.path}`);
+  }
+  console.log(`duet ${role}: ${parts.join('; ')}`);
   await waitForSignal(config, services, log);
+  await app?.stop?.();
   await cleanup.run();
   return 0;
+}
+
+/** The demo web page on the WebSocket port, when the demo game provides one (src/demo/static.ts). */
+async function devHttpHandler(): Promise<WsHttpHandler | undefined> {
+  const path = '../demo/static.js';
+  try {
+    const mod = (await import(path)) as { demoHttpHandler?: () => WsHttpHandler };
+    return mod.demoHttpHandler?.();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return undefined;
+    throw err;
+  }
+}
+
+function printBanner(
+  config: DuetConfig,
+  role: string,
+  gate: Gate | undefined,
+  node: Node | undefined,
+  names: { locator: string; registry: string },
+): void {
+  const link = bannerLink(config);
+  const a = gate?.address;
+  const text = renderBanner({
+    version: VERSION,
+    global: { pid: process.pid, mode: config.mode, time: new Date() },
+    gate: gate && {
+      id: gate.id,
+      name: gate.name,
+      link,
+      server: `[ws] ${a?.host}:${a?.port}`,
+      locator: names.locator,
+      registry: names.registry,
+    },
+    node: node && {
+      id: node.id,
+      name: node.name,
+      link,
+      codec: config.cluster.node.codec,
+      locator: names.locator,
+      registry: names.registry,
+    },
+  });
+  if (role && config.log.stdout) process.stdout.write(`${text}\n`);
 }
 
 function writePid(config: DuetConfig, cleanup: Cleanup): void {
@@ -71,7 +162,7 @@ function writePid(config: DuetConfig, cleanup: Cleanup): void {
   cleanup.defer(() => unlinkSync(config.pid));
 }
 
-function waitForSignal(config: DuetConfig, services: Service[], log: ReturnType<typeof consoleLog>): Promise<void> {
+function waitForSignal(config: DuetConfig, services: Service[], log: Logger): Promise<void> {
   return new Promise((resolveStop) => {
     let stopping = false;
     const onSignal = (signal: NodeJS.Signals): void => {
@@ -80,6 +171,7 @@ function waitForSignal(config: DuetConfig, services: Service[], log: ReturnType<
         process.exit(130);
       }
       stopping = true;
+      log.info('draining', { signal, deadlineMs: config.shutdownMaxWaitTimeMs });
       const deadlineMs = config.shutdownMaxWaitTimeMs;
       void (async () => {
         for (const s of services) {

@@ -6,6 +6,8 @@ export interface NodeApp {
   /** Default node name (the stateful group) when the config does not set one. */
   name?: string;
   register(node: Node): void | Promise<void>;
+  /** Releases what register() started (timers), after the node stopped. */
+  stop?(): void | Promise<void>;
 }
 
 /** The default app of `duet dev` and `duet node`. */

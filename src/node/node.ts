@@ -32,6 +32,8 @@ export interface NodeOptions {
   metadata?: Record<string, string>;
   log?: Log;
   reportError?: ErrorReporter;
+  /** Called after each request handler settles, with its route and duration in seconds (metrics). */
+  onHandled?: (route: number, seconds: number) => void;
 }
 
 const EVENT_IDS: Record<EventName, ClusterEvent> = {
@@ -253,8 +255,15 @@ export class Node implements Service {
       }
       return h(ctx);
     }
-    if (!pre && !post) return runChain(entry, ctx);
-    return chain<RequestContext>([pre, (c: RequestContext) => runChain(entry, c), post], ctx);
+    const run = (): void | Promise<void> =>
+      !pre && !post ? runChain(entry, ctx) : chain<RequestContext>([pre, (c) => runChain(entry, c), post], ctx);
+    const onHandled = this.#o.onHandled;
+    if (!onHandled) return run();
+    const t0 = performance.now();
+    const result = run();
+    const done = (): void => onHandled(route, (performance.now() - t0) / 1000);
+    if (result instanceof Promise) return result.finally(done);
+    done();
   }
 
   #event(gid: string, event: number, cid: number, uid: number): void | Promise<void> {
