@@ -1,0 +1,88 @@
+/**
+ * Regenerates test/fixtures/captures/*.capture from the demo app's diagnostic routes (DESIGN.md): an in-process
+ * gate + demo node with a FileCaptureSink, driven by test clients. Run: `npx tsx scripts/make-captures.ts [dir]`.
+ * The node id is fixed ("node-1") so whoami answers replay the same against any deployment started with
+ * `--set cluster.node.id="node-1"`.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { FileCaptureSink } from '../src/replay/file-capture-sink.js';
+import { connect, type WsTestClient } from '../test/harness/ws-client.js';
+import { startDiagnosticCluster } from '../test/helpers/diagnostic-cluster.js';
+
+const DEFAULT_DIR = new URL('../test/fixtures/captures/', import.meta.url).pathname;
+
+type Scenario = (url: string) => Promise<void>;
+
+async function withClients(n: number, url: string, run: (c: WsTestClient[]) => Promise<void>): Promise<void> {
+  const clients: WsTestClient[] = [];
+  try {
+    for (let i = 0; i < n; i++) clients.push(await connect(url));
+    await run(clients);
+  } finally {
+    for (const c of clients) await c.close().catch(() => undefined);
+  }
+}
+
+/** Named by what they exercise; the file name is the key. */
+export const SCENARIOS: Record<string, Scenario> = {
+  // login (bind gate + node), a stateful route, a heartbeat (not compared), echo, logout.
+  'login-whoami': (url) =>
+    withClients(1, url, async ([c]) => {
+      const a = c as WsTestClient;
+      await a.request(2, '1001');
+      await a.request(3);
+      a.sendHeartbeat();
+      await a.request(1, 'hello after login');
+      await a.request(4);
+    }),
+  // 50 echoes pipelined (sent before any answer is read), bodies of growing size, then 50 answers in order.
+  'echo-burst': (url) =>
+    withClients(1, url, async ([c]) => {
+      const a = c as WsTestClient;
+      const seqs: number[] = [];
+      for (let i = 0; i < 50; i++) {
+        const seq = a.nextSeq();
+        seqs.push(seq);
+        a.sendData(1, seq, `echo ${i} ${'x'.repeat(i * 3)}`);
+      }
+      for (const seq of seqs) await a.next({ match: (r) => r.packet?.kind === 'data' && r.packet.seq === seq });
+    }),
+  // Two clients log in as the same user: the second login displaces the first (close 4003, due#90 fixed), and a
+  // third connection keeps echoing through it. whoami on the survivor shows it holds the user.
+  'kick-same-uid': (url) =>
+    withClients(3, url, async ([a, b, c]) => {
+      const first = a as WsTestClient;
+      const second = b as WsTestClient;
+      const bystander = c as WsTestClient;
+      await first.request(2, '2002');
+      await first.request(3);
+      await bystander.request(1, 'before the kick');
+      await second.request(2, '2002');
+      await first.waitClose();
+      await second.request(3);
+      await bystander.request(1, 'after the kick');
+    }),
+};
+
+export async function makeCapture(name: string, dir: string): Promise<string> {
+  const scenario = SCENARIOS[name];
+  if (!scenario) throw new Error(`unknown scenario ${name}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+  const path = join(dir, `${name}.capture`);
+  await rm(path, { force: true });
+  const sink = await FileCaptureSink.open({ path, source: `scripts/make-captures.ts ${name}`, maxFiles: 1 });
+  const cluster = await startDiagnosticCluster({ capture: sink });
+  try {
+    await scenario(cluster.url);
+  } finally {
+    await cluster[Symbol.asyncDispose]();
+    await sink.close();
+  }
+  return path;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const dir = process.argv[2] ?? DEFAULT_DIR;
+  await mkdir(dir, { recursive: true });
+  for (const name of Object.keys(SCENARIOS)) console.log(await makeCapture(name, dir));
+}

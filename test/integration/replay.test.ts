@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, rm, stat, truncate } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { startEmbedded } from '../harness/embedded.js';
+import { startDiagnosticCluster } from '../helpers/diagnostic-cluster.js';
+import { formatReplayReport, replay } from '../helpers/replay.js';
+
+/** Replay (issue 7): the committed fixtures replay against the demo app with no diff, and a changed echo shows one. */
+
+const fixture = (name: string): string => new URL(`../fixtures/captures/${name}.capture`, import.meta.url).pathname;
+const FIXTURES = ['login-whoami', 'echo-burst', 'kick-same-uid'];
+
+describe('replay - fixtures against the embedded gate', () => {
+  for (const name of FIXTURES) {
+    it(`replay - ${name} replays with no diff`, async (t) => {
+      // node-1: the fixtures' whoami answers name the node that made them.
+      const e = await startEmbedded({ nodeId: 'node-1' });
+      t.after(() => e[Symbol.asyncDispose]());
+      const report = await replay(fixture(name), e);
+      assert.ok(report.ok, formatReplayReport(report));
+      assert.ok(report.compared > 0 && report.sent >= report.compared - 1, `${report.sent} sent, ${report.compared}`);
+      if (name === 'kick-same-uid') assert.equal(report.connections, 3);
+      if (name === 'echo-burst') assert.equal(report.compared, 50);
+    });
+  }
+
+  it('replay - timed replay keeps the recorded gaps and still matches', async (t) => {
+    const e = await startEmbedded({ nodeId: 'node-1' });
+    t.after(() => e[Symbol.asyncDispose]());
+    const started = performance.now();
+    const report = await replay(fixture('login-whoami'), e, { fast: false });
+    assert.ok(report.ok, formatReplayReport(report));
+    // The recorded client packets span ~28 ms (first to last in); a timed replay cannot be quicker than that.
+    assert.ok(performance.now() - started >= 25, `took ${performance.now() - started} ms`);
+  });
+});
+
+describe('replay - a changed echo handler', () => {
+  it('replay - the diff names the route, seq and shows expected vs actual bytes', async (t) => {
+    const c = await startDiagnosticCluster({
+      echo: (body) => new TextEncoder().encode(new TextDecoder().decode(body).toUpperCase()),
+    });
+    t.after(() => c[Symbol.asyncDispose]());
+    const report = await replay(fixture('echo-burst'), c);
+    assert.equal(report.ok, false);
+    assert.equal(report.mismatches.length, 50, 'every echo answer differs');
+    const first = report.mismatches[0];
+    assert.ok(first?.expected && first.actual);
+    assert.equal(first.expected.route, 1);
+    assert.equal(first.expected.seq, 1);
+    assert.equal(new TextDecoder().decode(first.expected.body), 'echo 0 ');
+    assert.equal(new TextDecoder().decode(first.actual.body), 'ECHO 0 ');
+    const text = formatReplayReport(report);
+    assert.match(text, /^replay FAILED: 50 mismatches/);
+    assert.match(text, /cid 1 \(gate gate-1\) packet #0, route 1 seq 1: body differs from byte 0/);
+    assert.match(text, /expected: response route 1 seq 1 body 7 bytes: 65 63 68 6f 20 30 20 {2}"echo 0 "/);
+    assert.match(text, /actual: {3}response route 1 seq 1 body 7 bytes: 45 43 48 4f 20 30 20 {2}"ECHO 0 "/);
+  });
+
+  it('replay - answers that never come are reported missing, one differing answer alone', async (t) => {
+    const silent = await startDiagnosticCluster({ echo: (body) => (body.length % 2 === 0 ? body : undefined) });
+    t.after(() => silent[Symbol.asyncDispose]());
+    const report = await replay(fixture('echo-burst'), silent, { settleMs: 300 });
+    // Bodies of odd length get no answer: those are missing, and every other answer still pairs up.
+    const missing = report.mismatches.filter((m) => m.actual === undefined);
+    assert.ok(missing.length > 0 && missing.length < 50, `${missing.length} missing`);
+    assert.ok(missing.every((m) => m.expected && m.expected.body.length % 2 === 1));
+    assert.equal(missing.length, report.mismatches.length, 'nothing but the missing answers differs');
+    assert.match(
+      formatReplayReport(report),
+      /route 1 seq \d+: missing\n {4}expected: response route 1[^\n]*\n {4}actual: {3}\(nothing\)/,
+    );
+
+    const other = await startDiagnosticCluster({ nodeId: 'node-2' });
+    t.after(() => other[Symbol.asyncDispose]());
+    const whoami = await replay(fixture('login-whoami'), other);
+    assert.equal(whoami.ok, false);
+    assert.deepEqual(
+      whoami.mismatches.map((m) => [m.index, m.expected?.route, new TextDecoder().decode(m.actual?.body)]),
+      [[1, 3, '1001@node-2']],
+    );
+    assert.match(formatReplayReport(whoami), /"1001@node-1"[\s\S]*"1001@node-2"/);
+  });
+
+  it('replay - a corrupt fixture is an error naming the offset', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'duet-replay-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const c = await startDiagnosticCluster();
+    t.after(() => c[Symbol.asyncDispose]());
+    const path = join(dir, 'cut.capture');
+    await copyFile(fixture('login-whoami'), path);
+    await truncate(path, (await stat(path)).size - 2);
+    await assert.rejects(replay(path, c), { code: 'DUET_ERR_CAPTURE_CORRUPT', message: /at byte offset \d+/ });
+  });
+});
