@@ -3,7 +3,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { Cluster } from 'ioredis';
 import type { LocateEvent } from '../../src/locate/locator.js';
 import { RedisLocator } from '../../src/locate/redis-locator.js';
-import { type RedisCluster, startRedisCluster } from '../harness/redis.js';
+import { liveRedisServers, type RedisCluster, startRedisCluster } from '../harness/redis.js';
 
 /**
  * `locate.redis.addrs` with several addresses → the Redis Cluster client (due: go-redis UniversalClient). A real
@@ -20,6 +20,7 @@ before(async () => {
 
 after(async () => {
   await cluster?.[Symbol.asyncDispose]();
+  assert.equal(liveRedisServers(), 0, 'every redis-server this file started is gone');
 });
 
 async function newLocator(

@@ -5,7 +5,7 @@ import { ErrorCode } from '../../src/errors.js';
 import type { LocateEvent } from '../../src/locate/locator.js';
 import { RedisLocator, type RedisLocatorOptions } from '../../src/locate/redis-locator.js';
 import { locatorContract } from '../contract/locator.contract.js';
-import { makeTestCerts, type RedisServer, startRedis } from '../harness/redis.js';
+import { liveRedisServers, makeTestCerts, type RedisServer, startRedis } from '../harness/redis.js';
 
 /** RedisLocator against a real redis-server of this file's own: the contract suite, then due's exact layout. */
 
@@ -18,6 +18,7 @@ before(async () => {
 
 after(async () => {
   await redis?.[Symbol.asyncDispose]();
+  assert.equal(liveRedisServers(), 0, 'every redis-server this file started is gone');
 });
 
 /** A unique key prefix per locator, so tests never see each other's keys or events. */
@@ -271,6 +272,26 @@ describe('redis locator - due layout', () => {
     await loc.bindGate(2, 'g2');
     assert.equal(await loc.locateGate(2), 'g2');
     await assert.rejects(loc.locateGate(2, ac.signal), /caller gave up/, 'even when the answer is cached');
+  });
+
+  it('redis locator - dispose leaves no socket or timer behind', async () => {
+    const count = (): number =>
+      process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'Timeout').length;
+    const baseline = count();
+    for (let i = 0; i < 3; i++) {
+      const loc = await newLocator(undefined);
+      await loc.bindGate(1, 'g');
+      await loc.locateGate(1);
+      const ac = new AbortController();
+      loc.watch(['gate'], ac.signal);
+      await loc[Symbol.asyncDispose]();
+      assert.equal(loc.status, 'closed');
+    }
+    const deadline = Date.now() + 3_000;
+    while (count() > baseline) {
+      assert.ok(Date.now() < deadline, `resources ${process.getActiveResourcesInfo().join(',')}, baseline ${baseline}`);
+      await new Promise((r) => setImmediate(r));
+    }
   });
 
   it('redis locator - bad addrs and partial TLS settings are config errors naming the key', () => {

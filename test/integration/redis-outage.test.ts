@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { describe, it, type TestContext } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import { ErrorCode } from '../../src/errors.js';
 import type { LocateEvent } from '../../src/locate/locator.js';
 import { RedisLocator, type RedisLocatorOptions } from '../../src/locate/redis-locator.js';
 import { freePort } from '../harness/free-port.js';
-import { type RedisServer, startRedis } from '../harness/redis.js';
+import { liveRedisServers, type RedisServer, startRedis } from '../harness/redis.js';
 
 /**
  * The locator through Redis outages: a killed server (connection refused), a hung one (SIGSTOP: the socket stays
@@ -13,6 +13,10 @@ import { type RedisServer, startRedis } from '../harness/redis.js';
  */
 
 let prefixSeq = 0;
+
+after(() => {
+  assert.equal(liveRedisServers(), 0, 'every redis-server this file started is gone');
+});
 
 function isUnavailable(err: unknown): boolean {
   return err instanceof Error && (err as { code?: unknown }).code === ErrorCode.UNAVAILABLE;
