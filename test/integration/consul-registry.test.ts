@@ -102,6 +102,45 @@ describe('consul registry', () => {
     assert.deepEqual(checkContract(join(FIXTURES, 'register-watch-deregister.json'), s.requests), []);
   });
 
+  test('consul - split routes, a TCP check, a token and dispose follow the recorded contract', async (t) => {
+    const s = await standin(t);
+    const listener = createServer((sock) => sock.destroy());
+    await new Promise<void>((r) => listener.listen(0, '127.0.0.1', () => r()));
+    t.after(() => new Promise<void>((r) => listener.close(() => r())));
+    const addr = listener.address();
+    const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
+    const reg = new ConsulRegistry({
+      addr: s.addr,
+      token: 'fixture-token',
+      healthCheck: { addr: `127.0.0.1:${port}` },
+    });
+    const gate: ServiceInstance = {
+      id: 'fixture-gate-1',
+      kind: 'gate',
+      name: 'gate',
+      state: 'work',
+      endpoint: 'bus://duet/gate/fixture-gate-1',
+      weight: 0,
+      // 70 routes of "1000x-6" (7 chars): 64 fit in routes-0 (511 chars), the rest go to routes-1.
+      routes: [
+        ...Array.from({ length: 69 }, (_, i) => ({ id: 10000 + i, internal: false, stateful: true, authorized: true })),
+        { id: -3, internal: true, stateful: false, authorized: false },
+      ],
+      events: [],
+      metadata: {},
+    };
+    await reg.register(gate);
+    await until(() => s.requests.some((r) => r.path.startsWith('/v1/agent/check/pass/')), 5_000, 'the first TTL pass');
+    const checks = () => s.services.get('gate-fixture-gate-1')?.checks ?? [];
+    await until(() => checks().length === 2 && checks().every((c) => c.status === 'passing'), 5_000, 'both checks');
+    assert.deepEqual(await reg.services('gate'), [gate]);
+    await reg[Symbol.asyncDispose]();
+    assert.equal(s.services.size, 0);
+    assert.ok(s.requests.every((r) => r.token === 'fixture-token'));
+    // The TCP check's port changes per run: the fixture has $string / $number there.
+    assert.deepEqual(checkContract(join(FIXTURES, 'split-routes-tcp-dispose.json'), s.requests), []);
+  });
+
   test('consul - the TTL check is refreshed at once and then every interval/2', async (t) => {
     const s = await standin(t);
     const reg = registry(t, s, { heartbeatCheckIntervalMs: 400 });
