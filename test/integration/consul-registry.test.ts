@@ -254,6 +254,15 @@ describe('consul registry', () => {
     await assert.rejects(reg.services('node'), UnavailableError);
   });
 
+  test('consul - calls take an AbortSignal: an aborted one rejects with its reason and sends nothing', async (t) => {
+    const s = await standin(t);
+    const reg = registry(t, s);
+    const reason = new Error('caller gave up');
+    await assert.rejects(reg.register(sampleInstance(), AbortSignal.abort(reason)), (e: unknown) => e === reason);
+    await assert.rejects(reg.services('node', AbortSignal.abort(reason)), (e: unknown) => e === reason);
+    assert.equal(s.requests.length, 0);
+  });
+
   test('consul - bad options fail with ConfigError naming the key', () => {
     assert.throws(
       () => new ConsulRegistry({ addr: 'nohost' }),
