@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import type { IncomingMessage } from 'node:http';
+import { createServer, type Socket } from 'node:net';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import WS, { type WebSocket, WebSocketServer } from 'ws';
 import { Client } from '../../src/client/client.js';
 import type { ClientEventName, ClientEvents } from '../../src/client/emitter.js';
@@ -530,10 +534,39 @@ describe('client - reconnect', () => {
     assert.deepEqual(log, []);
   });
 
+  test('client - a connection attempt that hangs (no HTTP answer) is dropped after connectTimeoutMs', async (t) => {
+    const held: Socket[] = [];
+    // Accepts TCP and reads (so it sees the client's FIN) but never answers the upgrade.
+    const tcp = createServer((s) => {
+      held.push(s);
+      s.resume();
+    });
+    tcp.listen(0, '127.0.0.1');
+    await once(tcp, 'listening');
+    t.after(() => {
+      for (const s of held) s.destroy();
+      tcp.close();
+    });
+    const addr = tcp.address();
+    assert.ok(typeof addr === 'object' && addr !== null);
+    const timersBefore = activeTimeouts();
+    const client = makeClient(t, `ws://127.0.0.1:${addr.port}`, { connectTimeoutMs: 50 });
+    const started = performance.now();
+    await assert.rejects(
+      client.connect(),
+      (e: unknown) => e instanceof ConnectError && /not open after 50 ms/.test(e.message),
+    );
+    assert.ok(performance.now() - started >= 49);
+    assert.equal(client.state, 'closed');
+    await until(() => held.length === 1 && held[0]?.destroyed === true, 'the half-open socket was dropped');
+    await untilImmediate(() => activeTimeouts() <= timersBefore, 'the connect timer released');
+  });
+
   test('client - disconnect fails pending requests with ConnectionClosedError (reconnect off)', async (t) => {
     const gate = await FakeGate.start(t);
     gate.onFrame = () => {};
-    const client = makeClient(t, gate.url);
+    const timersBefore = activeTimeouts();
+    const client = makeClient(t, gate.url, { heartbeat: { intervalMs: 1000 } });
     await client.connect();
     const req = client.request(1, bytes(1));
     (gate.sockets[0] as WebSocket).close(4000, 'kicked');
@@ -547,6 +580,7 @@ describe('client - reconnect', () => {
     assert.equal(err.reason, 'kicked');
     assert.equal(client.pendingCount, 0);
     assert.equal(client.state, 'closed');
+    await untilImmediate(() => activeTimeouts() <= timersBefore, 'heartbeat and request timers released');
   });
 });
 
@@ -667,6 +701,69 @@ describe('client - pushes and bad input', () => {
     assert.ok(err instanceof ListenerError);
     assert.equal(err.event, 'push');
     assert.equal(err.cause, boom);
+  });
+});
+
+describe('client - WHATWG WebSocket', () => {
+  test('client - runs on a browser-style WebSocket (Node --experimental-websocket: no terminate, no ws)', async (t) => {
+    const gate = await FakeGate.start(t);
+    // The first connection echoes data but never answers heartbeats: after one echo it is silent, and the client
+    // must drop it with close(4001) and reconnect.
+    gate.onFrame = (sock, frame, index) => {
+      if (index > 0 || gate.codec.routeOf(frame) !== undefined) gate.answer(sock, frame);
+    };
+    const entry = fileURLToPath(new URL('../../src/client/index.ts', import.meta.url));
+    const script = `
+      import { Client } from ${JSON.stringify(entry)};
+      const events = [];
+      const c = new Client({ url: ${JSON.stringify(gate.url)}, heartbeat: { intervalMs: 50 },
+        reconnect: { initialDelayMs: 1, maxDelayMs: 1 } });
+      for (const n of ['open', 'close', 'reconnecting']) c.on(n, (p) => events.push([n, p]));
+      await c.connect();
+      const first = await c.request(1, new Uint8Array([1, 2]));
+      await new Promise((resolve) => c.on('open', resolve));
+      const second = await c.request(1, new Uint8Array([3]));
+      await c.close();
+      const timers = process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+      console.log(JSON.stringify({ first: [...first.body], second: [...second.body], events, timers }));
+    `;
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--experimental-websocket', '--no-warnings', '--import', 'tsx', '--input-type=module', '-e', script],
+      { timeout: 20_000 },
+    );
+    const out = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}');
+    assert.deepEqual(out.first, [1, 2]);
+    assert.deepEqual(out.second, [3]);
+    assert.deepEqual(
+      out.events.map((e: [string, unknown]) => e[0]),
+      ['open', 'close', 'reconnecting', 'open', 'close'],
+    );
+    assert.equal(out.events[1][1].code, 4001);
+    assert.equal(out.timers, 0, 'no timer left after close()');
+    // Without terminate(), the silent connection was closed with a close frame the server saw.
+    await until(() => gate.closeCodes.length === 2, 'both connections closed');
+    assert.deepEqual(gate.closeCodes, [4001, 1000]);
+  });
+});
+
+describe('client - browser bundle', () => {
+  test('client - bundles for the browser with esbuild (a Node-only import would fail the build)', async () => {
+    const { build } = await import('esbuild');
+    const entry = fileURLToPath(new URL('../../src/client/index.ts', import.meta.url));
+    const result = await build({
+      entryPoints: [entry],
+      bundle: true,
+      format: 'esm',
+      platform: 'browser',
+      target: 'es2022',
+      write: false,
+      logLevel: 'silent',
+    });
+    assert.deepEqual(result.errors, []);
+    const code = result.outputFiles[0]?.text ?? '';
+    assert.match(code, /export \{[^}]*\bClient\b/);
+    assert.doesNotMatch(code, /from ["']node:|require\(["']/);
   });
 });
 
