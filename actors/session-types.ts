@@ -7,10 +7,14 @@ export interface SessionContext {
   /** Set when the session ends: the code and reason the socket was (or will be) closed with. */
   closeCode: number;
   closeReason: string;
+  /** The gate keeps bound sessions it loses abnormally for a resume window (issue 11). */
+  readonly resumable: boolean;
 }
 
 export interface SessionInput {
   cid: number;
+  /** Resume is on for this gate (session.resume.window > 0). */
+  resumable?: boolean;
 }
 
 export type SessionEvent =
@@ -29,7 +33,14 @@ export type SessionEvent =
   /** The gate-wide sweep found no bound uid within authorizeTimeout. */
   | { type: 'authorize.expired' }
   /** The socket ended, for any reason. */
-  | { type: 'socket.closed'; code: number; reason: string };
+  | { type: 'socket.closed'; code: number; reason: string }
+  /** A suspended session got a new connection on this gate (same cid), or a fresh one took over a session from
+   * another gate (`uid` set): the resume event fires, not connect/disconnect. */
+  | { type: 'session.resumed'; uid?: number }
+  /** The resume window of a suspended session ended. */
+  | { type: 'suspend.expired' }
+  /** Another gate took this suspended session over: it ends without a disconnect event. */
+  | { type: 'session.handedOver' };
 
 export type SessionEventType = SessionEvent['type'];
 

@@ -9,6 +9,7 @@ export const SESSION_CLOSE = {
   HEARTBEAT_TIMEOUT: 4001,
   AUTHORIZE_TIMEOUT: 4002,
   DISPLACED: 4003,
+  RESUME_EXPIRED: 4007,
 } as const;
 
 const noop = (): void => {};
@@ -31,6 +32,12 @@ export const sessionMachine = setup({
     fireReconnect: noop,
     /** Fire the disconnect event, once, as the session ends. */
     fireDisconnect: noop,
+    /** Fire the resume event (issue 11): the session continues on a new connection. */
+    fireResume: noop,
+    /** Start the resume window of a suspended session. */
+    armSuspend: noop,
+    /** Drop a handed-over session from this gate's tables, quietly (no event, no locator change). */
+    forget: noop,
     /** Start (or restart, after an unbind) the authorize deadline. */
     armAuthorize: noop,
     clearAuthorize: noop,
@@ -40,36 +47,59 @@ export const sessionMachine = setup({
     terminateSocket: noop,
     /** Drop the session from the gate's tables and release its uid (locator compare-and-delete). */
     release: noop,
-    bindUid: assign({ uid: ({ event }) => (event.type === 'node.bound' ? event.uid : 0) }),
+    bindUid: assign({
+      uid: ({ context, event }) =>
+        event.type === 'node.bound'
+          ? event.uid
+          : event.type === 'session.resumed'
+            ? (event.uid ?? context.uid)
+            : context.uid,
+    }),
     unbindUid: assign({ uid: 0 }),
     recordClose: assign((_, params: CloseParams) => ({ closeCode: params.code, closeReason: params.reason })),
   },
   guards: {
     isSameUid: ({ context, event }) => event.type === 'node.bound' && event.uid === context.uid,
     isForce: ({ event }) => event.type === 'session.kicked' && event.force,
+    /** Lost without a close frame (1006) on a gate with resume on: keep the session for the window. */
+    isResumableLoss: ({ context, event }) =>
+      context.resumable &&
+      (event.type === 'heartbeat.expired' || (event.type === 'socket.closed' && event.code === 1006)),
   },
 }).createMachine({
   id: 'session',
-  context: ({ input }) => ({ cid: input.cid, uid: 0, closeCode: 0, closeReason: '' }),
+  context: ({ input }) => ({
+    cid: input.cid,
+    uid: 0,
+    closeCode: 0,
+    closeReason: '',
+    resumable: input.resumable ?? false,
+  }),
   initial: 'handshake',
-  on: {
-    'socket.closed': {
-      target: '.closed',
-      actions: { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
-    },
-  },
   states: {
     handshake: {
-      on: { 'session.opened': { target: 'active', actions: ['fireConnect', 'armAuthorize'] } },
+      on: {
+        'socket.closed': {
+          target: '#session.closed',
+          actions: { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+        },
+        'session.opened': { target: 'active', actions: ['fireConnect', 'armAuthorize'] },
+        // Took a session over from another gate: bound from the start, and nodes hear resume, not connect.
+        'session.resumed': { target: 'active.bound', actions: ['bindUid', 'fireResume'] },
+      },
     },
     active: {
       initial: 'unbound',
       on: {
+        'socket.closed': {
+          target: '#session.closed',
+          actions: { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+        },
         'heartbeat.expired': {
           target: 'closed',
           actions: [
             { type: 'recordClose', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
-            'terminateSocket',
+            { type: 'closeGracefully', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
           ],
         },
         'session.kicked': [
@@ -98,13 +128,22 @@ export const sessionMachine = setup({
               target: '#session.closed',
               actions: [
                 { type: 'recordClose', params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
-                'terminateSocket',
+                {
+                  type: 'closeGracefully',
+                  params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' },
+                },
               ],
             },
           },
         },
         bound: {
           on: {
+            'socket.closed': { guard: 'isResumableLoss', target: '#session.suspended', actions: 'armSuspend' },
+            'heartbeat.expired': {
+              guard: 'isResumableLoss',
+              target: '#session.suspended',
+              actions: ['terminateSocket', 'armSuspend'],
+            },
             'node.bound': [
               { guard: 'isSameUid' },
               { target: 'bound', reenter: true, actions: ['release', 'bindUid', 'fireReconnect'] },
@@ -113,6 +152,8 @@ export const sessionMachine = setup({
             'session.displaced': {
               target: '#session.closing',
               actions: [
+                // release runs while context.uid is still the displaced uid (drops the index entry if it is ours).
+                'release',
                 'unbindUid',
                 { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
                 { type: 'closeGracefully', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
@@ -122,8 +163,46 @@ export const sessionMachine = setup({
         },
       },
     },
+    suspended: {
+      on: {
+        'session.resumed': { target: 'active.bound', actions: 'fireResume' },
+        'suspend.expired': {
+          target: 'closed',
+          actions: {
+            type: 'recordClose',
+            params: { code: SESSION_CLOSE.RESUME_EXPIRED, reason: 'resume window expired' },
+          },
+        },
+        'session.kicked': {
+          target: 'closed',
+          actions: { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+        },
+        'session.displaced': {
+          target: 'closed',
+          actions: [
+            'unbindUid',
+            { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+          ],
+        },
+        'node.unbound': {
+          target: 'closed',
+          actions: { type: 'recordClose', params: { code: SESSION_CLOSE.NORMAL, reason: 'unbound while suspended' } },
+        },
+        'session.handedOver': 'handedOver',
+        // The lost socket's close may be reported late: it changes nothing now.
+        'socket.closed': {},
+      },
+    },
+    handedOver: {
+      type: 'final',
+      entry: 'forget',
+    },
     closing: {
       on: {
+        'socket.closed': {
+          target: '#session.closed',
+          actions: { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+        },
         'session.kicked': {
           guard: 'isForce',
           target: 'closed',

@@ -105,3 +105,19 @@ export const NodeBatchCodec = codec<NodeBatch>('NodeBatch');
 export const GateOpsCodec = codec<GateOps>('GateOps');
 export const ResultsCodec = codec<Results>('Results');
 export const TransitionCodec = codec<Transition>('Transition');
+
+export interface Takeover {
+  cid: number;
+  uid: number;
+  epoch: number;
+  seen: number;
+  gid: string;
+}
+export interface TakeoverReply {
+  ok: boolean;
+  error: string;
+  packets: Uint8Array[];
+  pushed: number;
+}
+export const TakeoverCodec = codec<Takeover>('Takeover');
+export const TakeoverReplyCodec = codec<TakeoverReply>('TakeoverReply');

@@ -25,6 +25,9 @@ export class Subjects {
   gateOp(gid: string): string {
     return `${this.prefix}.gate.${gid}.op`;
   }
+  gateTakeover(gid: string): string {
+    return `${this.prefix}.gate.${gid}.takeover`;
+  }
   gatesOp(): string {
     return `${this.prefix}.gates.op`;
   }

@@ -5,6 +5,7 @@ import { HEADER_HEARTBEAT, type PacketCodec, SIZE_BYTES } from '../packet/codec.
 import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters, MalformedReason } from './counters.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { ResumeService } from './resume.js';
 import type { Session } from './session.js';
 import type { SessionTable } from './sessions.js';
 
@@ -27,6 +28,8 @@ export interface FrameHandlerDeps {
   rateLimit: number;
   /** Bucket size; 0 = rateLimit. */
   rateLimitBurst: number;
+  /** Resumable sessions (issue 11); off unless its window is > 0. */
+  resume: ResumeService;
 }
 
 const MALFORMED: Record<string, MalformedReason> = {
@@ -58,13 +61,20 @@ export class FrameHandler implements ConnectionHandler {
   open(c: Connection): void {
     const s = this.#d.createSession(c);
     this.#d.sessions.add(s);
-    s.send({ type: 'session.opened' });
+    // With resume on, the first frame decides between a new session (connect) and a resumed one (no connect):
+    // the session waits in handshake until then. Off, connect fires at once, as in due.
+    if (!this.#d.resume.isEnabled) s.send({ type: 'session.opened' });
   }
 
   frame(c: Connection, bytes: Uint8Array): void {
     const d = this.#d;
-    const s = d.sessions.byCid(c.cid);
+    const s = d.sessions.byConn(c.cid);
     if (s === undefined) return;
+    if (s.held) {
+      // A resume request is being decided: keep the order, run these after it.
+      s.held.push(bytes.slice());
+      return;
+    }
     // PROTOCOL.md Liveness: every binary frame, valid or not, refreshes liveness.
     s.lastSeenMs = Date.now();
     d.counters.framesIn++;
@@ -72,6 +82,7 @@ export class FrameHandler implements ConnectionHandler {
     if (bytes.length === 0) return;
     if (this.#rate > 0 && !this.#take(s)) return;
     if (d.capture.enabled) d.capture.packet('in', d.gid, s.cid, s.uid, bytes);
+    if (!s.isActive && !s.isClosed && !s.isSuspended && d.resume.isEnabled && this.#firstFrame(s, bytes)) return;
     if (bytes.length > SIZE_BYTES && ((bytes[SIZE_BYTES] as number) & HEADER_HEARTBEAT) !== 0) {
       this.#heartbeat(s, bytes);
       return;
@@ -105,11 +116,44 @@ export class FrameHandler implements ConnectionHandler {
     return false;
   }
 
+  /** In handshake with resume on: a resume request is taken aside (true); anything else opens the session. */
+  #firstFrame(s: Session, bytes: Uint8Array): boolean {
+    const d = this.#d;
+    const r = d.codec.decode(bytes);
+    const req = r.ok && r.packet.kind === 'data' ? d.resume.parseRequest(r.packet.route, r.packet.body) : undefined;
+    if (!req) {
+      s.send({ type: 'session.opened' });
+      return false;
+    }
+    s.held = [];
+    d.resume
+      .resume(s, req)
+      .then((resumed) => {
+        const target = resumed ? (d.sessions.byConn(s.conn.cid) ?? s) : s;
+        if (!resumed && !s.isClosed) s.send({ type: 'session.opened' });
+        this.replayHeld(target, s.held ?? []);
+        s.held = undefined;
+      })
+      .catch((err: unknown) => d.log.error('resume failed unexpectedly', { cid: s.cid, err: String(err) }));
+    return true;
+  }
+
+  /** Runs frames held during a resume decision through the normal path, in order. */
+  replayHeld(target: Session, frames: Uint8Array[]): void {
+    target.held = undefined;
+    for (const f of frames) this.frame(target.conn, f);
+  }
+
   #data(s: Session, bytes: Uint8Array): void {
     const d = this.#d;
     const route = d.codec.routeOf(bytes);
     if (route === undefined) {
       this.#malformed(s, bytes);
+      return;
+    }
+    if (d.resume.isEnabled && route === d.resume.o.route) {
+      // The reserved route never reaches a node; a late or repeated resume request is ignored.
+      d.counters.drops.internal_route++;
       return;
     }
     if (!s.isActive) {
@@ -158,7 +202,7 @@ export class FrameHandler implements ConnectionHandler {
   }
 
   closed(c: Connection, code: number, reason: string): void {
-    const s = this.#d.sessions.byCid(c.cid);
+    const s = this.#d.sessions.byConn(c.cid);
     if (s) s.send({ type: 'socket.closed', code, reason });
   }
 }

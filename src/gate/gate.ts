@@ -17,6 +17,7 @@ import { GateCounters } from './counters.js';
 import { Dispatcher, nodeBatchEncoder } from './dispatcher.js';
 import { FrameHandler, type HeartbeatMechanism } from './frames.js';
 import { Operations } from './operations.js';
+import { type ResumeOptions, ResumeService } from './resume.js';
 import { RouteTable } from './route-table.js';
 import { Session } from './session.js';
 import { createSessionEffects } from './session-effects.js';
@@ -49,6 +50,8 @@ export interface GateOptions {
   log?: Log;
   reportError?: ErrorReporter;
   metadata?: Record<string, string>;
+  /** Resumable sessions (issue 11); off unless windowMs > 0. */
+  resume?: ResumeOptions;
 }
 
 /**
@@ -75,6 +78,7 @@ export class Gate implements Service {
   readonly #ops: Operations;
   readonly #frames: FrameHandler;
   readonly #sweeper: Sweeper;
+  readonly resume: ResumeService;
   #address: { host: string; port: number } | undefined;
   #stopping: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
@@ -93,6 +97,19 @@ export class Gate implements Service {
       encode: (results, reply) => ({ subject: reply, data: ResultsCodec.encode({ results }) }),
     });
     this.#dispatcher = new Dispatcher(new RouteTable(), o.locator, this.#out, this.counters, this.#log);
+    this.resume = new ResumeService(
+      o.resume ?? { windowMs: 0, bufferMessages: 1, bufferBytes: 1, route: -1, secret: '' },
+      {
+        gid: this.id,
+        bus: o.bus,
+        subjects: this.#subjects,
+        locator: o.locator,
+        sessions: this.sessions,
+        codec: o.codec,
+        log: this.#log,
+      },
+    );
+    const resumable = this.resume.isEnabled;
     const effects = createSessionEffects({
       gid: this.id,
       sessions: this.sessions,
@@ -103,6 +120,7 @@ export class Gate implements Service {
       reportError: this.#report,
       now: Date.now,
       onClosed: () => this.#checkIdle(),
+      resume: this.resume,
     });
     this.#ops = new Operations({
       gid: this.id,
@@ -115,6 +133,7 @@ export class Gate implements Service {
       results: this.#results,
       displaceRemote: (gid, uid) => this.#displaceRemote(gid, uid),
       capture: o.capture ?? nullCaptureSink,
+      resume: this.resume,
     });
     this.#frames = new FrameHandler({
       codec: o.codec,
@@ -125,12 +144,13 @@ export class Gate implements Service {
       mechanism: o.heartbeatMechanism ?? 'resp',
       malformedBudget: o.malformedBudget ?? 100,
       log: this.#log,
-      createSession: (c: Connection) => new Session(c, effects, Date.now()),
+      createSession: (c: Connection) => new Session(c, effects, Date.now(), resumable),
       isDraining: () => this.isDraining,
       capture: o.capture ?? nullCaptureSink,
       gid: this.id,
       rateLimit: o.rateLimit ?? 0,
       rateLimitBurst: o.rateLimitBurst ?? 0,
+      resume: this.resume,
     });
     this.#sweeper = new Sweeper({
       sessions: this.sessions,
@@ -138,6 +158,7 @@ export class Gate implements Service {
       heartbeatIntervalMs: o.heartbeatIntervalMs ?? 10_000,
       mechanism: o.heartbeatMechanism ?? 'resp',
       authorizeTimeoutMs: o.authorizeTimeoutMs ?? 0,
+      resume: this.resume,
     });
   }
 
@@ -171,6 +192,8 @@ export class Gate implements Service {
     try {
       this.#serveOps(o.bus.subscribe(this.#subjects.gateOp(this.id)));
       this.#serveOps(o.bus.subscribe(this.#subjects.gatesOp()));
+      this.resume.start();
+      this.#cleanup.defer(() => this.resume.stop());
       await this.#watchNodes();
       this.#watchLocator();
       this.#cleanup.defer(() => this.#abort.abort());

@@ -8,6 +8,7 @@ import type { PacketCodec } from '../packet/codec.js';
 import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters } from './counters.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { ResumeService } from './resume.js';
 import type { Session } from './session.js';
 import type { SessionTable } from './sessions.js';
 
@@ -24,6 +25,7 @@ export interface OperationsDeps {
   /** Asks another gate to close the session holding `uid` there (cross-gate kick). */
   displaceRemote(gid: string, uid: number): void;
   capture: CaptureSink;
+  resume: ResumeService;
 }
 
 type Outcome = Partial<Omit<Result, 'id'>>;
@@ -86,7 +88,14 @@ export class Operations {
   }
 
   #write(s: Session, packet: Uint8Array): boolean {
-    const lane = this.#d.codec.seqOf(packet) !== 0 ? 'response' : 'push';
+    const isPush = this.#d.codec.seqOf(packet) === 0;
+    if (isPush && s.ring && !this.#d.resume.recordPush(s, packet)) {
+      // A suspended session missed more pushes than it may keep: it cannot be resumed without a gap.
+      s.send({ type: 'session.kicked', force: true, code: 4008, reason: 'resume buffer overflow' });
+      return false;
+    }
+    if (s.isSuspended) return true;
+    const lane = isPush ? 'push' : 'response';
     const r = s.conn.send(packet, lane);
     if (r === 'overflow') this.#d.counters.slowConsumers++;
     if (r === 'closed' || r === 'overflow') return false;
@@ -130,7 +139,7 @@ export class Operations {
       const { kind, packet, disconnect } = op.broadcast;
       let total = 0;
       const list = kind === SessionKind.USER ? d.sessions.bound() : d.sessions.all();
-      for (const s of [...list]) if (!s.isClosed && s.isActive && this.#pushTo(s, packet, disconnect)) total++;
+      for (const s of [...list]) if ((s.isActive || s.isSuspended) && this.#pushTo(s, packet, disconnect)) total++;
       return { total };
     }
     if (op.publish) {

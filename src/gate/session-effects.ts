@@ -4,6 +4,7 @@ import type { Locator } from '../locate/locator.js';
 import { ClusterEvent } from '../registry/registry.js';
 import type { TraceSink } from '../trace/trace.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { ResumeService } from './resume.js';
 import type { Session, SessionEffects } from './session.js';
 import type { SessionTable } from './sessions.js';
 
@@ -18,6 +19,7 @@ export interface EffectsDeps {
   now(): number;
   /** Told when a session has ended (after its disconnect event), e.g. to finish a graceful drain. */
   onClosed(s: Session): void;
+  resume: ResumeService;
 }
 
 /** The session machine's named actions, implemented once per gate (STYLE.md 5). */
@@ -30,6 +32,20 @@ export function createSessionEffects(d: EffectsDeps): SessionEffects {
           return;
         case 'fireReconnect':
           d.dispatcher.trigger(ClusterEvent.RECONNECT, s.cid, context.uid);
+          d.resume.offer(s);
+          return;
+        case 'fireResume':
+          d.dispatcher.trigger(ClusterEvent.RESUME, s.cid, context.uid);
+          d.resume.offer(s);
+          return;
+        case 'armSuspend':
+          s.suspendDeadlineMs = d.now() + d.resume.o.windowMs;
+          d.sessions.detachConn(s.conn.cid, s);
+          return;
+        case 'forget':
+          if (s.uid !== 0 && d.sessions.unindexUid(s.uid, s)) d.dispatcher.forget(s.uid);
+          d.sessions.remove(s);
+          d.onClosed(s);
           return;
         case 'fireDisconnect':
           d.dispatcher.trigger(ClusterEvent.DISCONNECT, s.cid, context.uid);
@@ -64,7 +80,8 @@ export function createSessionEffects(d: EffectsDeps): SessionEffects {
     },
     transitioned(s: Session, from: string, to: string, event: SessionEvent) {
       if (!d.trace.enabled) return;
-      const reason = 'reason' in event ? event.reason : '';
+      // Expiry events carry no reason of their own: the one the machine recorded for the close says why.
+      const reason = 'reason' in event ? event.reason : to === 'closed' ? s.closeReason : '';
       d.trace.record({ ts: Date.now(), gate: d.gid, cid: s.cid, uid: s.uid, from, to, event: event.type, reason });
     },
   };

@@ -3,6 +3,7 @@ import { initialTransition, transition } from 'xstate';
 import { type SessionMachine, sessionMachine } from '../../actors/session.js';
 import type { SessionEvent } from '../../actors/session-types.js';
 import type { Connection } from '../network/transport.js';
+import type { PushRing } from './push-ring.js';
 
 type Snapshot = SnapshotFrom<SessionMachine>;
 
@@ -25,7 +26,8 @@ export function stateName(s: Snapshot): string {
  * transition(); data frames never do (the gate reads `isActive`, cached for the hot path).
  */
 export class Session {
-  readonly conn: Connection;
+  /** The live connection; replaced when a suspended session resumes on a new one (issue 11). */
+  conn: Connection;
   readonly cid: number;
   uid = 0;
   /** Cached: true in active.* (the hot path forwards only then). */
@@ -41,18 +43,25 @@ export class Session {
   tokensAtMs = 0;
   /** Frames waiting behind an async route lookup, so per-connection order holds. */
   backlog: Uint8Array[] | undefined;
+  /** Resume (issue 11): recent pushes, the token epoch, the suspension deadline. */
+  ring: PushRing | undefined;
+  epoch = 0;
+  suspendDeadlineMs = 0;
+  isSuspended = false;
+  /** Frames that arrived while a resume request was being decided (handshake). */
+  held: Uint8Array[] | undefined;
   /** Channels this session subscribed to (removed on close). */
   channels: Set<string> | undefined;
   #snapshot: Snapshot;
   #mailbox: SessionEvent[] | undefined;
   readonly #effects: SessionEffects;
 
-  constructor(conn: Connection, effects: SessionEffects, nowMs: number) {
+  constructor(conn: Connection, effects: SessionEffects, nowMs: number, resumable = false) {
     this.conn = conn;
     this.cid = conn.cid;
     this.lastSeenMs = nowMs;
     this.#effects = effects;
-    const [snap] = initialTransition(sessionMachine, { cid: conn.cid });
+    const [snap] = initialTransition(sessionMachine, { cid: conn.cid, resumable });
     this.#snapshot = snap;
   }
 
@@ -95,6 +104,7 @@ export class Session {
     this.uid = after.context.uid;
     const v = after.value;
     this.isActive = typeof v === 'object' && 'active' in v;
+    this.isSuspended = v === 'suspended';
     this.isClosed = after.status === 'done';
     const from = stateName(before);
     const to = stateName(after);

@@ -6,6 +6,8 @@ import type { Session } from './session.js';
  */
 export class SessionTable {
   readonly #byCid = new Map<number, Session>();
+  /** Connection cid → session: differs from the session's cid after a resume on a new connection. */
+  readonly #byConn = new Map<number, Session>();
   readonly #byUid = new Map<number, Session>();
   readonly #channels = new Map<string, Set<Session>>();
 
@@ -19,6 +21,22 @@ export class SessionTable {
 
   add(s: Session): void {
     this.#byCid.set(s.cid, s);
+    this.#byConn.set(s.conn.cid, s);
+  }
+
+  /** The session a connection's frames belong to. */
+  byConn(connCid: number): Session | undefined {
+    return this.#byConn.get(connCid);
+  }
+
+  /** A suspended session continues on `connCid` (resume on this gate). */
+  attachConn(connCid: number, s: Session): void {
+    this.#byConn.set(connCid, s);
+  }
+
+  /** The connection is gone (suspension): its late frames and close are ignored. */
+  detachConn(connCid: number, s: Session): void {
+    if (this.#byConn.get(connCid) === s) this.#byConn.delete(connCid);
   }
 
   byCid(cid: number): Session | undefined {
@@ -46,6 +64,7 @@ export class SessionTable {
   /** Drops the session and its channel memberships. */
   remove(s: Session): void {
     if (this.#byCid.get(s.cid) === s) this.#byCid.delete(s.cid);
+    this.detachConn(s.conn.cid, s);
     if (s.channels) {
       for (const ch of s.channels) this.unsubscribe(ch, s);
       s.channels = undefined;

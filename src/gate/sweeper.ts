@@ -1,5 +1,6 @@
 import type { PacketCodec } from '../packet/codec.js';
 import type { HeartbeatMechanism } from './frames.js';
+import type { ResumeService } from './resume.js';
 import type { SessionTable } from './sessions.js';
 
 export interface SweeperDeps {
@@ -8,6 +9,8 @@ export interface SweeperDeps {
   heartbeatIntervalMs: number;
   mechanism: HeartbeatMechanism;
   authorizeTimeoutMs: number;
+  /** Suspended sessions' windows, checked with the same sweep (issue 11). */
+  resume: ResumeService;
 }
 
 /**
@@ -19,6 +22,7 @@ export class Sweeper {
   readonly #d: SweeperDeps;
   #heartbeat: NodeJS.Timeout | undefined;
   #authorize: NodeJS.Timeout | undefined;
+  #suspend: NodeJS.Timeout | undefined;
 
   constructor(d: SweeperDeps) {
     this.#d = d;
@@ -31,6 +35,11 @@ export class Sweeper {
       this.#heartbeat = setInterval(() => this.sweepHeartbeats(Date.now()), heartbeatIntervalMs);
       this.#heartbeat.unref();
     }
+    const { resume } = this.#d;
+    if (resume.isEnabled) {
+      this.#suspend = setInterval(() => resume.sweep(Date.now()), Math.max(10, Math.min(1000, resume.o.windowMs / 10)));
+      this.#suspend.unref();
+    }
     if (authorizeTimeoutMs > 0) {
       this.#authorize = setInterval(() => this.sweepAuthorize(Date.now()), Math.max(10, authorizeTimeoutMs / 10));
       this.#authorize.unref();
@@ -40,6 +49,8 @@ export class Sweeper {
   stop(): void {
     clearInterval(this.#heartbeat);
     clearInterval(this.#authorize);
+    clearInterval(this.#suspend);
+    this.#suspend = undefined;
     this.#heartbeat = undefined;
     this.#authorize = undefined;
   }
@@ -49,7 +60,7 @@ export class Sweeper {
     const limit = now - 2 * heartbeatIntervalMs;
     let tick: Uint8Array | undefined;
     for (const s of [...sessions.all()]) {
-      if (s.isClosed) continue;
+      if (s.isClosed || s.isSuspended) continue;
       if (s.lastSeenMs < limit) s.send({ type: 'heartbeat.expired' });
       else if (mechanism === 'tick' && s.isActive) {
         // One frame for the whole sweep: every session gets the same bytes.

@@ -18,7 +18,8 @@ export interface RouteInfo {
 }
 
 /** Cluster events (due cluster.Event). */
-export const ClusterEvent = { CONNECT: 1, RECONNECT: 2, DISCONNECT: 3 } as const;
+/** due's three, plus duet's resume (issue 11). */
+export const ClusterEvent = { CONNECT: 1, RECONNECT: 2, DISCONNECT: 3, RESUME: 4 } as const;
 export type ClusterEvent = (typeof ClusterEvent)[keyof typeof ClusterEvent];
 
 export interface ServiceInstance {

@@ -215,4 +215,6 @@ test('gate binding - a login on another gate closes the session on the first gat
   await until(() => a.gate.sessions.size === 0, 'the displaced session to leave gate A');
   assert.equal(b.gate.sessions.boundCount, 1);
   assert.equal(b.gate.sessions.byUid(42)?.isActive, true);
+  assert.equal(a.gate.sessions.byUid(42), undefined, 'gate A no longer indexes uid 42');
+  assert.equal(a.gate.sessions.boundCount, 0);
 });

@@ -132,13 +132,13 @@ test('gate session - a silent client is closed between 2× and 3× the interval,
   // 2×..3× the interval; 10 ms below for the client seeing 'open' after the gate stamped the session, 250 ms above
   // for a loaded machine
   assert.ok(silentMs >= 390 && silentMs <= 600 + 250, `closed after ${silentMs} ms of silence`);
-  // A silent peer is presumed gone: the gate terminates without a close frame, as due does, so the client sees 1006.
-  assert.equal(closed.code, 1006);
+  // duet sends a close frame with the reason (due drops the TCP connection): a live-but-silent client sees 4001.
+  assert.equal(closed.code, 4001);
   await until(() => e.gate.sessions.size === 0, 'the session to leave the table');
   const end = e.trace.records.find((r) => r.to === 'closed');
   assert.ok(end, 'a trace record for the end');
   assert.equal(end.event, 'heartbeat.expired');
-  assert.equal(end.reason, '');
+  assert.equal(end.reason, 'heartbeat timeout');
   assert.equal(end.from, 'active.unbound');
   // The machine records why (the close code the gate meant), even though no close frame carried it.
   assert.equal(e.trace.records.filter((r) => r.to === 'closed').length, 1);

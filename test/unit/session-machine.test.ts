@@ -84,7 +84,7 @@ describe('session machine - opening', () => {
   test('session machine - starts in handshake with an empty context', () => {
     const s = fresh(12);
     assert.equal(stateOf(s), 'handshake');
-    assert.deepEqual(s.context, { cid: 12, uid: 0, closeCode: 0, closeReason: '' });
+    assert.deepEqual(s.context, { cid: 12, uid: 0, closeCode: 0, closeReason: '', resumable: false });
     assert.equal(s.status, 'active');
   });
 
@@ -164,7 +164,8 @@ describe('session machine - deadlines', () => {
     assert.equal(r.snap.status, 'done');
     assert.equal(r.snap.context.closeCode, SESSION_CLOSE.AUTHORIZE_TIMEOUT);
     assert.equal(r.snap.context.closeReason, 'authorize timeout');
-    assert.deepEqual(r.types, ['terminateSocket', ...ENDING]);
+    // A close frame with the code (PROTOCOL.md: duet always sends one), not a bare terminate.
+    assert.deepEqual(r.types, ['closeGracefully', ...ENDING]);
   });
 
   test('session machine - authorize.expired is ignored once bound, and in closing', () => {
@@ -179,14 +180,14 @@ describe('session machine - deadlines', () => {
     assert.equal(r.snap.context.closeCode, SESSION_CLOSE.AUTHORIZE_TIMEOUT);
   });
 
-  test('session machine - heartbeat.expired terminates unbound and bound sessions with 4001', () => {
+  test('session machine - heartbeat.expired closes unbound and bound sessions with 4001', () => {
     for (const s of [unbound(), boundTo(9)]) {
       const uid = s.context.uid;
       const r = step(s, HB_EXPIRED);
       assert.equal(stateOf(r.snap), 'closed');
       assert.equal(r.snap.context.closeCode, SESSION_CLOSE.HEARTBEAT_TIMEOUT);
       assert.equal(r.snap.context.closeReason, 'heartbeat timeout');
-      assert.deepEqual(r.types, ['terminateSocket', ...ENDING]);
+      assert.deepEqual(r.types, ['closeGracefully', ...ENDING]);
       assert.equal(r.ran.find((a) => a.type === 'fireDisconnect')?.uid, uid, 'disconnect carries the uid');
     }
   });
