@@ -3,7 +3,7 @@ import { PacketCodec } from '../packet/codec.js';
 import { backoffDelayMs } from './backoff.js';
 import { ClientEmitter, type ClientEventName, type Listener } from './emitter.js';
 import { ClientUsageError, ConnectError, ConnectionClosedError, NotOpenError } from './errors.js';
-import { Heartbeat } from './heartbeat.js';
+import { Heartbeat, nsToMs } from './heartbeat.js';
 import {
   CLOSE_DEADLINE_MS,
   type ClientOptions,
@@ -392,11 +392,4 @@ export class Client {
   #stateIs(state: ClientState): boolean {
     return this.#state === state;
   }
-}
-
-/** Server time ns → ms since the epoch, floored (so negative times round down too). */
-function nsToMs(ns: bigint | undefined): number | undefined {
-  if (ns === undefined) return undefined;
-  const q = ns / 1_000_000n;
-  return Number(q * 1_000_000n > ns ? q - 1n : q);
 }

@@ -56,3 +56,10 @@ export class Heartbeat {
     }, delayMs);
   }
 }
+
+/** Server time ns → ms since the epoch, floored (so negative times round down too). */
+export function nsToMs(ns: bigint | undefined): number | undefined {
+  if (ns === undefined) return undefined;
+  const q = ns / 1_000_000n;
+  return Number(q * 1_000_000n > ns ? q - 1n : q);
+}
