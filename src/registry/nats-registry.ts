@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, type KvEntry, Kvm, type KvWatchEntry } from '@nats-io/kv';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AsyncQueue } from '../async-queue.js';
@@ -59,6 +60,10 @@ export function keyToken(id: string): string {
   }).join('');
 }
 
+function positiveOr(v: unknown, dflt: number): number {
+  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : dflt;
+}
+
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -92,15 +97,12 @@ export function parseStored(bytes: Uint8Array): StoredInstance | undefined {
     name: typeof v.name === 'string' ? v.name : '',
     state: v.state,
     endpoint: typeof v.endpoint === 'string' ? v.endpoint : '',
-    weight: typeof v.weight === 'number' && v.weight > 0 ? v.weight : 0,
+    weight: positiveOr(v.weight, 0),
     routes: routes.filter((r): r is RouteInfo => r !== undefined),
     events,
     metadata,
     refreshedAt: typeof v.refreshedAt === 'number' ? v.refreshedAt : 0,
-    refreshIntervalMs:
-      typeof v.refreshIntervalMs === 'number' && v.refreshIntervalMs > 0
-        ? v.refreshIntervalMs
-        : DEFAULT_NATS_REGISTRY_REFRESH_INTERVAL_MS,
+    refreshIntervalMs: positiveOr(v.refreshIntervalMs, DEFAULT_NATS_REGISTRY_REFRESH_INTERVAL_MS),
   };
 }
 
@@ -123,6 +125,8 @@ export class NatsRegistry implements Registry {
   readonly #nc: NatsConnection;
   readonly #ownsConnection: boolean;
   readonly #kv: KV;
+  readonly #jsm: JetStreamManager;
+  readonly #bucket: string;
   readonly #intervalMs: number;
   readonly #timeoutMs: number;
   readonly #report: ErrorReporter;
@@ -131,55 +135,50 @@ export class NatsRegistry implements Registry {
   #closed = false;
   #disposing: Promise<void> | undefined;
 
-  private constructor(nc: NatsConnection, owns: boolean, kv: KV, opts: NatsRegistryOptions, intervalMs: number) {
-    this.#nc = nc;
-    this.#ownsConnection = owns;
-    this.#kv = kv;
-    this.#intervalMs = intervalMs;
-    this.#timeoutMs = opts.requestTimeoutMs ?? 3_000;
-    this.#report = opts.onError ?? (() => {});
+  private constructor(c: {
+    nc: NatsConnection;
+    owns: boolean;
+    kv: KV;
+    jsm: JetStreamManager;
+    bucket: string;
+    intervalMs: number;
+    opts: NatsRegistryOptions;
+  }) {
+    this.#nc = c.nc;
+    this.#ownsConnection = c.owns;
+    this.#kv = c.kv;
+    this.#jsm = c.jsm;
+    this.#bucket = c.bucket;
+    this.#intervalMs = c.intervalMs;
+    this.#timeoutMs = c.opts.requestTimeoutMs ?? 3_000;
+    this.#report = c.opts.onError ?? (() => {});
   }
 
   /** Connects (unless given a connection) and opens or creates the bucket. Rejects with ConfigError/UnavailableError. */
   static async create(opts: NatsRegistryOptions): Promise<NatsRegistry> {
     const intervalMs = opts.refreshIntervalMs ?? DEFAULT_NATS_REGISTRY_REFRESH_INTERVAL_MS;
-    if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
-      throw new ConfigError(
-        'registry.nats.refreshInterval',
-        intervalMs,
-        `must be a positive number of ms, got ${intervalMs}`,
-      );
-    }
     const bucket = opts.bucket ?? `duet_${opts.cluster ?? 'default'}`;
-    if (!BUCKET_RE.test(bucket)) {
-      throw new ConfigError(
-        'registry.nats.bucket',
-        bucket,
-        `bucket must use only letters, digits, "_" and "-", got "${bucket}"`,
-      );
-    }
     const replicas = opts.replicas ?? 1;
-    if (![1, 3, 5].includes(replicas)) {
-      throw new ConfigError(
-        'registry.nats.replicas',
-        replicas,
-        `registry.nats.replicas must be 1, 3 or 5, got ${replicas}`,
-      );
+    const timeout = opts.requestTimeoutMs ?? 3_000;
+    const bad = (path: string, value: unknown, rule: string) => new ConfigError(path, value, `${path} ${rule}`);
+    if (!Number.isFinite(intervalMs) || intervalMs <= 0) {
+      throw bad('registry.nats.refreshInterval', intervalMs, `must be a positive number of ms, got ${intervalMs}`);
     }
-    if (!opts.connection && !opts.servers) {
-      throw new ConfigError('registry.nats.servers', opts.servers, 'registry.nats needs servers or a connection');
+    if (!BUCKET_RE.test(bucket)) {
+      throw bad('registry.nats.bucket', bucket, `must use only letters, digits, "_" and "-", got "${bucket}"`);
     }
+    if (![1, 3, 5].includes(replicas))
+      throw bad('registry.nats.replicas', replicas, `must be 1, 3 or 5, got ${replicas}`);
+    if (!opts.connection && !opts.servers)
+      throw bad('registry.nats.servers', opts.servers, 'or a connection is needed');
     let nc = opts.connection;
     const owns = nc === undefined;
     try {
       nc ??= await connect({ servers: opts.servers, name: 'duet-registry', maxReconnectAttempts: -1 });
-      const kv = await new Kvm(nc).create(bucket, {
-        history: 1,
-        replicas,
-        ttl: intervalMs * NATS_REGISTRY_MISSED_REFRESHES,
-        timeout: opts.requestTimeoutMs ?? 3_000,
-      });
-      return new NatsRegistry(nc, owns, kv, opts, intervalMs);
+      const ttl = intervalMs * NATS_REGISTRY_MISSED_REFRESHES;
+      const kv = await new Kvm(nc).create(bucket, { history: 1, replicas, ttl, timeout });
+      const jsm = await jetstreamManager(nc, { timeout });
+      return new NatsRegistry({ nc, owns, kv, jsm, bucket, intervalMs, opts });
     } catch (err) {
       if (owns) await nc?.close().catch(() => {});
       throw new UnavailableError(`nats registry bucket ${bucket} could not be opened: ${errorMessage(err)}`, {
@@ -206,8 +205,11 @@ export class NatsRegistry implements Registry {
     try {
       await this.#put(key, copy);
     } catch (err) {
-      clearInterval(timer);
-      if (this.#refreshers.get(key)?.timer === timer) this.#refreshers.delete(key);
+      // A failed state change keeps refreshing (the next put carries it); a failed first register leaves nothing.
+      if (!prev && this.#refreshers.get(key)?.timer === timer) {
+        clearInterval(timer);
+        this.#refreshers.delete(key);
+      }
       throw err;
     }
   }
@@ -226,9 +228,7 @@ export class NatsRegistry implements Registry {
   async services(kind: ServiceKind, signal?: AbortSignal): Promise<ServiceInstance[]> {
     if (this.#closed) throw new ClosedError('registry is closed');
     signal?.throwIfAborted();
-    const now = Date.now();
-    const slots = await this.#snapshot(kind);
-    return this.#alive(slots, now);
+    return this.#alive(await this.#snapshot(kind));
   }
 
   /**
@@ -282,7 +282,7 @@ export class NatsRegistry implements Registry {
           const pull = events[Symbol.asyncIterator]();
           delayMs = RETRY_MIN_MS;
           for (;;) {
-            const list = this.#live(slots);
+            const list = this.#alive(slots);
             const key = JSON.stringify(list);
             if (key !== last) {
               last = key;
@@ -325,12 +325,10 @@ export class NatsRegistry implements Registry {
   }
 
   /** Sorted by id so equal lists compare equal; stale entries are left out (and come back with their next put). */
-  #live(slots: Map<string, Slot>): ServiceInstance[] {
-    return this.#alive(slots, Date.now()).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  }
-
-  #alive(slots: Map<string, Slot>, now: number): ServiceInstance[] {
-    return [...slots.values()].flatMap((s) => (s.stored && !this.#isStale(s, now) ? [toInstance(s.stored)] : []));
+  #alive(slots: Map<string, Slot>, now = Date.now()): ServiceInstance[] {
+    return [...slots.values()]
+      .flatMap((s) => (s.stored && !this.#isStale(s, now) ? [toInstance(s.stored)] : []))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   #isStale(s: Slot, now: number): boolean {
@@ -339,14 +337,18 @@ export class NatsRegistry implements Registry {
   }
 
   /**
-   * Every key of one kind with its revision. seenAt is the server's write time, capped at now: the only clue to
-   * an entry's age before this process has seen it change.
+   * Every key of one kind with its revision. Keys come from the stream's per-subject counts and values from direct
+   * gets, so no consumer is created (kv.keys() would leave one on the server for its 5 min inactivity window on
+   * every call). seenAt is the server's write time capped at now: the only clue to an entry's age before this
+   * process has seen it change.
    */
   async #snapshot(kind: ServiceKind): Promise<Map<string, Slot>> {
+    const prefix = `$KV.${this.#bucket}.`;
+    const info = await this.#kvCall(`list ${kind}`, () =>
+      this.#jsm.streams.info(`KV_${this.#bucket}`, { subjects_filter: `${prefix}${kind}.>` }),
+    );
+    const keys = Object.keys(info.state.subjects ?? {}).map((subject) => subject.slice(prefix.length));
     const slots = new Map<string, Slot>();
-    const keys: string[] = [];
-    const it = await this.#kvCall(`keys ${kind}`, () => this.#kv.keys(`${kind}.>`));
-    for await (const k of it) keys.push(k);
     const now = Date.now();
     await Promise.all(
       keys.map(async (k) => {
@@ -384,21 +386,15 @@ export class NatsRegistry implements Registry {
     const keys = [...this.#refreshers.keys()];
     for (const r of this.#refreshers.values()) clearInterval(r.timer);
     this.#refreshers.clear();
-    if (!this.#nc.isClosed()) {
-      await Promise.all(
-        keys.map((k) =>
-          withDeadline(this.#kv.delete(k), this.#timeoutMs, `nats registry delete ${k}`).catch((err: unknown) =>
-            this.#report(err, `nats registry delete ${k} on dispose`),
-          ),
-        ),
+    const remove = (k: string): Promise<void> =>
+      withDeadline(this.#kv.delete(k), this.#timeoutMs, `nats registry delete ${k}`).catch((err: unknown) =>
+        this.#report(err, `nats registry delete ${k} on dispose`),
       );
-    }
+    if (!this.#nc.isClosed()) await Promise.all(keys.map(remove));
     this.#closing.abort(new ClosedError('registry is closed'));
     if (this.#ownsConnection) await this.#nc.close().catch((err: unknown) => this.#report(err, 'nats registry close'));
   }
 }
 
 /** createX convention (STYLE.md 7). */
-export function createNatsRegistry(opts: NatsRegistryOptions): Promise<NatsRegistry> {
-  return NatsRegistry.create(opts);
-}
+export const createNatsRegistry = (opts: NatsRegistryOptions): Promise<NatsRegistry> => NatsRegistry.create(opts);
