@@ -43,6 +43,8 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
   const report = opts.reportError ?? defaultReport;
   const rooms = new Rooms();
   const users = new Map<number, LoggedIn>();
+  /** Session → uid of the users in `users`: a disconnect is matched by its session, whatever uid it carries. */
+  const sessions = new Map<string, number>();
   let timer: ReturnType<typeof setInterval> | undefined;
   let ticks = 0;
   let stopped = false;
@@ -96,9 +98,19 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
     return u && u.gid === ctx.gid && u.cid === ctx.cid ? u : undefined;
   };
 
-  const leaveRoom = (ctx: SessionContext): void => {
-    const left = rooms.leaveSession(ctx.uid, ctx);
+  const leaveRoom = (uid: number, session: SessionRef): void => {
+    const left = rooms.leaveSession(uid, session);
     if (left) notice(left.room, `${left.name} left`);
+  };
+
+  /** Drops a login and its room membership; false when `session` is not the uid's current login here. */
+  const forget = (uid: number, session: SessionRef): boolean => {
+    const u = users.get(uid);
+    if (!u || u.gid !== session.gid || u.cid !== session.cid) return false;
+    leaveRoom(uid, u);
+    users.delete(uid);
+    sessions.delete(sessionKey(u));
+    return true;
   };
 
   node.addRoute(GameRoute.LOGIN, async (ctx) => {
@@ -122,7 +134,11 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
       await ctx.unbindGate().catch((e: unknown) => report(e, 'unbind gate after a failed login'));
       return reply(`login failed: ${errorMessage(err)}`);
     }
+    // An older session of this name, displaced by bindGate, leaves its room now rather than on its disconnect.
+    const older = users.get(uid);
+    if (older) forget(uid, older);
     users.set(uid, { name: name.value, gid: ctx.gid, cid: ctx.cid });
+    sessions.set(sessionKey(ctx), uid);
     reply('', uid, name.value);
   });
 
@@ -185,7 +201,7 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
   node.addRoute(
     GameRoute.LEAVE,
     (ctx) => {
-      if (loggedIn(ctx)) leaveRoom(ctx);
+      if (loggedIn(ctx)) leaveRoom(ctx.uid, ctx);
       ctx.response(Demo.Ack.encode({ error: '' }));
     },
     { stateful: true },
@@ -194,10 +210,7 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
   node.addRoute(
     GameRoute.LOGOUT,
     async (ctx) => {
-      if (loggedIn(ctx)) {
-        leaveRoom(ctx);
-        users.delete(ctx.uid);
-      }
+      forget(ctx.uid, ctx);
       try {
         await ctx.unbindNode();
         await ctx.unbindGate();
@@ -213,10 +226,9 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
   node.on('disconnect', async (ctx) => {
     // Only the session that logged in is cleaned: a newer login of the same name (which displaced this one) keeps
     // its room and its node binding.
-    if (ctx.uid === 0 || !loggedIn(ctx)) return;
-    leaveRoom(ctx);
-    users.delete(ctx.uid);
-    await ctx.unbindNode().catch((err: unknown) => report(err, `unbind node of uid ${ctx.uid}`));
+    const uid = sessions.get(sessionKey(ctx));
+    if (uid === undefined || !forget(uid, ctx)) return;
+    await ctx.unbindNode(uid).catch((err: unknown) => report(err, `unbind node of uid ${uid}`));
   });
 
   return {
@@ -233,6 +245,10 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
       stopTicking();
     },
   };
+}
+
+function sessionKey(s: SessionRef): string {
+  return `${s.gid} ${s.cid}`;
 }
 
 /** Decodes the request body, or undefined for bytes that are not `codec`'s message. */
