@@ -523,8 +523,14 @@ function matches(expected: unknown, actual: unknown): boolean {
 export function checkContract(fixturePath: string, requests: readonly RecordedRequest[]): string[] {
   const seen = toInteractions(requests);
   if (process.env.CONSUL_FIXTURE_RECORD === '1') {
-    const previous = readFixtureDescription(fixturePath);
-    const fixture: ContractFixture = { description: previous, interactions: seen };
+    const previous = readFixture(fixturePath);
+    // An entry the old fixture already covers keeps its hand-written placeholders, so re-recording is idempotent.
+    const interactions: ContractInteraction[] = [];
+    for (const s of seen) {
+      const kept = previous.interactions.find((f) => matches(f, s)) ?? s;
+      if (!interactions.includes(kept)) interactions.push(kept);
+    }
+    const fixture: ContractFixture = { description: previous.description, interactions };
     writeFileSync(fixturePath, `${JSON.stringify(fixture, null, 2)}\n`);
     return [];
   }
@@ -539,12 +545,14 @@ export function checkContract(fixturePath: string, requests: readonly RecordedRe
   return problems;
 }
 
-function readFixtureDescription(path: string): string {
+function readFixture(path: string): ContractFixture {
   try {
     const parsed: unknown = JSON.parse(readFileSync(path, 'utf8'));
-    if (isRecord(parsed) && typeof parsed.description === 'string') return parsed.description;
+    if (isRecord(parsed) && typeof parsed.description === 'string' && Array.isArray(parsed.interactions)) {
+      return { description: parsed.description, interactions: parsed.interactions };
+    }
   } catch {
     // a first recording: no fixture yet
   }
-  return '';
+  return { description: '', interactions: [] };
 }
