@@ -221,6 +221,33 @@ describe('redis locator - due layout', () => {
     assert.equal(await b.locateGate(1), undefined);
   });
 
+  it('redis locator - racing binds from two instances leave every cache equal to Redis', async (t) => {
+    const a = await newLocator(t);
+    const b = await newLocator(t, { prefix: a.prefix });
+    const watcher = await newLocator(t, { prefix: a.prefix });
+    const raw = rawClient(t);
+    await raw.connect();
+    const ac = new AbortController();
+    t.after(() => ac.abort());
+    const seen = watcher.watch(['gate'], ac.signal)[Symbol.asyncIterator]();
+    for (let round = 0; round < 100; round++) {
+      await Promise.all([a.bindGate(1, `a${round}`), b.bindGate(1, `b${round}`), a.bindNode(1, 'game', `a${round}`)]);
+    }
+    // Events arrive in publish order, so once the watcher sees this sentinel it has applied every earlier one.
+    await a.bindGate(2, 'sentinel');
+    for (;;) {
+      const r = await within(seen.next(), 5_000, 'the sentinel event');
+      if (r.value?.uid === 2) break;
+    }
+    const truth = await raw.get(`${a.prefix}:locate:user:1:gate`);
+    const reads = watcher.stats().reads;
+    assert.equal(await watcher.locateGate(1), truth, 'the event-fed cache ends on the value Redis holds');
+    assert.equal(await watcher.locateNode(1, 'game'), 'a99');
+    assert.equal(watcher.stats().reads, reads, 'answered from the cache');
+    assert.equal(await a.locateGate(1), truth);
+    assert.equal(await b.locateGate(1), truth);
+  });
+
   it('redis locator - concurrent lookup misses share one Redis read (single-flight)', async (t) => {
     const loc = await newLocator(t);
     const raw = rawClient(t);
