@@ -171,6 +171,13 @@ export function createGate(
     rateLimitBurst: ws.rateLimitBurst,
     capture: extras.capture,
     metadata: { ...g.metadata },
+    resume: {
+      windowMs: config.session.resume.windowMs,
+      bufferMessages: config.session.resume.bufferMessages,
+      bufferBytes: config.session.resume.bufferBytes,
+      route: config.session.resume.route,
+      secret: config.session.resume.secret,
+    },
     log: extras.log,
     trace: extras.trace,
   });

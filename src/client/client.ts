@@ -14,6 +14,7 @@ import {
   type WebSocketLike,
 } from './options.js';
 import { PendingTable, type Reply } from './pending.js';
+import { ResumeState } from './resume.js';
 import { attachSocket, closeArgsError, dropSocket, frameBytes, sendable } from './socket.js';
 
 /**
@@ -67,6 +68,7 @@ export class Client {
   #lastPushCount = 0;
   #lateReplyCount = 0;
   #malformedCount = 0;
+  readonly #resume: ResumeState;
 
   /** Throws ConfigError / ProtocolError (packet fields) on bad options; opens nothing until connect(). */
   constructor(options: ClientOptions) {
@@ -74,6 +76,7 @@ export class Client {
     this.#codec = new PacketCodec(this.#o.packet);
     const { seqBytes } = this.#codec.options;
     this.#pending = seqBytes === 0 ? undefined : new PendingTable(seqBytes);
+    this.#resume = new ResumeState(options.resume?.route, options.resume?.enabled ?? true);
     // Configured byte order: due-client-ts always wrote 00 00 00 01 80, which a little-endian gate rejects.
     const beat = sendable(this.#codec.encodeHeartbeat());
     this.#heartbeat = new Heartbeat(
@@ -141,6 +144,7 @@ export class Client {
       this.#closed = resolve;
     });
     this.#closing = closing;
+    this.#resume.forget();
     this.#clearTimers();
     const err = new ConnectionClosedError(code, reason === '' ? 'closed by the client' : reason);
     this.#failPending(err);
@@ -243,6 +247,9 @@ export class Client {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.resolve();
+    const resume = isReconnect ? this.#resume.request() : undefined;
+    // First frame after a reconnect: the gate decides between resuming the session and a new one on it.
+    if (resume) this.#socket?.send(sendable(this.#codec.encode({ route: this.#resume.route, seq: 0, body: resume })));
     this.#events.emit('open', { isReconnect });
   }
 
@@ -270,7 +277,17 @@ export class Client {
       else req.resolve(reply);
       return;
     }
+    if (p.route === this.#resume.route && this.#resume.enabled) {
+      const control = this.#resume.parse(reply.body);
+      if (control) {
+        const c = this.#resume.apply(control);
+        if (c.type === 'resumed') this.#events.emit('resumed', { uid: c.uid, replayed: c.replayed });
+        else if (c.type === 'resumeFailed') this.#events.emit('resumeFailed', { error: c.error });
+        return;
+      }
+    }
     this.#lastPushCount++;
+    this.#resume.pushSeen();
     this.#events.emit('push', reply);
   }
 

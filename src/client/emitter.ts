@@ -30,11 +30,24 @@ export interface ClientEvents {
   heartbeat: HeartbeatInfo;
   /** A reconnect attempt is scheduled `delayMs` from now; `attempt` counts from 1 per lost connection. */
   reconnecting: { readonly attempt: number; readonly delayMs: number };
+  /** The gate gave the session back after a reconnect (issue 11); `replayed` pushes missed meanwhile follow. */
+  resumed: { readonly uid: number; readonly replayed: number };
+  /** The gate refused to resume (expired, forged, lost): the connection continues as a new, unbound session. */
+  resumeFailed: { readonly error: string };
 }
 export type ClientEventName = keyof ClientEvents;
 export type Listener<K extends ClientEventName> = (payload: ClientEvents[K]) => void;
 
-const EVENT_NAMES: readonly ClientEventName[] = ['open', 'close', 'error', 'push', 'heartbeat', 'reconnecting'];
+const EVENT_NAMES: readonly ClientEventName[] = [
+  'open',
+  'close',
+  'error',
+  'push',
+  'heartbeat',
+  'reconnecting',
+  'resumed',
+  'resumeFailed',
+];
 
 /**
  * A typed listener table. emit() never throws: a listener that throws is reported to 'error' listeners as a
@@ -48,6 +61,8 @@ export class ClientEmitter {
     push: new Set(),
     heartbeat: new Set(),
     reconnecting: new Set(),
+    resumed: new Set(),
+    resumeFailed: new Set(),
   };
 
   /** Adds a listener; returns a function that removes it (safe to call twice). */

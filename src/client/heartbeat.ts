@@ -13,6 +13,7 @@ export class Heartbeat {
   #lastFrameAt = 0;
   #beatTimer: ReturnType<typeof setInterval> | undefined;
   #livenessTimer: Timer | undefined;
+  #isConfirming = false;
 
   constructor(intervalMs: number, send: () => void, onSilent: (silentMs: number) => void) {
     this.intervalMs = intervalMs;
@@ -24,6 +25,7 @@ export class Heartbeat {
   start(): void {
     this.stop();
     this.#lastFrameAt = performance.now();
+    this.#isConfirming = false;
     if (this.intervalMs === 0) return;
     this.#beatTimer = setInterval(this.#send, this.intervalMs);
     this.#arm(2 * this.intervalMs);
@@ -48,7 +50,15 @@ export class Heartbeat {
       const limitMs = 2 * this.intervalMs;
       const silentMs = performance.now() - this.#lastFrameAt;
       if (silentMs < limitMs) {
+        this.#isConfirming = false;
         this.#arm(limitMs - silentMs);
+        return;
+      }
+      // Timers run before pending socket reads in a loop turn: after a stall (busy process, throttled tab) a frame
+      // may be waiting unread. Look once more after that I/O has been processed before calling the server dead.
+      if (!this.#isConfirming) {
+        this.#isConfirming = true;
+        this.#arm(0);
         return;
       }
       this.stop();

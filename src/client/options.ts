@@ -58,6 +58,8 @@ export interface ClientOptions {
   WebSocket?: WebSocketConstructor;
   /** WebSocket subprotocols, passed to the constructor as is. */
   protocols?: string | string[];
+  /** Session resume (issue 11): on by default, used only when the gate offers tokens; `route` = the gate's reserved route. */
+  resume?: { enabled?: boolean; route?: number };
 }
 
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;

@@ -4,7 +4,7 @@ import { type BodyCodec, type Decoder, toBody } from './body-codec.js';
 import type { ClusterProxy } from './proxy.js';
 
 /** Which cluster event an EventContext carries (due cluster.Event). */
-export type EventName = 'connect' | 'reconnect' | 'disconnect';
+export type EventName = 'connect' | 'reconnect' | 'disconnect' | 'resume';
 
 interface Source {
   gid: string;

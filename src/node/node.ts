@@ -40,6 +40,7 @@ const EVENT_IDS: Record<EventName, ClusterEvent> = {
   connect: ClusterEvent.CONNECT,
   reconnect: ClusterEvent.RECONNECT,
   disconnect: ClusterEvent.DISCONNECT,
+  resume: ClusterEvent.RESUME,
 };
 const EVENT_NAMES = new Map<number, EventName>(Object.entries(EVENT_IDS).map(([k, v]) => [v, k as EventName]));
 

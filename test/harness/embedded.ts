@@ -2,6 +2,7 @@ import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { registerDiagnostics } from '../../src/demo/diagnostics.js';
 import type { HeartbeatMechanism } from '../../src/gate/frames.js';
 import { Gate } from '../../src/gate/gate.js';
+import type { ResumeOptions } from '../../src/gate/resume.js';
 import type { DispatchStrategy } from '../../src/gate/strategy.js';
 import { MemoryLocator } from '../../src/locate/memory-locator.js';
 import { createWsTransport, type WsTransport } from '../../src/network/ws-transport.js';
@@ -37,6 +38,8 @@ export interface EmbeddedOptions {
   withNode: boolean;
   gateId: string;
   nodeId: string;
+  /** Resumable sessions (issue 11); off by default. */
+  resume: ResumeOptions;
 }
 
 export interface Embedded extends AsyncDisposable {
@@ -87,6 +90,7 @@ export async function startEmbedded(o: Partial<EmbeddedOptions> = {}): Promise<E
     authorizeTimeoutMs: o.authorizeTimeoutMs,
     malformedBudget: o.malformedBudget,
     trace,
+    resume: o.resume,
     reportError: failLoudly,
   });
   const stop = async (): Promise<void> => {
