@@ -1,6 +1,7 @@
 import { PacketCodec } from '../packet/codec.js';
 import { loadCapture } from './capture-file.js';
 import type { CaptureEntry } from './capture-records.js';
+import { packetsFromEnvelopes } from './envelope-packets.js';
 import { ReplayConnection } from './replay-connection.js';
 import { type CompareOptions, compareConnection, type ReplayPacket, type ReplayReport } from './replay-diff.js';
 
@@ -37,12 +38,15 @@ interface Conn {
  * the recorded global order, and before each one the walk waits for the answers the capture shows arriving before
  * it (on any connection), so a login that follows another connection's response is not raced ahead of it.
  * Without `fast` the recorded gaps are kept too. Then each connection's data packets are compared with the recorded
- * `out` packets by route, seq and body; heartbeats are never compared. Cluster envelope entries are not replayed.
+ * `out` packets by route, seq and body; heartbeats are never compared. A capture of bus envelopes alone is
+ * replayed through the client packets the envelopes carried (see packetsFromEnvelopes).
  */
 export async function replayCapture(path: string, o: ReplayOptions): Promise<ReplayReport> {
   const { header, entries } = await loadCapture(path);
   const codec = new PacketCodec(header.packet);
-  const packets = entries.filter((e) => e.kind === 'packet');
+  // A bus capture (`duet capture`) holds envelopes only: replay the client packets they carried.
+  const recorded = entries.filter((e) => e.kind === 'packet');
+  const packets = recorded.length > 0 ? recorded : packetsFromEnvelopes(entries);
   const conns = new Map<string, Conn>();
   const connOf = (e: CaptureEntry): Conn => {
     const key = `${e.gid}/${e.cid}`;

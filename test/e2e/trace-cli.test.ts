@@ -338,5 +338,8 @@ describe('trace cli - duet trace, replay and capture over a 3-server NATS cluste
     assert.ok(Buffer.from(deliver?.data ?? []).includes('captured on the bus'));
     assert.equal(op?.nid, 'node-1');
     assert.equal(op?.kind, 'envelope');
+    // The bus capture replays too, through the client packets its envelopes carried.
+    const report = await replay(out, { url: gateB.url as string });
+    assert.ok(report.ok && report.compared === 1, formatReplayReport(report));
   });
 });

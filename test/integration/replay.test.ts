@@ -3,7 +3,12 @@ import { copyFile, mkdtemp, rm, stat, truncate } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { BusCapture } from '../../src/replay/bus-capture.js';
+import { CaptureWriter, loadCapture } from '../../src/replay/capture-file.js';
+import { packetsFromEnvelopes } from '../../src/replay/envelope-packets.js';
 import { startEmbedded } from '../harness/embedded.js';
+import { connect } from '../harness/ws-client.js';
 import { startDiagnosticCluster } from '../helpers/diagnostic-cluster.js';
 import { formatReplayReport, replay } from '../helpers/replay.js';
 
@@ -93,5 +98,56 @@ describe('replay - a changed echo handler', () => {
     await copyFile(fixture('login-whoami'), path);
     await truncate(path, (await stat(path)).size - 2);
     await assert.rejects(replay(path, c), { code: 'DUET_ERR_CAPTURE_CORRUPT', message: /at byte offset \d+/ });
+  });
+});
+
+describe('replay - a bus capture', () => {
+  it('replay - envelopes recorded from the bus replay through the client packets they carried', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'duet-replay-'));
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const path = join(dir, 'bus.capture');
+    const bus = new MemoryBus();
+    const recorded = await startDiagnosticCluster({ bus });
+    t.after(async () => {
+      await recorded[Symbol.asyncDispose]();
+      await bus.drain();
+    });
+    const writer = await CaptureWriter.open({ path, source: 'test bus' });
+    const capture = await BusCapture.start({ bus, writer });
+    const a = await connect(recorded.url);
+    t.after(() => a[Symbol.asyncDispose]());
+    await a.request(2, '3003');
+    assert.equal((await a.request(3)).text, '3003@node-1');
+    await a.request(1, 'through the bus');
+    const b = await connect(recorded.url);
+    t.after(() => b[Symbol.asyncDispose]());
+    await b.request(2, '3003');
+    await a.waitClose();
+    await b.request(3);
+    await capture.stop();
+    await writer.close();
+
+    const { entries } = await loadCapture(path);
+    assert.ok(entries.length > 0 && entries.every((e) => e.kind === 'envelope'));
+    const packets = packetsFromEnvelopes(entries);
+    assert.deepEqual(
+      packets.map((p) => `${p.direction} ${p.cid}`),
+      ['in 1', 'out 1', 'in 1', 'out 1', 'in 1', 'out 1', 'in 2', 'out 2', 'in 2', 'out 2'],
+    );
+
+    const fresh = await startDiagnosticCluster();
+    t.after(() => fresh[Symbol.asyncDispose]());
+    const report = await replay(path, fresh);
+    assert.ok(report.ok, formatReplayReport(report));
+    assert.equal(report.compared, 5);
+    assert.equal(report.connections, 2);
+
+    const changed = await startDiagnosticCluster({ echo: () => new TextEncoder().encode('changed') });
+    t.after(() => changed[Symbol.asyncDispose]());
+    const diff = await replay(path, changed);
+    assert.deepEqual(
+      diff.mismatches.map((m) => [m.cid, m.index, m.expected?.route]),
+      [[1, 2, 1]],
+    );
   });
 });
