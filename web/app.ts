@@ -214,7 +214,8 @@ function wire(): void {
   });
   ui.board.addEventListener('click', (e) => {
     const r = ui.board.getBoundingClientRect();
-    moveTo(e.clientX - r.left, e.clientY - r.top);
+    // Board coordinates start inside its border (clientLeft/Top), where the dots are positioned.
+    moveTo(e.clientX - r.left - ui.board.clientLeft, e.clientY - r.top - ui.board.clientTop);
   });
   // Arrow keys move the player unless the player is typing (chat, name, room).
   document.addEventListener('keydown', (e) => {

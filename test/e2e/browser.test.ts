@@ -1,0 +1,129 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, chromium, type Page } from 'playwright-core';
+import { type DuetProcess, startDuet } from '../harness/duet-process.js';
+import { freePort } from '../harness/free-port.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const STEP_TIMEOUT_MS = 15_000;
+
+/** `duet dev` on a free loopback port; a port taken between the probe and the bind is retried. */
+async function startDev(): Promise<{ dev: DuetProcess; base: string }> {
+  for (let tries = 0; ; tries++) {
+    const port = await freePort();
+    try {
+      const dev = await startDuet(['dev', '--set', `network.ws.server.addr=127.0.0.1:${port}`]);
+      return { dev, base: `http://127.0.0.1:${port}` };
+    } catch (err) {
+      if (tries >= 2 || !/EADDRINUSE/.test(String(err))) throw err;
+    }
+  }
+}
+
+/** Fails the test on anything the page throws or logs as an error. */
+function watchErrors(page: Page, name: string, errors: string[]): void {
+  page.on('pageerror', (err) => errors.push(`${name}: ${err.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') errors.push(`${name}: console: ${msg.text()}`);
+  });
+}
+
+async function enter(page: Page, base: string, name: string, room: string): Promise<void> {
+  await page.goto(`${base}/`);
+  await page.locator('#status[data-state="open"]').waitFor({ timeout: STEP_TIMEOUT_MS });
+  await page.fill('#name', name);
+  await page.click('#login');
+  await page.locator('#room-panel').waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  await page.fill('#room', room);
+  await page.click('#join');
+  await page.locator('#game').waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  await page.locator(`#board .player.me[data-name="${name}"]`).waitFor({ timeout: STEP_TIMEOUT_MS });
+}
+
+async function chat(page: Page, text: string): Promise<void> {
+  await page.fill('#chat-input', text);
+  await page.press('#chat-input', 'Enter');
+}
+
+/** Waits until `who`'s dot on `page` sits at (x, y). */
+async function seesAt(page: Page, who: string, x: number, y: number): Promise<void> {
+  await page
+    .locator(`#board .player[data-name="${who}"][data-x="${x}"][data-y="${y}"]`)
+    .waitFor({ timeout: STEP_TIMEOUT_MS });
+}
+
+test('browser - two players log in, join one room, chat and see each other move (headless Chromium)', {
+  timeout: 90_000,
+}, async (t) => {
+  // CI installs chromium (.ci/run); a machine without it must not pass this test silently.
+  assert.ok(
+    existsSync(CHROMIUM),
+    `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to run the browser test`,
+  );
+  const { dev, base } = await startDev();
+  const userDataDir = mkdtempSync(join(tmpdir(), 'duet-chromium-'));
+  let context: BrowserContext | undefined;
+  t.after(async () => {
+    await context?.close();
+    await dev.stop();
+    rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  // The page, its script and style come from the WebSocket port; other paths get the transport's 426.
+  const page404 = await fetch(`${base}/no-such-file`);
+  assert.equal(page404.status, 426);
+  const script = await fetch(`${base}/app.js`);
+  assert.equal(script.status, 200);
+  assert.match(script.headers.get('content-type') ?? '', /javascript/);
+
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1000, height: 600 },
+  });
+  const errors: string[] = [];
+  const alice = await context.newPage();
+  const bob = await context.newPage();
+  watchErrors(alice, 'alice', errors);
+  watchErrors(bob, 'bob', errors);
+
+  await enter(alice, base, 'alice', 'e2e');
+  await enter(bob, base, 'bob', 'e2e');
+  // Each sees the other through the position tick.
+  await alice.locator('#board .player[data-name="bob"]').waitFor({ timeout: STEP_TIMEOUT_MS });
+  await bob.locator('#board .player[data-name="alice"]').waitFor({ timeout: STEP_TIMEOUT_MS });
+
+  await chat(alice, 'hello from alice');
+  await bob.locator('#chat-log li', { hasText: 'alice: hello from alice' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  await chat(bob, 'hi alice, bob here');
+  await alice.locator('#chat-log li', { hasText: 'bob: hi alice, bob here' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+
+  // A click moves alice there (and takes the focus off the chat box); arrow keys then step 10 px.
+  await alice.locator('#board').click({ position: { x: 300, y: 200 } });
+  await seesAt(bob, 'alice', 300, 200);
+  for (let i = 0; i < 3; i++) await alice.keyboard.press('ArrowRight');
+  await alice.keyboard.press('ArrowDown');
+  await seesAt(bob, 'alice', 330, 210);
+  await bob.locator('#board').click({ position: { x: 120, y: 90 } });
+  await seesAt(alice, 'bob', 120, 90);
+
+  mkdirSync(ARTIFACTS, { recursive: true });
+  await bob.screenshot({ path: join(ARTIFACTS, 'two-players.png') });
+  assert.deepEqual(errors, []);
+});
