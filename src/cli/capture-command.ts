@@ -1,15 +1,23 @@
 import { parseArgs } from '../config/args.js';
 import { parseSize } from '../config/duration.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, DuetError, ErrorCode, errorMessage } from '../errors.js';
 import { BusCapture } from '../replay/bus-capture.js';
-import { CaptureWriter, DEFAULT_CAPTURE_MAX_BYTES, DEFAULT_CAPTURE_MAX_FILES } from '../replay/capture-file.js';
+import {
+  CaptureWriter,
+  DEFAULT_CAPTURE_MAX_BYTES,
+  DEFAULT_CAPTURE_MAX_FILES,
+  openCapture,
+} from '../replay/capture-file.js';
+import { CapturePrinter } from '../replay/capture-print.js';
 import { connectObserverBus, intFlag, stringsFlag, untilSignal } from './bus-connect.js';
 
 export const CAPTURE_HELP = `duet capture --out FILE [--max-size 64MB] [--max-files 5] [--server URL]... [--config DIR] [--set key=value]...
 Records the cluster envelopes crossing the bus (gate → node deliveries and events, node → gate operations) into a
-capture file (proto/capture.proto), rotated at --max-size into FILE.1 … up to --max-files files. Runs until Ctrl-C.`;
+capture file (proto/capture.proto), rotated at --max-size into FILE.1 … up to --max-files files. Runs until Ctrl-C.
+duet capture print FILE — one line per recorded entry (exit 2 at a truncated or corrupt record, naming its offset).`;
 
 export interface CaptureIo {
+  out?: (line: string) => void;
   err?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -23,6 +31,7 @@ export async function runCapture(argv: string[], io: CaptureIo = {}): Promise<nu
     'max-files': { type: 'string' },
     server: { type: 'string', multiple: true },
   });
+  if (args.command[1] === 'print') return printCapture(args.command.slice(2), io.out, err);
   const path = args.options.out;
   if (typeof path !== 'string' || path === '') {
     err(`duet capture: --out FILE is required\n\n${CAPTURE_HELP}`);
@@ -59,5 +68,28 @@ export async function runCapture(argv: string[], io: CaptureIo = {}): Promise<nu
   } finally {
     stop.dispose();
     await bus.drain().catch(() => {});
+  }
+}
+
+async function printCapture(
+  files: string[],
+  io: ((line: string) => void) | undefined,
+  err: (line: string) => void,
+): Promise<number> {
+  const out = io ?? ((l: string) => process.stdout.write(`${l}\n`));
+  if (files.length !== 1) {
+    err(`duet capture print: expected one FILE, got ${files.length}\n\n${CAPTURE_HELP}`);
+    return 2;
+  }
+  const path = files[0] as string;
+  try {
+    const reader = await openCapture(path);
+    out(CapturePrinter.headerLine(path, reader.header));
+    const printer = new CapturePrinter(reader.header);
+    for await (const e of reader) out(printer.line(e));
+    return 0;
+  } catch (e) {
+    err(`duet capture print: ${errorMessage(e)}`);
+    return e instanceof DuetError && e.code === ErrorCode.CAPTURE_CORRUPT ? 2 : 1;
   }
 }
