@@ -11,9 +11,9 @@ import {
 import { CapturePrinter } from '../replay/capture-print.js';
 import { connectObserverBus, intFlag, stringsFlag, untilSignal } from './bus-connect.js';
 
-export const CAPTURE_HELP = `duet capture --out FILE [--max-size 64MB] [--max-files 5] [--server URL]... [--config DIR] [--set key=value]...
-Records the cluster envelopes crossing the bus (gate → node deliveries and events, node → gate operations) into a
-capture file (proto/capture.proto), rotated at --max-size into FILE.1 … up to --max-files files. Runs until Ctrl-C.
+export const CAPTURE_HELP = `duet capture --out FILE [--node ID] [--max-size 64MB] [--max-files 5] [--server URL]... [--config DIR] [--set key=value]...
+Records the cluster envelopes crossing the bus (gate → node deliveries and events, node → gate operations; --node:
+only that node's) into a capture file (proto/capture.proto), rotated at --max-size into FILE.1 … up to --max-files files. Runs until Ctrl-C.
 duet capture print FILE — one line per recorded entry (exit 2 at a truncated or corrupt record, naming its offset).`;
 
 export interface CaptureIo {
@@ -30,6 +30,7 @@ export async function runCapture(argv: string[], io: CaptureIo = {}): Promise<nu
     'max-size': { type: 'string' },
     'max-files': { type: 'string' },
     server: { type: 'string', multiple: true },
+    node: { type: 'string' },
   });
   if (args.command[1] === 'print') return printCapture(args.command.slice(2), io.out, err);
   const path = args.options.out;
@@ -56,7 +57,8 @@ export async function runCapture(argv: string[], io: CaptureIo = {}): Promise<nu
       reportError: (e, context) => err(`duet capture: ${context}: ${String(e)}`),
     });
     try {
-      const capture = await BusCapture.start({ bus, writer, prefix: config.bus.nats.prefix });
+      const nid = typeof args.options.node === 'string' ? args.options.node : undefined;
+      const capture = await BusCapture.start({ bus, writer, prefix: config.bus.nats.prefix, nid });
       err(`duet capture: recording ${capture.subjects.join(', ')} on ${servers[0]} into ${path} (Ctrl-C to stop)`);
       const why = await Promise.race([stop.stopped, bus.closed.then((e) => e ?? new Error('bus closed'))]);
       await capture.stop();

@@ -9,6 +9,11 @@ export interface BusCaptureOptions {
   writer: CaptureWriter;
   /** Bus subject prefix. Default "duet". */
   prefix?: string;
+  /**
+   * Only one node's traffic: its deliveries and events, and the gate operations it sent (a node recording itself
+   * with the bus it already has). Undefined = every node and gate.
+   */
+  nid?: string;
 }
 
 /**
@@ -23,8 +28,10 @@ export class BusCapture implements AsyncDisposable {
   readonly #done: Promise<void>[];
   readonly #writer: CaptureWriter;
   readonly #prefixTokens: number;
+  readonly #nid: string | undefined;
 
-  private constructor(subs: Subscription[], writer: CaptureWriter, prefix: string) {
+  private constructor(subs: Subscription[], writer: CaptureWriter, prefix: string, nid: string | undefined) {
+    this.#nid = nid;
     this.#subs = subs;
     this.#writer = writer;
     this.#prefixTokens = prefix.split('.').length;
@@ -37,14 +44,15 @@ export class BusCapture implements AsyncDisposable {
   /** Subscribes and resolves once the bus server has the subscriptions. */
   static async start(o: BusCaptureOptions): Promise<BusCapture> {
     const s = new Subjects(o.prefix);
-    const subs = [`${s.prefix}.node.*.*`, s.gateOp('*'), s.gatesOp()].map((subject) => o.bus.subscribe(subject));
+    const deliveries = o.nid === undefined ? `${s.prefix}.node.*.*` : s.nodeAll(o.nid);
+    const subs = [deliveries, s.gateOp('*'), s.gatesOp()].map((subject) => o.bus.subscribe(subject));
     try {
       await o.bus.flush();
     } catch (err) {
       await Promise.all(subs.map((x) => x.drain().catch(() => {})));
       throw err;
     }
-    return new BusCapture(subs, o.writer, s.prefix);
+    return new BusCapture(subs, o.writer, s.prefix, o.nid);
   }
 
   #record(m: BusMessage): void {
@@ -68,6 +76,7 @@ export class BusCapture implements AsyncDisposable {
       } catch {
         // as above
       }
+      if (this.#nid !== undefined && nid !== this.#nid) return;
     }
     this.#writer.write({ direction, gid, nid, cid: 0, uid: 0, kind: 'envelope', data: m.data, subject: m.subject });
   }

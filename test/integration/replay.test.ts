@@ -114,6 +114,11 @@ describe('replay - a bus capture', () => {
     });
     const writer = await CaptureWriter.open({ path, source: 'test bus' });
     const capture = await BusCapture.start({ bus, writer });
+    // The same traffic seen by a node recording itself, and by a recorder of a node that does not exist.
+    const nodeWriter = await CaptureWriter.open({ path: join(dir, 'node.capture') });
+    const nodeCapture = await BusCapture.start({ bus, writer: nodeWriter, nid: 'node-1' });
+    const noneWriter = await CaptureWriter.open({ path: join(dir, 'none.capture') });
+    const noneCapture = await BusCapture.start({ bus, writer: noneWriter, nid: 'node-9' });
     const a = await connect(recorded.url);
     t.after(() => a[Symbol.asyncDispose]());
     await a.request(2, '3003');
@@ -126,10 +131,19 @@ describe('replay - a bus capture', () => {
     await b.request(3);
     await capture.stop();
     await writer.close();
+    for (const [c, w] of [
+      [nodeCapture, nodeWriter],
+      [noneCapture, noneWriter],
+    ] as const) {
+      await c.stop();
+      await w.close();
+    }
 
     const { entries } = await loadCapture(path);
     assert.ok(entries.length > 0 && entries.every((e) => e.kind === 'envelope'));
     const packets = packetsFromEnvelopes(entries);
+    assert.equal((await loadCapture(join(dir, 'node.capture'))).entries.length, entries.length, 'one node: all of it');
+    assert.equal((await loadCapture(join(dir, 'none.capture'))).entries.length, 0);
     assert.deepEqual(
       packets.map((p) => `${p.direction} ${p.cid}`),
       ['in 1', 'out 1', 'in 1', 'out 1', 'in 1', 'out 1', 'in 2', 'out 2', 'in 2', 'out 2'],
