@@ -99,6 +99,8 @@ export class CaptureWriter implements AsyncDisposable {
   #fileBytes: number;
   #queue: (Uint8Array | typeof ROTATE)[] = [];
   #pendingBytes = 0;
+  /** Entries accepted and not yet on disk: counted as dropped if the disk fails. */
+  #unwritten = 0;
   #immediate: NodeJS.Immediate | undefined;
   #flushing: Promise<void> | undefined;
   #failed = false;
@@ -188,6 +190,7 @@ export class CaptureWriter implements AsyncDisposable {
     this.#queue.push(record);
     this.#fileBytes += record.length;
     this.#pendingBytes += record.length;
+    this.#unwritten++;
     this.stats.entries++;
     this.#schedule();
   }
@@ -205,7 +208,8 @@ export class CaptureWriter implements AsyncDisposable {
       this.#flushing = this.#drain()
         .catch((err: unknown) => {
           this.#failed = true;
-          this.stats.dropped += this.#queue.filter((q) => q !== ROTATE).length;
+          this.stats.dropped += this.#unwritten;
+          this.#unwritten = 0;
           this.#queue = [];
           this.#pendingBytes = 0;
           this.#reportError(err, `capture file ${this.path}`);
@@ -220,29 +224,33 @@ export class CaptureWriter implements AsyncDisposable {
 
   async #drain(): Promise<void> {
     while (this.#queue.length > 0) {
-      const batch: Uint8Array[] = [];
-      let rotate = false;
-      while (this.#queue.length > 0) {
-        const item = this.#queue.shift() as Uint8Array | typeof ROTATE;
-        if (item === ROTATE) {
-          rotate = true;
-          break;
+      // Take the whole queue at once: writes during the awaits below start a new one.
+      const items = this.#queue;
+      this.#queue = [];
+      let batch: Uint8Array[] = [];
+      for (const item of items) {
+        if (item !== ROTATE) {
+          batch.push(item);
+          continue;
         }
-        batch.push(item);
-      }
-      if (batch.length > 0) {
-        const buf = Buffer.concat(batch);
-        await this.#fh.write(buf);
-        this.#pendingBytes -= buf.length;
-      }
-      if (rotate) {
+        await this.#writeBatch(batch);
+        batch = [];
         await this.#fh.close();
         await rotateFiles(this.path, this.#maxFiles);
         this.#fh = await open(this.path, 'w');
         await this.#writeHeader();
         this.stats.rotations++;
       }
+      await this.#writeBatch(batch);
     }
+  }
+
+  async #writeBatch(batch: Uint8Array[]): Promise<void> {
+    if (batch.length === 0) return;
+    const buf = Buffer.concat(batch);
+    await this.#fh.write(buf);
+    this.#pendingBytes -= buf.length;
+    this.#unwritten -= batch.length;
   }
 
   /** Resolves when everything queued so far is on disk (or dropped after a failure). */

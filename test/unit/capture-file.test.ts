@@ -180,3 +180,16 @@ test('capture file - writes after close are dropped and counted, close twice is 
   assert.equal(w.stats.dropped, 1);
   assert.equal((await loadCapture(path)).entries.length, 2);
 });
+
+test('capture file - entries beyond the pending bound are dropped and counted, never queued', async () => {
+  const path = fresh();
+  const w = await CaptureWriter.open({ path, maxPendingBytes: 2048 });
+  // One turn, no await: the disk cannot take any of it yet, so only what fits the bound is kept.
+  for (let i = 0; i < 1000; i++) w.write(entry(i));
+  await w.close();
+  const kept = (await loadCapture(path)).entries.length;
+  assert.ok(kept > 0 && kept < 1000, `${kept} kept`);
+  assert.equal(w.stats.entries, kept);
+  assert.equal(w.stats.dropped, 1000 - kept);
+  await assert.rejects(CaptureWriter.open({ path: join(dir, 'no-such-dir', 'x.capture') }), { code: 'ENOENT' });
+});
