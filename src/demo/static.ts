@@ -7,7 +7,7 @@ import type { PacketOptions } from '../packet/options.js';
 /** What the page needs to talk to the gate it is served by (GET /config.json). */
 export interface DemoPageOptions {
   /** The gate's packet settings; the page's client must use the same. */
-  packet?: Partial<Pick<PacketOptions, 'byteOrder' | 'routeBytes' | 'seqBytes' | 'bufferBytes'>>;
+  packet?: Partial<PacketOptions>;
   /** The gate's heartbeat check period; the page beats at this period so the gate never finds it silent. */
   heartbeatIntervalMs?: number;
   /** Folder holding index.html, app.ts and style.css; default the repository's web/. */
@@ -31,8 +31,13 @@ const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
  */
 export function demoHttpHandler(opts: DemoPageOptions = {}): HttpHandler {
   const dir = opts.webDir ?? DEFAULT_WEB_DIR;
+  // Only the fields the client takes: a whole config.packet section may be passed in.
+  const { byteOrder, routeBytes, seqBytes, bufferBytes } = opts.packet ?? {};
   const config = new TextEncoder().encode(
-    JSON.stringify({ packet: opts.packet ?? {}, heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 0 }),
+    JSON.stringify({
+      packet: { byteOrder, routeBytes, seqBytes, bufferBytes },
+      heartbeatIntervalMs: opts.heartbeatIntervalMs ?? 0,
+    }),
   );
   const assets = new Map<string, Asset>([
     ['/', { type: 'text/html; charset=utf-8', body: readAsset(dir, 'index.html') }],
