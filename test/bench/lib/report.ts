@@ -1,0 +1,169 @@
+/** The printed table and the ratios against the issue's targets. */
+import type { BroadcastResult } from '../scenarios/broadcast.js';
+import { describe, type EchoCell } from '../scenarios/echo.js';
+import type { IdleResult } from '../scenarios/idle.js';
+import type { EnvInfo } from './env-info.js';
+
+export interface Ratio {
+  name: string;
+  value: number;
+  target: string;
+  met: boolean | undefined;
+}
+
+export interface BenchReport {
+  env: EnvInfo;
+  mode: 'quick' | 'full';
+  settings: Record<string, unknown>;
+  echo: EchoCell[];
+  openLoop: EchoCell[];
+  broadcast: BroadcastResult[];
+  idle: IdleResult[];
+  ratios: Ratio[];
+  skipped: Record<string, string>;
+  loadavgEnd: number[];
+  elapsedSeconds: number;
+}
+
+function table(head: string[], rows: string[][]): string {
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => `| ${cells.map((c, i) => c.padEnd(w[i] as number)).join(' | ')} |`;
+  return [line(head), `|${w.map((n) => '-'.repeat(n + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+}
+
+const f0 = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : '-');
+const f1 = (x: number): string => (Number.isFinite(x) ? x.toFixed(1) : '-');
+const f2 = (x: number): string => (Number.isFinite(x) ? x.toFixed(2) : '-');
+
+function cpuBreakdown(c: EchoCell): string {
+  return Object.entries(c.median)
+    .filter(([k]) => k.startsWith('cpu_'))
+    .map(([k, v]) => `${k.slice(4)} ${f1(v)}`)
+    .join(', ');
+}
+
+function echoTable(cells: EchoCell[]): string {
+  return table(
+    ['load', 'system', 'req/s', 'p50 ms', 'p99 ms', 'p99.9 ms', 'server CPU µs/rt', 'per process µs/rt', 'runs'],
+    cells.map((c) => [
+      describe(c.load),
+      c.system,
+      f0(c.median.rps),
+      f2(c.median.p50ms),
+      f2(c.median.p99ms),
+      f2(c.median.p999ms),
+      f1(c.median.cpuUsPerRt),
+      cpuBreakdown(c),
+      String(c.runs.length),
+    ]),
+  );
+}
+
+function cell(cells: EchoCell[], system: string, clients: number, body: number): EchoCell | undefined {
+  return cells.find((c) => c.system === system && c.load.clients === clients && c.load.bodyBytes === body);
+}
+
+export function ratios(r: Omit<BenchReport, 'ratios'>): Ratio[] {
+  const out: Ratio[] = [];
+  const loads = [...new Map(r.echo.map((c) => [describe(c.load), c.load])).values()];
+  for (const l of loads) {
+    const d = cell(r.echo, 'duet-nats', l.clients, l.bodyBytes);
+    const p = cell(r.echo, 'pinus', l.clients, l.bodyBytes);
+    const dev = cell(r.echo, 'duet-dev', l.clients, l.bodyBytes);
+    const ws = cell(r.echo, 'ws', l.clients, l.bodyBytes);
+    const pt = cell(r.echo, 'passthrough', l.clients, l.bodyBytes);
+    const tag = describe(l);
+    if (d && p) {
+      const x = d.median.rps / p.median.rps;
+      out.push({ name: `${tag} duet-nats/pinus req/s`, value: x, target: '≥ 1.5', met: x >= 1.5 });
+      const y = d.median.p99ms / p.median.p99ms;
+      out.push({ name: `${tag} duet-nats/pinus p99`, value: y, target: '≤ 0.5', met: y <= 0.5 });
+      const z = d.median.cpuUsPerRt / p.median.cpuUsPerRt;
+      out.push({ name: `${tag} duet-nats/pinus server CPU per rt`, value: z, target: '< 1', met: z < 1 });
+    }
+    if (dev && ws) {
+      const x = dev.median.rps / ws.median.rps;
+      out.push({ name: `${tag} duet-dev/bare ws req/s`, value: x, target: '≥ 0.8', met: x >= 0.8 });
+    }
+    if (d && pt) {
+      const x = d.median.rps / pt.median.rps;
+      out.push({ name: `${tag} duet-nats/per-message pass-through req/s`, value: x, target: '(info)', met: undefined });
+    }
+  }
+  const idleDuet = r.idle.find((i) => i.system === 'duet-dev');
+  const idleWs = r.idle.find((i) => i.system === 'ws');
+  if (idleDuet && idleWs) {
+    const x = idleDuet.medianBytesPerSession / idleWs.medianBytesPerSession;
+    out.push({
+      name: `idle RSS per session duet/bare ws (${idleDuet.sessions})`,
+      value: x,
+      target: '≤ 1.2',
+      met: x <= 1.2,
+    });
+  }
+  for (const b of r.broadcast) {
+    out.push({
+      name: `broadcast ${b.system} to ${b.sessions} sessions, msgs/s`,
+      value: b.medianMsgsPerSec,
+      target: '≥ 200,000',
+      met: b.medianMsgsPerSec >= 200_000,
+    });
+  }
+  return out;
+}
+
+export function formatReport(r: BenchReport): string {
+  const e = r.env;
+  const parts: string[] = [];
+  parts.push(
+    `duet bench (${r.mode}) — ${e.date}, ${e.nproc} × ${e.cpuModel}, ${e.memGiB} GiB, node ${e.node}, ${e.natsServer}, ws ${e.ws}, pinus ${e.pinus}`,
+  );
+  parts.push(
+    `load average at start ${e.loadavgStart.map(f2).join(' ')}, at end ${r.loadavgEnd.map(f2).join(' ')}; ${r.elapsedSeconds.toFixed(0)} s`,
+  );
+  if (r.echo.length > 0)
+    parts.push('\nEcho, closed loop (1 request in flight per client), medians:\n' + echoTable(r.echo));
+  if (r.openLoop.length > 0)
+    parts.push('\nOpen loop (latency from the scheduled send time), medians:\n' + echoTable(r.openLoop));
+  if (r.broadcast.length > 0) {
+    parts.push(
+      '\nBroadcast fan-out, medians:\n' +
+        table(
+          ['system', 'sessions', 'pushes/run', 'delivered msgs/s', 'server CPU µs/msg', 'runs'],
+          r.broadcast.map((b) => [
+            b.system,
+            String(b.sessions),
+            String(b.pushesPerRun),
+            f0(b.medianMsgsPerSec),
+            f2(b.medianCpuUsPerMsg),
+            String(b.runs.length),
+          ]),
+        ),
+    );
+  }
+  if (r.idle.length > 0) {
+    parts.push(
+      '\nIdle sessions with heartbeats, medians:\n' +
+        table(
+          ['system', 'sessions', 'RSS per session KiB', 'runs'],
+          r.idle.map((i) => [i.system, String(i.sessions), f2(i.medianBytesPerSession / 1024), String(i.runs.length)]),
+        ),
+    );
+  }
+  if (r.ratios.length > 0) {
+    parts.push(
+      '\nRatios (same run) against the issue-9 targets:\n' +
+        table(
+          ['ratio', 'value', 'target', 'met'],
+          r.ratios.map((x) => [
+            x.name,
+            x.value >= 1000 ? f0(x.value) : f2(x.value),
+            x.target,
+            x.met === undefined ? '' : x.met ? 'yes' : 'NO',
+          ]),
+        ),
+    );
+  }
+  for (const [k, why] of Object.entries(r.skipped)) parts.push(`skipped ${k}: ${why}`);
+  return parts.join('\n');
+}
