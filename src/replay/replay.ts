@@ -1,3 +1,4 @@
+import { errorMessage } from '../errors.js';
 import { PacketCodec } from '../packet/codec.js';
 import { loadCapture } from './capture-file.js';
 import type { CaptureEntry } from './capture-records.js';
@@ -88,7 +89,7 @@ export async function replayCapture(path: string, o: ReplayOptions): Promise<Rep
           c.socket = await ReplayConnection.open(o.url, codec);
         } catch (err) {
           failed.add(c);
-          report.problems.push(`cid ${c.cid} (gate ${c.gid}): ${(err as Error).message}`);
+          report.problems.push(`cid ${c.cid} (gate ${c.gid}): ${errorMessage(err)}`);
           continue;
         }
       }
