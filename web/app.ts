@@ -4,6 +4,7 @@ import protobuf from 'protobufjs';
 import demoProtoText from '../proto/demo.proto';
 import { Client, type ClientOptions, type Push } from '../src/client/index.js';
 import { BOARD, demoMessages, GameRoute, type Player, type Positions } from '../src/demo/demo-messages.js';
+import { CloseCode } from '../src/errors.js';
 
 const M = demoMessages(protobuf.parse(demoProtoText, { keepCase: false }).root);
 const STEP = 10;
@@ -103,6 +104,14 @@ function leftRoom(): void {
   render([]);
 }
 
+function loggedOut(): void {
+  leftRoom();
+  state.me = undefined;
+  ui.roomPanel.hidden = true;
+  ui.loginForm.hidden = false;
+  ui.name.focus();
+}
+
 function render(players: Player[]): void {
   const seen = new Set<number>();
   for (const p of players) {
@@ -196,11 +205,7 @@ function wire(): void {
   ui.logout.addEventListener('click', () =>
     action(async () => {
       await client.request(GameRoute.LOGOUT, M.Logout.encode({}));
-      leftRoom();
-      state.me = undefined;
-      ui.roomPanel.hidden = true;
-      ui.loginForm.hidden = false;
-      ui.name.focus();
+      loggedOut();
     }),
   );
   ui.chatForm.addEventListener('submit', (e) => {
@@ -239,9 +244,15 @@ async function main(): Promise<void> {
       });
     }
   });
-  client.on('close', ({ code, willReconnect }) =>
-    setStatus(willReconnect ? `connection lost (${code}), reconnecting…` : `disconnected (${code})`, 'closed'),
-  );
+  client.on('close', ({ code, willReconnect }) => {
+    setStatus(willReconnect ? `connection lost (${code}), reconnecting…` : `disconnected (${code})`, 'closed');
+    // Displaced (the same name logged in elsewhere) or kicked: logging in again on reconnect would displace the
+    // other page in turn, forever. Back to the login form instead.
+    if (code === CloseCode.DISPLACED || code === CloseCode.KICKED) {
+      loggedOut();
+      showError(code === CloseCode.DISPLACED ? 'this name logged in from another page' : 'kicked by the server');
+    }
+  });
   client.on('error', (err) => console.warn('duet client:', err));
   wire();
   ui.name.focus();

@@ -125,5 +125,18 @@ test('browser - two players log in, join one room, chat and see each other move 
 
   mkdirSync(ARTIFACTS, { recursive: true });
   await bob.screenshot({ path: join(ARTIFACTS, 'two-players.png') });
+
+  // The same name from a third page displaces alice's first page, which goes back to its login form instead of
+  // logging in again on reconnect (that would displace the new page in turn, forever).
+  const alice2 = await context.newPage();
+  watchErrors(alice2, 'alice2', errors);
+  await enter(alice2, base, 'alice', 'e2e');
+  await alice.locator('#error', { hasText: 'another page' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  await alice.locator('#login-form').waitFor({ state: 'visible', timeout: STEP_TIMEOUT_MS });
+  await bob.locator('#chat-log li', { hasText: 'alice joined e2e' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  await alice.locator('#status[data-state="open"]').waitFor({ timeout: STEP_TIMEOUT_MS });
+  await chat(alice2, 'second alice');
+  await bob.locator('#chat-log li', { hasText: 'alice: second alice' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+  assert.equal(await alice2.locator('#login-form').isVisible(), false, 'the new page stays logged in');
   assert.deepEqual(errors, []);
 });
