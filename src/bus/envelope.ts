@@ -14,7 +14,14 @@ export interface Trigger {
   cid: number;
   uid: number;
 }
-export type NodeItem = { deliver: Deliver; trigger?: undefined } | { trigger: Trigger; deliver?: undefined };
+export interface Moved {
+  uid: number;
+  gid: string;
+}
+export type NodeItem =
+  | { deliver: Deliver; trigger?: undefined; moved?: undefined }
+  | { trigger: Trigger; deliver?: undefined; moved?: undefined }
+  | { moved: Moved; deliver?: undefined; trigger?: undefined };
 export interface NodeBatch {
   gid: string;
   items: NodeItem[];
@@ -37,6 +44,7 @@ export interface GateOpBody {
   isOnline?: { kind: number; target: number };
   stat?: { kind: number };
   getIp?: { kind: number; target: number };
+  fence?: { uid: number };
 }
 export interface GateOp extends GateOpBody {
   /** Non-zero when the sender waits for a Result. */
@@ -46,6 +54,8 @@ export interface GateOps {
   nid: string;
   reply: string;
   ops: GateOp[];
+  /** Relayed by a gate that handed a session over (issue 11); `nid` names the node that sent them. */
+  forwarded?: boolean;
 }
 
 export const ResultCode = { OK: 0, NOT_FOUND_SESSION: 1, INTERNAL: 2, UNAVAILABLE: 3, ILLEGAL_ARGUMENT: 4 } as const;
@@ -118,6 +128,7 @@ export interface TakeoverReply {
   error: string;
   packets: Uint8Array[];
   pushed: number;
+  nodes: string[];
 }
 export const TakeoverCodec = codec<Takeover>('Takeover');
 export const TakeoverReplyCodec = codec<TakeoverReply>('TakeoverReply');

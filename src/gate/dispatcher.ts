@@ -148,7 +148,7 @@ export class Dispatcher {
 export function nodeBatchEncoder(gid: string, subjects: Subjects) {
   return (items: NodeItem[], nid: string): { subject: string; data: Uint8Array } => {
     const batch: NodeBatch = { gid, items };
-    const onlyTriggers = items.every((i) => i.trigger !== undefined);
+    const onlyTriggers = items.every((i) => i.trigger !== undefined || i.moved !== undefined);
     return {
       subject: onlyTriggers ? subjects.nodeEvent(nid) : subjects.nodeDeliver(nid),
       data: NodeBatchCodec.encode(batch),

@@ -107,6 +107,7 @@ export class Gate implements Service {
         sessions: this.sessions,
         codec: o.codec,
         log: this.#log,
+        notifyMoved: (nid, uid, gid) => this.#out.add(nid, { moved: { uid, gid } }, 32),
       },
     );
     const resumable = this.resume.isEnabled;
@@ -132,9 +133,16 @@ export class Gate implements Service {
       log: this.#log,
       results: this.#results,
       displaceRemote: (gid, uid) => this.#displaceRemote(gid, uid),
+      forward: (gid, nid, op) =>
+        o.bus.publish(this.#subjects.gateOp(gid), GateOpsCodec.encode({ nid, reply: '', ops: [op], forwarded: true })),
       capture: o.capture ?? nullCaptureSink,
       resume: this.resume,
     });
+    this.resume.releaseStale = (now) => this.#ops.releaseStale(now);
+    this.resume.releaseHeld = (s, nid) => this.#ops.releaseHeld(s, nid);
+    this.resume.deliver = (s, packet, disconnect) => {
+      this.#ops.deliver(s, packet, disconnect);
+    };
     this.#frames = new FrameHandler({
       codec: o.codec,
       sessions: this.sessions,
@@ -218,7 +226,7 @@ export class Gate implements Service {
         try {
           const batch = GateOpsCodec.decode(msg.data);
           for (const op of batch.ops) {
-            const pending = this.#ops.handle(op, batch.reply);
+            const pending = this.#ops.handle(op, batch.reply, batch.nid, batch.forwarded ?? false);
             if (pending) await pending;
           }
         } catch (err) {

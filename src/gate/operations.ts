@@ -24,12 +24,15 @@ export interface OperationsDeps {
   results: Batcher<Result>;
   /** Asks another gate to close the session holding `uid` there (cross-gate kick). */
   displaceRemote(gid: string, uid: number): void;
+  /** Relays an op to another gate on behalf of node `nid` (resume handover). */
+  forward(gid: string, nid: string, op: GateOp): void;
   capture: CaptureSink;
   resume: ResumeService;
 }
 
 type Outcome = Partial<Omit<Result, 'id'>>;
 const OK: Outcome = {};
+const EMPTY = new Uint8Array(0);
 const NOT_FOUND: Outcome = { code: ResultCode.NOT_FOUND_SESSION, message: 'session not found' };
 
 /**
@@ -38,13 +41,18 @@ const NOT_FOUND: Outcome = { code: ResultCode.NOT_FOUND_SESSION, message: 'sessi
  */
 export class Operations {
   readonly #d: OperationsDeps;
+  /** The node whose op runs now, and whether another gate relayed it (resume handover, issue 11). */
+  #nid = '';
+  #forwarded = false;
 
   constructor(deps: OperationsDeps) {
     this.#d = deps;
   }
 
   /** Runs one op; returns a promise only when the op must finish before the next one runs (bind). */
-  handle(op: GateOp, reply: string): undefined | Promise<void> {
+  handle(op: GateOp, reply: string, nid = '', forwarded = false): undefined | Promise<void> {
+    this.#nid = nid;
+    this.#forwarded = forwarded;
     try {
       const r = this.#run(op);
       if (r instanceof Promise) {
@@ -83,7 +91,10 @@ export class Operations {
   }
 
   #target(kind: number, target: number): Session | undefined {
-    const s = kind === SessionKind.USER ? this.#d.sessions.byUid(target) : this.#d.sessions.byCid(target);
+    const s =
+      kind === SessionKind.USER
+        ? (this.#d.sessions.byUid(target) ?? this.#d.resume.pending(target))
+        : this.#d.sessions.byCid(target);
     return s && !s.isClosed ? s : undefined;
   }
 
@@ -106,6 +117,29 @@ export class Operations {
   }
 
   #pushTo(s: Session, packet: Uint8Array, disconnect: boolean): boolean {
+    if (s.early) {
+      // Its takeover is still being decided: keep the push (with its node) until then.
+      s.early.push({ nid: this.#nid, forwarded: this.#forwarded, packet, disconnect });
+      return true;
+    }
+    if (s.ring && this.#nid) {
+      const held = this.#forwarded ? undefined : s.awaiting?.get(this.#nid);
+      if (held) {
+        // Sent after this node learnt of the move: wait until the pushes it sent the old gate are written.
+        held.push({ packet, disconnect });
+        return true;
+      }
+      if (!this.#forwarded) (s.pushers ??= new Set()).add(this.#nid);
+    }
+    return this.#deliver(s, packet, disconnect);
+  }
+
+  /** Writes a push (ring numbering, lanes, capture), then closes the session gracefully when asked. */
+  deliver(s: Session, packet: Uint8Array, disconnect: boolean): boolean {
+    return this.#deliver(s, packet, disconnect);
+  }
+
+  #deliver(s: Session, packet: Uint8Array, disconnect: boolean): boolean {
     const ok = this.#write(s, packet);
     // due ignores the flag on multicast (v2.5.8 bug); duet honours it everywhere.
     if (disconnect)
@@ -118,6 +152,7 @@ export class Operations {
     if (op.push) {
       const { kind, target, packet, disconnect } = op.push;
       const s = this.#target(kind, target);
+      if (!s && this.#relay(kind, target, packet, disconnect)) return { total: 1 };
       if (!s) {
         d.counters.pushMissed++;
         // due: a push by uid that finds no session here deletes the stale user → gate key.
@@ -131,7 +166,7 @@ export class Operations {
       let total = 0;
       for (const t of targets) {
         const s = this.#target(kind, t);
-        if (s && this.#pushTo(s, packet, disconnect)) total++;
+        if (s ? this.#pushTo(s, packet, disconnect) : this.#relay(kind, t, packet, disconnect)) total++;
       }
       return { total };
     }
@@ -187,8 +222,58 @@ export class Operations {
       s.send({ type: 'node.unbound' });
       return OK;
     }
+    if (op.fence) return this.#fence(op.fence.uid);
     if (op.bind) return this.#bind(op.bind.cid, op.bind.uid);
     return { code: ResultCode.ILLEGAL_ARGUMENT, message: 'unknown gate operation' };
+  }
+
+  /**
+   * A push for a session this gate handed over: relay it to the new gate (the node had not heard of the move).
+   * Returns false when the target did not move.
+   */
+  #relay(kind: number, target: number, packet: Uint8Array, disconnect: boolean): boolean {
+    const moved = this.#d.resume.movedTarget(kind, target);
+    if (!moved) return false;
+    this.#d.forward(moved.gid, this.#nid, {
+      id: 0,
+      push: { kind: SessionKind.USER, target: moved.uid, packet, disconnect },
+    });
+    return true;
+  }
+
+  /**
+   * A node's fence: sent to the old gate after its last push there, relayed to the new gate, where it releases the
+   * pushes that node sent directly meanwhile.
+   */
+  #fence(uid: number): Outcome {
+    if (!this.#forwarded) {
+      const moved = this.#d.resume.movedTarget(SessionKind.USER, uid);
+      if (moved) this.#d.forward(moved.gid, this.#nid, { id: 0, fence: { uid } });
+      return OK;
+    }
+    const s = this.#d.sessions.byUid(uid) ?? this.#d.resume.pending(uid);
+    if (s?.early) s.early.push({ nid: this.#nid, forwarded: true, fence: true, packet: EMPTY, disconnect: false });
+    else if (s) this.releaseHeld(s, this.#nid);
+    return OK;
+  }
+
+  /** Writes what a node sent directly while its fence was awaited (all nodes when `nid` is undefined). */
+  releaseHeld(s: Session, nid?: string): void {
+    const awaiting = s.awaiting;
+    if (!awaiting) return;
+    for (const [n, held] of awaiting) {
+      if (nid !== undefined && n !== nid) continue;
+      awaiting.delete(n);
+      for (const h of held) this.#deliver(s, h.packet, h.disconnect);
+    }
+    if (awaiting.size === 0) s.awaiting = undefined;
+  }
+
+  /** Sweep: fences that never came (a node died) stop holding pushes after the deadline. */
+  releaseStale(now: number): void {
+    for (const s of [...this.#d.sessions.bound()]) {
+      if (s.awaiting && s.awaitDeadlineMs <= now) this.releaseHeld(s);
+    }
   }
 
   /** due Bind, plus the fixes: the displaced session (this gate or another) is closed, not just unbound (due#90). */

@@ -1,5 +1,5 @@
 import type { Bus, Subscription } from '../bus/bus.js';
-import { TakeoverCodec, type TakeoverReply, TakeoverReplyCodec } from '../bus/envelope.js';
+import { type Takeover, TakeoverCodec, type TakeoverReply, TakeoverReplyCodec } from '../bus/envelope.js';
 import type { Subjects } from '../bus/subjects.js';
 import { errorMessage } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
@@ -31,9 +31,15 @@ export interface ResumeDeps {
   sessions: SessionTable;
   codec: PacketCodec;
   log: Log;
+  /** Tells node `nid` that user `uid` moved to gate `gid` (a Moved item in its stream). */
+  notifyMoved(nid: string, uid: number, gid: string): void;
 }
 
 const TAKEOVER_TIMEOUT_MS = 2000;
+/** How long a handed-over user's pushes are relayed to its new gate. */
+const MOVED_TTL_MS = 30_000;
+/** How long the new gate holds a node's direct pushes waiting for that node's fence (a node that died never sends it). */
+const AWAIT_FENCE_MS = 2000;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -67,6 +73,16 @@ export class ResumeService {
     overflowed: 0,
   };
   #sub: Subscription | undefined;
+  readonly #movedUid = new Map<number, { gid: string; until: number }>();
+  readonly #movedCid = new Map<number, { gid: string; uid: number; until: number }>();
+  /** Set by the gate: releases held pushes whose fence did not come in time. */
+  releaseStale: (now: number) => void = () => {};
+  /** Set by the gate: writes what a node sent directly while its fence was awaited. */
+  releaseHeld: (s: Session, nid: string) => void = () => {};
+  /** Set by the gate: writes a push to a session (Operations' path, with ring numbering). */
+  deliver: (s: Session, packet: Uint8Array, disconnect: boolean) => void = () => {};
+  /** Sessions whose takeover request is in flight, by uid: pushes for them are kept until it is decided. */
+  readonly #pendingUid = new Map<number, Session>();
 
   constructor(o: ResumeOptions, d: ResumeDeps) {
     this.o = o;
@@ -90,7 +106,7 @@ export class ResumeService {
         try {
           reply = this.#handOver(TakeoverCodec.decode(msg.data));
         } catch (err) {
-          reply = { ok: false, error: errorMessage(err), packets: [], pushed: 0 };
+          reply = { ok: false, error: errorMessage(err), packets: [], pushed: 0, nodes: [] };
         }
         msg.respond(TakeoverReplyCodec.encode(reply));
       }
@@ -156,6 +172,8 @@ export class ResumeService {
       return true;
     }
     let reply: TakeoverReply;
+    fresh.early = [];
+    this.#pendingUid.set(c.uid, fresh);
     try {
       const data = TakeoverCodec.encode({ cid: c.cid, uid: c.uid, epoch: c.epoch, seen: req.seen, gid: this.#d.gid });
       const bytes = await this.#d.bus.request(this.#d.subjects.gateTakeover(c.gid), data, {
@@ -163,23 +181,53 @@ export class ResumeService {
       });
       reply = TakeoverReplyCodec.decode(bytes);
     } catch (err) {
+      this.#endPending(fresh, c.uid);
       return this.#refuse(fresh, `gate ${c.gid} unreachable: ${errorMessage(err)}`);
     }
-    if (!reply.ok) return this.#refuse(fresh, reply.error);
-    if (fresh.isClosed) return false;
-    try {
-      await this.#d.locator.bindGate(c.uid, this.#d.gid);
-    } catch (err) {
-      return this.#refuse(fresh, `locator: ${errorMessage(err)}`);
+    if (!reply.ok || fresh.isClosed) {
+      this.#endPending(fresh, c.uid);
+      return fresh.isClosed ? false : this.#refuse(fresh, reply.error);
     }
     fresh.ring = new PushRing(this.o.bufferMessages, this.o.bufferBytes, reply.pushed);
     fresh.epoch = c.epoch;
+    // Until each node that pushed through the old gate fences it, that node's direct pushes wait here, so the
+    // ones relayed by the old gate (sent earlier) are written first.
+    if (reply.nodes.length > 0) {
+      fresh.awaiting = new Map(reply.nodes.map((nid) => [nid, []]));
+      fresh.awaitDeadlineMs = Date.now() + AWAIT_FENCE_MS;
+    }
     const displaced = this.#d.sessions.indexUid(c.uid, fresh);
     if (displaced) displaced.send({ type: 'session.displaced', code: 4003, reason: 'resumed on another connection' });
     this.counters.resumedRemote++;
     fresh.send({ type: 'session.resumed', uid: c.uid });
     this.#finish(fresh, reply.packets);
+    const early = this.#endPending(fresh, c.uid);
+    for (const e of early) {
+      if (e.fence) {
+        this.releaseHeld(fresh, e.nid);
+        continue;
+      }
+      // Relayed by the old gate = sent before the node heard of the move: written now. A node's direct pushes
+      // wait for its fence.
+      const held = e.forwarded ? undefined : fresh.awaiting?.get(e.nid);
+      if (held) held.push(e);
+      else this.deliver(fresh, e.packet, e.disconnect);
+    }
+    // The locator names this gate from now on; nodes that never pushed through the old gate learn it from here.
+    this.#d.locator
+      .bindGate(c.uid, this.#d.gid)
+      .catch((err: unknown) =>
+        this.#d.log.warn('locator bind after resume failed', { uid: c.uid, err: errorMessage(err) }),
+      );
     return true;
+  }
+
+  /** The takeover is decided: stop collecting pushes for `fresh`; returns what it collected (dropped on failure). */
+  #endPending(fresh: Session, uid: number): NonNullable<Session['early']> {
+    if (this.#pendingUid.get(uid) === fresh) this.#pendingUid.delete(uid);
+    const early = fresh.early ?? [];
+    fresh.early = undefined;
+    return early;
   }
 
   #finish(s: Session, missed: Uint8Array[]): void {
@@ -195,17 +243,24 @@ export class ResumeService {
   }
 
   /** Another gate takes over one of our suspended sessions: hand over the missed pushes and let go. */
-  #handOver(t: { cid: number; uid: number; epoch: number; seen: number }): TakeoverReply {
+  #handOver(t: Takeover): TakeoverReply {
     const s = this.#d.sessions.byCid(t.cid);
     if (!s || !s.isSuspended || s.uid !== t.uid)
-      return { ok: false, error: 'session not resumable', packets: [], pushed: 0 };
-    if (s.epoch !== t.epoch) return { ok: false, error: 'stale token', packets: [], pushed: 0 };
+      return { ok: false, error: 'session not resumable', packets: [], pushed: 0, nodes: [] };
+    if (s.epoch !== t.epoch) return { ok: false, error: 'stale token', packets: [], pushed: 0, nodes: [] };
     const ring = s.ring as PushRing;
     const missed = ring.since(t.seen);
-    if (!missed) return { ok: false, error: 'pushes lost (resume buffer overflowed)', packets: [], pushed: 0 };
+    if (!missed)
+      return { ok: false, error: 'pushes lost (resume buffer overflowed)', packets: [], pushed: 0, nodes: [] };
     this.counters.handedOver++;
+    const nodes = [...(s.pushers ?? [])];
     s.send({ type: 'session.handedOver' });
-    return { ok: true, error: '', packets: missed, pushed: ring.pushed };
+    // Pushes still on their way here are forwarded to the new gate until every node that pushed has fenced.
+    const until = Date.now() + MOVED_TTL_MS;
+    this.#movedUid.set(t.uid, { gid: t.gid, until });
+    this.#movedCid.set(t.cid, { gid: t.gid, uid: t.uid, until });
+    for (const nid of nodes) this.#d.notifyMoved(nid, t.uid, t.gid);
+    return { ok: true, error: '', packets: missed, pushed: ring.pushed, nodes };
   }
 
   /** A push written (or, while suspended, kept) for a resumable session; false when the ring overflowed. */
@@ -220,8 +275,27 @@ export class ResumeService {
     return true;
   }
 
+  /** A session whose takeover of `uid` is in flight. */
+  pending(uid: number): Session | undefined {
+    return this.#pendingUid.get(uid);
+  }
+
+  /** The new gate of a user (kind User) or connection (kind Conn) this gate handed over, while relaying. */
+  movedTarget(kind: number, target: number): { gid: string; uid: number } | undefined {
+    const now = Date.now();
+    if (kind === 2) {
+      const m = this.#movedUid.get(target);
+      return m && m.until > now ? { gid: m.gid, uid: target } : undefined;
+    }
+    const m = this.#movedCid.get(target);
+    return m && m.until > now ? { gid: m.gid, uid: m.uid } : undefined;
+  }
+
   /** Part of the gate-wide sweep: suspended sessions past their window end. */
   sweep(now: number): void {
+    this.releaseStale(now);
+    for (const [k, m] of this.#movedUid) if (m.until <= now) this.#movedUid.delete(k);
+    for (const [k, m] of this.#movedCid) if (m.until <= now) this.#movedCid.delete(k);
     for (const s of [...this.#d.sessions.all()]) {
       if (s.isSuspended && s.suspendDeadlineMs <= now) {
         this.counters.expired++;

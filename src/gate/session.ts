@@ -48,6 +48,13 @@ export class Session {
   epoch = 0;
   suspendDeadlineMs = 0;
   isSuspended = false;
+  /** Nodes that pushed to this session (a handover tells them where it went). */
+  pushers: Set<string> | undefined;
+  /** After a takeover: direct pushes per node, held until that node's fence arrives through the old gate. */
+  awaiting: Map<string, { packet: Uint8Array; disconnect: boolean }[]> | undefined;
+  awaitDeadlineMs = 0;
+  /** While this (new) session's takeover request is in flight: pushes that already reached this gate. */
+  early: { nid: string; forwarded: boolean; fence?: boolean; packet: Uint8Array; disconnect: boolean }[] | undefined;
   /** Frames that arrived while a resume request was being decided (handshake). */
   held: Uint8Array[] | undefined;
   /** Channels this session subscribed to (removed on close). */

@@ -186,6 +186,11 @@ export class Node implements Service {
         this.#serial(`${batch.gid}/${d.nid ?? ''}/${d.cid}`, () =>
           this.#request(batch.gid, d.nid ?? '', d.cid, d.uid, d.packet),
         );
+      } else if (item.moved) {
+        // A gate handed this user to another gate: push there from now on, and fence the old gate so it knows
+        // this node's earlier pushes (all before this fence in the stream) have reached it.
+        this.proxy.moved(item.moved.uid, item.moved.gid);
+        this.#link.send(batch.gid, { fence: { uid: item.moved.uid } });
       } else if (item.trigger) {
         const t = item.trigger;
         this.#serial(`${batch.gid}//${t.cid}`, () => this.#event(batch.gid, t.event, t.cid, t.uid));

@@ -9,6 +9,9 @@ import { type BodyCodec, toBody } from './body-codec.js';
 import { checkResult, type GateLink } from './gate-link.js';
 
 export { SessionKind };
+
+/** How long a Moved overrides the locator (its own event arrives long before). */
+const MOVED_TTL_MS = 10_000;
 export type Kind = SessionKind;
 
 export interface MessageArgs {
@@ -43,6 +46,8 @@ export interface ProxyDeps {
  */
 export class ClusterProxy {
   readonly #d: ProxyDeps;
+  /** Users a gate told us moved (resume handover), ahead of the locator's own event. */
+  readonly #moved = new Map<number, { gid: string; until: number }>();
   constructor(d: ProxyDeps) {
     this.#d = d;
   }
@@ -52,8 +57,21 @@ export class ClusterProxy {
     return this.#d.codec.encode({ route: m.route, seq: m.seq ?? 0, body: toBody(this.#d.body, m.body) });
   }
 
+  /** Gate `gid` now holds user `uid` (a Moved from its old gate). */
+  moved(uid: number, gid: string): void {
+    this.#moved.set(uid, { gid, until: Date.now() + MOVED_TTL_MS });
+    if (this.#moved.size > 10_000) {
+      const now = Date.now();
+      for (const [k, m] of this.#moved) if (m.until <= now) this.#moved.delete(k);
+    }
+  }
+
   async #gateOf(kind: Kind, target: number, gid?: string): Promise<string> {
     if (gid) return gid;
+    if (kind === SessionKind.USER) {
+      const m = this.#moved.get(target);
+      if (m && m.until > Date.now()) return m.gid;
+    }
     if (kind === SessionKind.CONN)
       throw new DuetError(ErrorCode.ILLEGAL_OPERATION, 'kind Conn needs the gate id (gid)');
     const located = await this.#d.locator.locateGate(checkUid(target));
