@@ -108,7 +108,12 @@ async function createRegistry(config: DuetConfig): Promise<Registry> {
     });
   }
   const servers = reg.nats.servers.length > 0 ? [...reg.nats.servers] : [...config.bus.nats.servers];
-  return createNatsRegistry({ servers, bucket: reg.nats.bucket, refreshIntervalMs: reg.nats.intervalMs });
+  return createNatsRegistry({
+    servers,
+    bucket: reg.nats.bucket,
+    refreshIntervalMs: reg.nats.intervalMs,
+    replicas: reg.nats.replicas,
+  });
 }
 
 export function packetCodec(config: DuetConfig): PacketCodec {

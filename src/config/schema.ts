@@ -205,6 +205,10 @@ export const SCHEMA = {
       servers: strings([], 'NATS server URLs for the KV bucket; empty = the bus.nats servers'),
       bucket: str(DEFAULT_NATS_REGISTRY_BUCKET, 'JetStream KV bucket holding the instances'),
       interval: duration(DEFAULT_NATS_REGISTRY_INTERVAL_MS, 'how often an instance refreshes its entry'),
+      replicas: int(1, 'JetStream replicas of the bucket: 1, 3 or 5 (3 on a 3-server cluster survives a server loss)', {
+        min: 1,
+        max: 5,
+      }),
     },
   },
   log: {

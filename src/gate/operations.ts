@@ -129,7 +129,10 @@ export class Operations {
         held.push({ packet, disconnect });
         return true;
       }
-      if (!this.#forwarded) (s.pushers ??= new Set()).add(this.#nid);
+      if (!this.#forwarded) {
+        s.pushers ??= new Set();
+        s.pushers.add(this.#nid);
+      }
     }
     return this.#deliver(s, packet, disconnect);
   }
@@ -283,7 +286,7 @@ export class Operations {
       return { code: ResultCode.ILLEGAL_ARGUMENT, message: `uid must be a non-zero safe integer, got ${uid}` };
     }
     const s = d.sessions.byCid(cid);
-    if (!s || !s.isActive) return NOT_FOUND;
+    if (!s?.isActive) return NOT_FOUND;
     if (s.uid === uid) return OK;
     const previousGate = await d.locator.locateGate(uid).catch(() => undefined);
     await d.locator.bindGate(uid, d.gid);

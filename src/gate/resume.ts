@@ -156,7 +156,7 @@ export class ResumeService {
     const c = v.claims;
     if (c.gid === this.#d.gid) {
       const old = this.#d.sessions.byCid(c.cid);
-      if (!old || !old.isSuspended || old.uid !== c.uid) return this.#refuse(fresh, 'session not resumable');
+      if (!old?.isSuspended || old.uid !== c.uid) return this.#refuse(fresh, 'session not resumable');
       if (old.epoch !== c.epoch) return this.#refuse(fresh, 'stale token');
       const missed = old.ring?.since(req.seen);
       if (!missed) return this.#refuse(fresh, 'pushes lost (resume buffer overflowed)');
@@ -245,7 +245,7 @@ export class ResumeService {
   /** Another gate takes over one of our suspended sessions: hand over the missed pushes and let go. */
   #handOver(t: Takeover): TakeoverReply {
     const s = this.#d.sessions.byCid(t.cid);
-    if (!s || !s.isSuspended || s.uid !== t.uid)
+    if (!s?.isSuspended || s.uid !== t.uid)
       return { ok: false, error: 'session not resumable', packets: [], pushed: 0, nodes: [] };
     if (s.epoch !== t.epoch) return { ok: false, error: 'stale token', packets: [], pushed: 0, nodes: [] };
     const ring = s.ring as PushRing;

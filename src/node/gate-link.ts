@@ -19,7 +19,6 @@ interface Pending {
  */
 export class GateLink {
   readonly #bus: Bus;
-  readonly #subjects: Subjects;
   readonly #nid: string;
   readonly #reply: string;
   readonly #out: Batcher<GateOp>;
@@ -32,7 +31,6 @@ export class GateLink {
 
   constructor(bus: Bus, subjects: Subjects, nid: string, callTimeoutMs: number, log: Log) {
     this.#bus = bus;
-    this.#subjects = subjects;
     this.#nid = nid;
     this.#reply = subjects.reply(nid);
     this.callTimeoutMs = callTimeoutMs;

@@ -29,10 +29,13 @@ export class MemoryRegistry implements Registry {
   }
 
   async services(kind: ServiceKind): Promise<ServiceInstance[]> {
+    if (this.#closed) throw new ClosedError('registry is closed');
     return this.#list(kind);
   }
 
   watch(kind: ServiceKind, signal: AbortSignal): AsyncIterable<ServiceInstance[]> {
+    // After dispose: a stream that ends at once.
+    if (this.#closed) return this.#watch[kind].add(AbortSignal.abort());
     return this.#watch[kind].add(signal, this.#list(kind));
   }
 
