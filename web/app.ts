@@ -34,13 +34,18 @@ const ui = {
   chatInput: el<HTMLInputElement>('chat-input'),
 };
 
+/** A node's part of the room not refreshed for this long is dropped (the node stopped, or its players left). */
+const PART_STALE_MS = 1000;
+
 interface State {
   me: { uid: number; name: string } | undefined;
   room: string | undefined;
   pos: { x: number; y: number };
   dots: Map<number, HTMLElement>;
+  /** The room's players by the node that holds them (a room spans nodes), with when each part arrived. */
+  parts: Map<string, { players: Player[]; at: number }>;
 }
-const state: State = { me: undefined, room: undefined, pos: { x: 0, y: 0 }, dots: new Map() };
+const state: State = { me: undefined, room: undefined, pos: { x: 0, y: 0 }, dots: new Map(), parts: new Map() };
 
 function showError(message: string): void {
   ui.error.textContent = message;
@@ -87,6 +92,7 @@ async function join(room: string): Promise<void> {
     return;
   }
   state.room = reply.room;
+  state.parts.clear();
   const mine = reply.players.find((p) => p.uid === state.me?.uid);
   if (mine) state.pos = { x: mine.x, y: mine.y };
   ui.roomTitle.textContent = `Room ${reply.room}`;
@@ -99,6 +105,7 @@ async function join(room: string): Promise<void> {
 
 function leftRoom(): void {
   state.room = undefined;
+  state.parts.clear();
   ui.game.hidden = true;
   ui.leave.disabled = true;
   render([]);
@@ -156,8 +163,20 @@ function onPush(p: Push): void {
     if (m.room === state.room) addChatLine(m.name, m.text, m.uid === 0);
   } else if (p.route === GameRoute.POSITIONS_PUSH) {
     const m: Positions = M.Positions.decode(p.body);
-    if (m.room === state.room) render(m.players);
+    if (m.room === state.room) onPositions(m);
   }
+}
+
+function onPositions(m: Positions): void {
+  const now = Date.now();
+  if (m.players.length === 0) state.parts.delete(m.node);
+  else state.parts.set(m.node, { players: m.players, at: now });
+  const byUid = new Map<number, Player>();
+  for (const [node, part] of state.parts) {
+    if (now - part.at > PART_STALE_MS) state.parts.delete(node);
+    else for (const p of part.players) byUid.set(p.uid, p);
+  }
+  render([...byUid.values()]);
 }
 
 function moveTo(x: number, y: number): void {

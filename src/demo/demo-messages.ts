@@ -53,6 +53,8 @@ export interface Positions {
   room: string;
   players: Player[];
   tick: number;
+  /** The node that sent this part of the room. */
+  node: string;
 }
 
 /** Encodes a partial value (missing fields take proto3 defaults); decodes to a full value with defaults filled. */
@@ -110,6 +112,11 @@ export const GameRoute = {
   /** Push: Positions. */
   POSITIONS_PUSH: 111,
 } as const;
+
+/** The gate channel of a room: its members on every node are subscribed to it. */
+export function roomChannel(room: string): string {
+  return `room:${room}`;
+}
 
 /** The board: positions are clamped to [0, WIDTH] × [0, HEIGHT]. */
 export const BOARD = { WIDTH: 640, HEIGHT: 400 } as const;

@@ -1,8 +1,7 @@
 import { type ErrorReporter, errorMessage } from '../errors.js';
 import type { RequestContext, SessionContext } from '../node/context.js';
 import type { Node } from '../node/node.js';
-import { SessionKind } from '../node/proxy.js';
-import { BOARD, GameRoute, type MessageCodec } from './demo-messages.js';
+import { BOARD, GameRoute, type MessageCodec, roomChannel } from './demo-messages.js';
 import { Demo } from './demo-proto.js';
 import { checkChat, checkName, checkRoom, uidForName } from './game-input.js';
 import { Rooms, type SessionRef, toPlayer } from './rooms.js';
@@ -35,8 +34,10 @@ const defaultReport: ErrorReporter = (err, context) =>
 
 /**
  * The demo game (proto/demo.proto): login binds a uid derived from the name (stateless route, any node), the other
- * routes are stateful, so a user's room lives on the node it logged in through. Each request gets a reply with an
- * `error` field; invalid input never throws out of a handler.
+ * routes are stateful, so a user's membership and position live on the node it logged in through. A room spans
+ * nodes through the gate channel "room:{name}": chat and each node's Positions are published there, so players bound
+ * to different nodes meet in one room. Each request gets a reply with an `error` field; invalid input never throws
+ * out of a handler.
  */
 export function registerGame(node: Node, opts: GameOptions = {}): Game {
   const tickMs = opts.tickMs ?? TICK_MS;
@@ -49,23 +50,21 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
   let ticks = 0;
   let stopped = false;
 
-  /** Sends one packet to every member of `room`, one multicast per gate, to the connections that joined. */
-  const sendToRoom = (room: string, route: number, body: Uint8Array): void => {
-    const byGate = new Map<string, number[]>();
-    for (const m of rooms.members(room)) {
-      const cids = byGate.get(m.gid) ?? [];
-      cids.push(m.cid);
-      byGate.set(m.gid, cids);
-    }
-    for (const [gid, targets] of byGate) {
-      node.proxy
-        .multicast({ kind: SessionKind.CONN, gid, targets, route, body })
-        .catch((err: unknown) => report(err, `push route ${route} to room ${room}`));
-    }
+  /** Publishes to the room's gate channel: every member on every node and gate gets it. */
+  const publish = (room: string, route: number, body: Uint8Array): void => {
+    node.proxy
+      .publish({ channel: roomChannel(room), route, body })
+      .catch((err: unknown) => report(err, `push route ${route} to room ${room}`));
   };
 
   const notice = (room: string, text: string): void =>
-    sendToRoom(room, GameRoute.CHAT_PUSH, Demo.ChatMessage.encode({ uid: 0, name: '', text, room }));
+    publish(room, GameRoute.CHAT_PUSH, Demo.ChatMessage.encode({ uid: 0, name: '', text, room }));
+
+  /** This node's part of the room (an empty list tells clients this node has no one left there). */
+  const publishPositions = (room: string): void => {
+    const players = rooms.members(room).map(toPlayer);
+    publish(room, GameRoute.POSITIONS_PUSH, Demo.Positions.encode({ room, players, tick: ticks, node: node.id }));
+  };
 
   const stopTicking = (): void => {
     clearInterval(timer);
@@ -79,10 +78,7 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
       return;
     }
     ticks++;
-    for (const room of rooms.names()) {
-      const players = rooms.members(room).map(toPlayer);
-      sendToRoom(room, GameRoute.POSITIONS_PUSH, Demo.Positions.encode({ room, players, tick: ticks }));
-    }
+    for (const room of rooms.names()) publishPositions(room);
   };
 
   const ensureTicking = (): void => {
@@ -98,9 +94,19 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
     return u && u.gid === ctx.gid && u.cid === ctx.cid ? u : undefined;
   };
 
-  const leaveRoom = (uid: number, session: SessionRef): void => {
+  /** Local state only: the caller unsubscribes a live session; a closed one lost its channels with it. */
+  const leaveRoom = (uid: number, session: SessionRef): string | undefined => {
     const left = rooms.leaveSession(uid, session);
-    if (left) notice(left.room, `${left.name} left`);
+    if (!left) return undefined;
+    notice(left.room, `${left.name} left`);
+    publishPositions(left.room);
+    return left.room;
+  };
+
+  /** Leaves the room and the room's channel (a live session: leave, logout). */
+  const leaveLive = async (ctx: SessionContext): Promise<void> => {
+    const room = leaveRoom(ctx.uid, ctx);
+    if (room !== undefined) await ctx.unsubscribe(roomChannel(room));
   };
 
   /** Drops a login and its room membership; false when `session` is not the uid's current login here. */
@@ -144,18 +150,36 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
 
   node.addRoute(
     GameRoute.JOIN,
-    (ctx) => {
-      const reply = (error: string, room = '', players = rooms.members(room).map(toPlayer)): void =>
-        ctx.response(Demo.RoomState.encode({ room, players, error, width: BOARD.WIDTH, height: BOARD.HEIGHT }));
+    async (ctx) => {
+      const reply = (error: string, room = ''): void =>
+        ctx.response(
+          Demo.RoomState.encode({
+            room,
+            players: room ? rooms.members(room).map(toPlayer) : [],
+            error,
+            width: BOARD.WIDTH,
+            height: BOARD.HEIGHT,
+          }),
+        );
       const user = loggedIn(ctx);
-      if (!user) return reply('log in (route 100) before joining a room', '', []);
+      if (!user) return reply('log in (route 100) before joining a room');
       const req = parse(ctx, Demo.JoinRoom);
-      if (!req) return reply('body is not a JoinRoom message', '', []);
+      if (!req) return reply('body is not a JoinRoom message');
       const room = checkRoom(req.room);
-      if (!room.ok) return reply(room.error, '', []);
+      if (!room.ok) return reply(room.error);
       const joined = rooms.join(ctx.uid, user.name, ctx, room.value);
-      if (!joined.ok) return reply(joined.error, '', []);
-      if (joined.left) notice(joined.left, `${user.name} left`);
+      if (!joined.ok) return reply(joined.error);
+      try {
+        if (joined.left !== undefined) await ctx.unsubscribe(roomChannel(joined.left));
+        await ctx.subscribe(roomChannel(room.value));
+      } catch (err) {
+        rooms.leaveSession(ctx.uid, ctx);
+        return reply(`join failed: ${errorMessage(err)}`);
+      }
+      if (joined.left !== undefined) {
+        notice(joined.left, `${user.name} left`);
+        publishPositions(joined.left);
+      }
       reply('', room.value);
       notice(room.value, `${user.name} joined ${room.value}`);
       ensureTicking();
@@ -173,7 +197,7 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
       if (!req) return ack('body is not a Chat message');
       const text = checkChat(req.text);
       if (!text.ok) return ack(text.error);
-      sendToRoom(
+      publish(
         member.room,
         GameRoute.CHAT_PUSH,
         Demo.ChatMessage.encode({ uid: member.uid, name: member.name, text: text.value, room: member.room }),
@@ -200,8 +224,12 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
 
   node.addRoute(
     GameRoute.LEAVE,
-    (ctx) => {
-      if (loggedIn(ctx)) leaveRoom(ctx.uid, ctx);
+    async (ctx) => {
+      try {
+        if (loggedIn(ctx)) await leaveLive(ctx);
+      } catch (err) {
+        return ctx.response(Demo.Ack.encode({ error: `leave failed: ${errorMessage(err)}` }));
+      }
       ctx.response(Demo.Ack.encode({ error: '' }));
     },
     { stateful: true },
@@ -210,8 +238,9 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
   node.addRoute(
     GameRoute.LOGOUT,
     async (ctx) => {
-      forget(ctx.uid, ctx);
       try {
+        if (loggedIn(ctx)) await leaveLive(ctx);
+        forget(ctx.uid, ctx);
         await ctx.unbindNode();
         await ctx.unbindGate();
       } catch (err) {

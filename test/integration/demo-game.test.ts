@@ -271,3 +271,57 @@ test('demo game - bad input gets an error reply, never a dropped request', async
   assert.equal(await p.chat('fine\u0000 text'), '');
   await until(() => p.chats().some((c) => c.text === 'fine  text'), 'control characters replaced');
 });
+
+test('demo game - players bound to different nodes meet in one room through its gate channel', async (t) => {
+  const games: Game[] = [];
+  const register = (node: Parameters<typeof registerGame>[0]) => {
+    games.push(registerGame(node, { tickMs: TICK_MS }));
+  };
+  const one = await startEmbedded({ register });
+  const two = await startEmbedded({
+    register,
+    shared: { bus: one.bus, locator: one.locator, registry: one.registry },
+  });
+  t.after(async () => {
+    for (const g of games) g.stop();
+    await two[Symbol.asyncDispose]();
+    await one[Symbol.asyncDispose]();
+  });
+  // Login is stateless (a random node): log in names over both gates until each node holds one player.
+  const onNode = new Map<string, Player & { uid: number }>();
+  const deadline = Date.now() + 10_000;
+  for (let i = 0; onNode.size < 2; i++) {
+    assert.ok(Date.now() < deadline, 'logins never reached both nodes');
+    const p = await connect(t, i % 2 === 0 ? one : two);
+    const reply = await p.login(`walker${i}`);
+    assert.equal(reply.error, '');
+    const nid = (await one.locator.locateNode(reply.uid, 'game')) ?? '';
+    if (onNode.has(nid)) await p.client.close();
+    else onNode.set(nid, Object.assign(p, { uid: reply.uid }));
+  }
+  const a = onNode.get(one.node.id);
+  const b = onNode.get(two.node.id);
+  assert.ok(a && b);
+  assert.equal((await a.join('world')).error, '');
+  assert.equal((await b.join('world')).error, '');
+
+  assert.equal(await a.chat('from node one'), '');
+  assert.equal(await b.chat('from node two'), '');
+  await until(() => b.chats().some((c) => c.text === 'from node one'), 'chat across nodes (one → two)');
+  await until(() => a.chats().some((c) => c.text === 'from node two'), 'chat across nodes (two → one)');
+
+  assert.equal(await a.move(321, 123), '');
+  const seen = (p: Player, node: string, uid: number, x?: number) =>
+    p
+      .positions()
+      .some((m) => m.node === node && m.players.some((pl) => pl.uid === uid && (x === undefined || pl.x === x)));
+  await until(() => seen(b, one.node.id, a.uid, 321), 'b sees a (node one) move');
+  await until(() => seen(a, two.node.id, b.uid), 'a sees b (node two)');
+
+  // When node one's last member leaves, node one says so at once with an empty part.
+  assert.equal(await a.leave(), '');
+  await until(
+    () => b.positions().some((m) => m.node === one.node.id && m.room === 'world' && m.players.length === 0),
+    'empty part from node one',
+  );
+});
