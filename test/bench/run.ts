@@ -45,7 +45,7 @@ const settings = quick
         { clients: 100, bodyBytes: 32 },
         { clients: 1000, bodyBytes: 32 },
       ],
-      broadcast: { sessions: 5000, pushes: 10, systems: ['duet-dev'] as SystemName[] },
+      broadcast: { sessions: 5000, bursts: [1, 20], systems: ['duet-dev', 'ws'] as SystemName[] },
       idle: { sessions: 2000, settleMs: 1500 },
       open: { clients: 1000, totalRate: 10_000, measureMs: 2000 },
     }
@@ -59,7 +59,7 @@ const settings = quick
         { clients: 100, bodyBytes: 1024 },
         { clients: 1000, bodyBytes: 1024 },
       ],
-      broadcast: { sessions: 5000, pushes: 20, systems: ['duet-dev', 'duet-nats'] as SystemName[] },
+      broadcast: { sessions: 5000, bursts: [1, 20], systems: ['duet-dev', 'duet-nats', 'ws'] as SystemName[] },
       idle: { sessions: 10_000, settleMs: 3000 },
       open: { clients: 1000, totalRate: 10_000, measureMs: 4000 },
     };
@@ -133,7 +133,7 @@ async function profile(dir: string): Promise<void> {
   }
   const dev = await startSystem('duet-dev', { cpuProfDir: abs });
   try {
-    const b = await runBroadcast(dev, { sessions: 5000, pushes: 40, bodyBytes: 32, runs: 3, log });
+    const b = await runBroadcast(dev, { sessions: 5000, pushes: 20, bodyBytes: 32, runs: 3, log });
     log(formatReport(emptyReport({ broadcast: [b] })));
   } finally {
     await dev.stop();
@@ -210,15 +210,17 @@ async function main(): Promise<void> {
     for (const name of settings.broadcast.systems) {
       const sys = await startSystem(name);
       try {
-        report.broadcast.push(
-          await runBroadcast(sys, {
-            sessions: settings.broadcast.sessions,
-            pushes: settings.broadcast.pushes,
-            bodyBytes: 32,
-            runs: settings.runs,
-            log,
-          }),
-        );
+        for (const pushes of settings.broadcast.bursts) {
+          report.broadcast.push(
+            await runBroadcast(sys, {
+              sessions: settings.broadcast.sessions,
+              pushes,
+              bodyBytes: 32,
+              runs: Math.max(3, settings.runs),
+              log,
+            }),
+          );
+        }
       } catch (err) {
         skipped[`broadcast ${name}`] = (err as Error).message;
       } finally {

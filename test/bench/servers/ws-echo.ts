@@ -1,12 +1,26 @@
 /**
  * The bare `ws` echo server baseline: every binary message is sent back as is. Same library and options the gate
  * uses for its sockets (no compression), nothing else. Prints `ws-echo listening on ws://127.0.0.1:<port>/`.
+ * Fan-out baseline: a due packet on route 20 (bench-app's BROADCAST: u32 count + payload) is not echoed; instead
+ * `count` pushes (route 21, seq 0) go to every client with one ws.send each, as a gate without framing tricks would.
  */
 import { WebSocketServer } from 'ws';
+import { duetRequest } from '../lib/wire.js';
+
+const BROADCAST_ROUTE = 20;
+const PUSHED_ROUTE = 21;
 
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: false, maxPayload: 64 * 1024 });
 wss.on('connection', (ws) => {
-  ws.on('message', (data: Buffer, isBinary: boolean) => ws.send(data, { binary: isBinary }));
+  ws.on('message', (data: Buffer, isBinary: boolean) => {
+    if (data.length >= 13 && data.readInt16BE(5) === BROADCAST_ROUTE) {
+      const count = data.readUInt32BE(9);
+      const push = duetRequest(PUSHED_ROUTE, 0, data.subarray(13));
+      for (let i = 0; i < count; i++) for (const c of wss.clients) c.send(push, { binary: true });
+      return;
+    }
+    ws.send(data, { binary: isBinary });
+  });
   ws.on('error', () => ws.terminate());
 });
 wss.on('listening', () => {
