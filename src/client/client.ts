@@ -40,12 +40,9 @@ interface Waiter {
 const ABNORMAL_CLOSURE = 1006;
 
 /**
- * A due-protocol client for browsers and Node (PROTOCOL.md). Fixes due-client-ts (DUE-REFERENCE.md 8.2): heartbeats
- * in the configured byte order, seqs that wrap, timed-out requests removed, a silent server detected and dropped,
- * reconnect with jittered exponential backoff, server time in ms and exact ns, errors with codes and causes.
- *
- * Every timer and socket listener the client creates is released by close() (and by a lost connection, except the
- * reconnect timer, which close() clears).
+ * A due-protocol client for browsers and Node (PROTOCOL.md), fixing due-client-ts (DUE-REFERENCE.md 8.2): heartbeats
+ * in the configured byte order, seqs that wrap, timed-out requests removed, a silent server dropped, jittered
+ * reconnects, exact server time, typed errors; session resume (issue 11). close() releases every timer and listener.
  */
 export class Client {
   readonly #o: ResolvedClientOptions;
@@ -247,9 +244,9 @@ export class Client {
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const w of waiters) w.resolve();
-    const resume = isReconnect ? this.#resume.request() : undefined;
     // First frame after a reconnect: the gate decides between resuming the session and a new one on it.
-    if (resume) this.#socket?.send(sendable(this.#codec.encode({ route: this.#resume.route, seq: 0, body: resume })));
+    const resume = isReconnect ? this.#resume.request(this.#codec) : undefined;
+    if (resume) this.#socket?.send(sendable(resume));
     this.#events.emit('open', { isReconnect });
   }
 
@@ -277,15 +274,7 @@ export class Client {
       else req.resolve(reply);
       return;
     }
-    if (p.route === this.#resume.route && this.#resume.enabled) {
-      const control = this.#resume.parse(reply.body);
-      if (control) {
-        const c = this.#resume.apply(control);
-        if (c.type === 'resumed') this.#events.emit('resumed', { uid: c.uid, replayed: c.replayed });
-        else if (c.type === 'resumeFailed') this.#events.emit('resumeFailed', { error: c.error });
-        return;
-      }
-    }
+    if (this.#resume.handle(p.route, reply.body, this.#events)) return;
     this.#lastPushCount++;
     this.#resume.pushSeen();
     this.#events.emit('push', reply);

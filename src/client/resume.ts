@@ -3,6 +3,9 @@
  * bound; the client counts the pushes it sees from then on, and after an automatic reconnect it asks for the
  * session back with the token and that count. Gates with resume off never send a token: then nothing happens.
  */
+import type { PacketCodec } from '../packet/codec.js';
+import type { ClientEmitter } from './emitter.js';
+
 const enc = new TextEncoder();
 const dec = new TextDecoder();
 
@@ -57,10 +60,22 @@ export class ResumeState {
     this.seen++;
   }
 
-  /** The resume request body, when there is a session to resume. */
-  request(): Uint8Array | undefined {
+  /** The resume request packet, when there is a session to resume. */
+  request(codec: PacketCodec): Uint8Array | undefined {
     if (!this.enabled || this.#token === undefined) return undefined;
-    return enc.encode(JSON.stringify({ type: 'resume', token: this.#token, seen: this.seen }));
+    const body = enc.encode(JSON.stringify({ type: 'resume', token: this.#token, seen: this.seen }));
+    return codec.encode({ route: this.route, seq: 0, body });
+  }
+
+  /** A push on the reserved route that is a control message: applied and emitted (true), else false. */
+  handle(route: number, body: Uint8Array, events: ClientEmitter): boolean {
+    if (route !== this.route || !this.enabled) return false;
+    const control = this.parse(body);
+    if (!control) return false;
+    const c = this.apply(control);
+    if (c.type === 'resumed') events.emit('resumed', { uid: c.uid, replayed: c.replayed });
+    else if (c.type === 'resumeFailed') events.emit('resumeFailed', { error: c.error });
+    return true;
   }
 
   /** close() by the application: the session is over. */
