@@ -36,8 +36,7 @@ interface Waiter {
   reject(err: unknown): void;
 }
 
-/** RFC 6455: the socket closed without a close frame. */
-const ABNORMAL_CLOSURE = 1006;
+const ABNORMAL_CLOSURE = 1006; // RFC 6455: the socket closed without a close frame
 
 /**
  * A due-protocol client for browsers and Node (PROTOCOL.md), fixing due-client-ts (DUE-REFERENCE.md 8.2): heartbeats
