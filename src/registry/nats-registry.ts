@@ -5,8 +5,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AsyncQueue } from '../async-queue.js';
 import { ClosedError, ConfigError, type ErrorReporter, errorMessage, UnavailableError } from '../errors.js';
 import { withDeadline } from '../lifecycle.js';
-import { isServiceKind, isServiceState } from './consul-meta.js';
-import { ClusterEvent, type Registry, type RouteInfo, type ServiceInstance, type ServiceKind } from './registry.js';
+import { keyToken, parseStored, type StoredInstance, toInstance } from './nats-registry-entry.js';
+import type { Registry, ServiceInstance, ServiceKind } from './registry.js';
+
+export { keyToken, parseStored };
 
 /**
  * Registry on NATS JetStream KV: one bucket per cluster (`duet_{cluster}`), one key per instance (`{kind}.{id}`),
@@ -22,7 +24,6 @@ export const NATS_REGISTRY_MISSED_REFRESHES = 3;
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 5_000;
 const BUCKET_RE = /^[-\w]+$/;
-const EVENTS: readonly ClusterEvent[] = Object.values(ClusterEvent);
 
 export interface NatsRegistryOptions {
   /** Server URLs; the registry opens and owns its own connection. */
@@ -44,71 +45,6 @@ export interface NatsRegistryOptions {
   replicas?: number;
   /** Refresh and watch failures (they happen in the background). Default: ignored. */
   onError?: ErrorReporter;
-}
-
-/** What one key holds. */
-interface StoredInstance extends ServiceInstance {
-  refreshedAt: number;
-  refreshIntervalMs: number;
-}
-
-/** One id → one key token: anything outside [-\w] becomes =XX (KV keys allow "="; "." would split the token). */
-export function keyToken(id: string): string {
-  return Array.from(new TextEncoder().encode(id), (b) => {
-    const c = String.fromCharCode(b);
-    return /[-\w]/.test(c) && b < 0x80 ? c : `=${b.toString(16).toUpperCase().padStart(2, '0')}`;
-  }).join('');
-}
-
-function positiveOr(v: unknown, dflt: number): number {
-  return typeof v === 'number' && Number.isFinite(v) && v > 0 ? v : dflt;
-}
-
-function isRecord(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function parseRoute(v: unknown): RouteInfo | undefined {
-  if (!isRecord(v) || typeof v.id !== 'number' || !Number.isSafeInteger(v.id)) return undefined;
-  return { id: v.id, internal: v.internal === true, stateful: v.stateful === true, authorized: v.authorized === true };
-}
-
-/** A value written by another process, checked field by field; undefined when it is not an instance. */
-export function parseStored(bytes: Uint8Array): StoredInstance | undefined {
-  let v: unknown;
-  try {
-    v = JSON.parse(new TextDecoder().decode(bytes));
-  } catch {
-    return undefined;
-  }
-  if (!isRecord(v) || typeof v.id !== 'string' || !isServiceKind(v.kind) || !isServiceState(v.state)) return undefined;
-  const routes = Array.isArray(v.routes) ? v.routes.map(parseRoute) : [];
-  if (routes.some((r) => r === undefined)) return undefined;
-  const events = Array.isArray(v.events) ? v.events.filter((e): e is ClusterEvent => EVENTS.some((x) => x === e)) : [];
-  const metadata: Record<string, string> = {};
-  if (isRecord(v.metadata)) {
-    for (const [k, val] of Object.entries(v.metadata)) {
-      if (typeof val === 'string') Object.defineProperty(metadata, k, { value: val, enumerable: true, writable: true });
-    }
-  }
-  return {
-    id: v.id,
-    kind: v.kind,
-    name: typeof v.name === 'string' ? v.name : '',
-    state: v.state,
-    endpoint: typeof v.endpoint === 'string' ? v.endpoint : '',
-    weight: positiveOr(v.weight, 0),
-    routes: routes.filter((r): r is RouteInfo => r !== undefined),
-    events,
-    metadata,
-    refreshedAt: typeof v.refreshedAt === 'number' ? v.refreshedAt : 0,
-    refreshIntervalMs: positiveOr(v.refreshIntervalMs, DEFAULT_NATS_REGISTRY_REFRESH_INTERVAL_MS),
-  };
-}
-
-function toInstance(s: StoredInstance): ServiceInstance {
-  const { refreshedAt: _r, refreshIntervalMs: _i, ...instance } = s;
-  return instance;
 }
 
 /** Per key: the newest revision seen, the instance (undefined = deleted) and when it was last seen alive. */
