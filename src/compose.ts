@@ -25,6 +25,7 @@ import { MemoryRegistry } from './registry/memory-registry.js';
 import { createNatsRegistry } from './registry/nats-registry.js';
 import type { Registry } from './registry/registry.js';
 import type { CaptureSink } from './replay/capture-sink.js';
+import { createTraceSink } from './trace/bus-trace-sink.js';
 import type { TraceSink } from './trace/trace.js';
 
 export interface Adapters {
@@ -184,7 +185,7 @@ export function createGate(
       secret: config.session.resume.secret,
     },
     log: extras.log,
-    trace: extras.trace,
+    trace: extras.trace ?? createTraceSink(a.bus, config.trace, config.bus.nats.prefix),
   });
 }
 
