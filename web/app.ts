@@ -36,6 +36,7 @@ const ui = {
 
 /** A node's part of the room not refreshed for this long is dropped (the node stopped, or its players left). */
 const PART_STALE_MS = 1000;
+const RESUME_WAIT_MS = 1000;
 
 interface State {
   me: { uid: number; name: string } | undefined;
@@ -250,18 +251,39 @@ function wire(): void {
   });
 }
 
+/** The gate's answer to the resume request the client sends first after a reconnect (true: resumed). */
+let onResumeAnswer: ((resumed: boolean) => void) | undefined;
+
+/**
+ * Waits for that answer. A gate with session resume on (issue 11) answers at once; with resume off (due's
+ * behaviour, the default) nothing comes, so after RESUME_WAIT_MS the page logs in again.
+ */
+function resumeAnswer(): Promise<boolean> {
+  return new Promise((resolve) => {
+    const finish = (resumed: boolean): void => {
+      clearTimeout(timer);
+      onResumeAnswer = undefined;
+      resolve(resumed);
+    };
+    const timer = setTimeout(() => finish(false), RESUME_WAIT_MS);
+    onResumeAnswer = finish;
+  });
+}
+
 async function main(): Promise<void> {
   client = new Client({ url: wsUrl, ...(await serverOptions()) });
   client.on('push', onPush);
+  client.on('resumed', () => onResumeAnswer?.(true));
+  client.on('resumeFailed', () => onResumeAnswer?.(false));
   client.on('open', ({ isReconnect }) => {
     setStatus(`connected to ${location.host}`, 'open');
-    // A new connection is a new session on the gate: log in and join again with what the player chose.
-    if (isReconnect && state.me) {
-      const room = state.room;
-      action(async () => {
-        if (state.me && (await login(state.me.name)) && room) await join(room);
-      });
-    }
+    if (!isReconnect || !state.me) return;
+    const room = state.room;
+    action(async () => {
+      // A resumed session is still logged in and in its room; otherwise log in and join again.
+      if (await resumeAnswer()) return;
+      if (state.me && (await login(state.me.name)) && room) await join(room);
+    });
   });
   client.on('close', ({ code, willReconnect }) => {
     setStatus(willReconnect ? `connection lost (${code}), reconnecting…` : `disconnected (${code})`, 'closed');

@@ -260,6 +260,22 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
     await ctx.unbindNode(uid).catch((err: unknown) => report(err, `unbind node of uid ${uid}`));
   });
 
+  node.on('resume', async (ctx) => {
+    // A resumed session (issue 11) may come back on another gate with another cid: follow it, and put the new
+    // connection on the room's channel (on the same gate the session kept its channels; subscribing is idempotent).
+    const u = users.get(ctx.uid);
+    if (!u) return;
+    sessions.delete(sessionKey(u));
+    u.gid = ctx.gid;
+    u.cid = ctx.cid;
+    sessions.set(sessionKey(u), ctx.uid);
+    const m = rooms.memberOf(ctx.uid);
+    if (!m) return;
+    m.gid = ctx.gid;
+    m.cid = ctx.cid;
+    await ctx.subscribe(roomChannel(m.room)).catch((err: unknown) => report(err, `resubscribe uid ${ctx.uid}`));
+  });
+
   return {
     rooms,
     users,

@@ -22,17 +22,36 @@ const ARGS = [
 ];
 const STEP_TIMEOUT_MS = 15_000;
 
-/** `duet dev` on a free loopback port; a port taken between the probe and the bind is retried. */
-async function startDev(): Promise<{ dev: DuetProcess; base: string }> {
+/** `duet dev` on a free loopback port (or `port`); a port taken between the probe and the bind is retried. */
+async function startDev(port?: number): Promise<{ dev: DuetProcess; base: string; port: number }> {
   for (let tries = 0; ; tries++) {
-    const port = await freePort();
+    const p = port ?? (await freePort());
     try {
-      const dev = await startDuet(['dev', '--set', `network.ws.server.addr=127.0.0.1:${port}`]);
-      return { dev, base: `http://127.0.0.1:${port}` };
+      const dev = await startDuet(['dev', '--set', `network.ws.server.addr=127.0.0.1:${p}`]);
+      return { dev, base: `http://127.0.0.1:${p}`, port: p };
     } catch (err) {
-      if (tries >= 2 || !/EADDRINUSE/.test(String(err))) throw err;
+      if (port !== undefined || tries >= 2 || !/EADDRINUSE/.test(String(err))) throw err;
     }
   }
+}
+
+function needChromium(): void {
+  // CI installs chromium (.ci/run); a machine without it must not pass these tests silently.
+  assert.ok(
+    existsSync(CHROMIUM),
+    `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to run the browser test`,
+  );
+}
+
+async function launch(t: { after: (fn: () => unknown) => void }): Promise<BrowserContext> {
+  const userDataDir = mkdtempSync(join(tmpdir(), 'duet-chromium-'));
+  t.after(() => rmSync(userDataDir, { recursive: true, force: true }));
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ARGS,
+    viewport: { width: 1000, height: 600 },
+  });
 }
 
 /** Fails the test on anything the page throws or logs as an error. */
@@ -70,18 +89,12 @@ async function seesAt(page: Page, who: string, x: number, y: number): Promise<vo
 test('browser - two players log in, join one room, chat and see each other move (headless Chromium)', {
   timeout: 90_000,
 }, async (t) => {
-  // CI installs chromium (.ci/run); a machine without it must not pass this test silently.
-  assert.ok(
-    existsSync(CHROMIUM),
-    `${CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does) to run the browser test`,
-  );
+  needChromium();
   const { dev, base } = await startDev();
-  const userDataDir = mkdtempSync(join(tmpdir(), 'duet-chromium-'));
   let context: BrowserContext | undefined;
   t.after(async () => {
     await context?.close();
     await dev.stop();
-    rmSync(userDataDir, { recursive: true, force: true });
   });
 
   // The page, its script and style come from the WebSocket port; other paths get the transport's 426.
@@ -91,12 +104,7 @@ test('browser - two players log in, join one room, chat and see each other move 
   assert.equal(script.status, 200);
   assert.match(script.headers.get('content-type') ?? '', /javascript/);
 
-  context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ARGS,
-    viewport: { width: 1000, height: 600 },
-  });
+  context = await launch(t);
   const errors: string[] = [];
   const alice = await context.newPage();
   const bob = await context.newPage();
@@ -138,5 +146,41 @@ test('browser - two players log in, join one room, chat and see each other move 
   await chat(alice2, 'second alice');
   await bob.locator('#chat-log li', { hasText: 'alice: second alice' }).waitFor({ timeout: STEP_TIMEOUT_MS });
   assert.equal(await alice2.locator('#login-form').isVisible(), false, 'the new page stays logged in');
+  assert.deepEqual(errors, []);
+});
+
+test('browser - after a server crash and restart the page reconnects, logs in and joins its room again', {
+  timeout: 90_000,
+}, async (t) => {
+  needChromium();
+  const first = await startDev();
+  let dev = first.dev;
+  let context: BrowserContext | undefined;
+  t.after(async () => {
+    await context?.close();
+    await dev.stop();
+  });
+  context = await launch(t);
+  const page = await context.newPage();
+  const errors: string[] = [];
+  page.on('pageerror', (err) => errors.push(err.message));
+  await enter(page, first.base, 'carol', 'again');
+  const joins = page.locator('#chat-log li', { hasText: 'carol joined again' });
+  await joins.first().waitFor({ timeout: STEP_TIMEOUT_MS });
+
+  // SIGKILL: no close frame, like a crash; the page's client retries with backoff while the port is closed.
+  await dev.kill();
+  await page.locator('#status[data-state="closed"]').waitFor({ timeout: STEP_TIMEOUT_MS });
+  dev = (await startDev(first.port)).dev;
+  await page.locator('#status[data-state="open"]').waitFor({ timeout: 30_000 });
+  await page.waitForFunction(
+    () =>
+      [...document.querySelectorAll('#chat-log li')].filter((li) => li.textContent === 'carol joined again').length ===
+      2,
+    undefined,
+    { timeout: STEP_TIMEOUT_MS },
+  );
+  await chat(page, 'still here');
+  await page.locator('#chat-log li', { hasText: 'carol: still here' }).waitFor({ timeout: STEP_TIMEOUT_MS });
   assert.deepEqual(errors, []);
 });

@@ -8,6 +8,7 @@ import { Demo } from '../../src/demo/demo-proto.js';
 import { type Game, registerGame } from '../../src/demo/game.js';
 import { uidForName } from '../../src/demo/game-input.js';
 import { CloseCode } from '../../src/errors.js';
+import { startCutProxy } from '../harness/cut-proxy.js';
 import { type Embedded, startEmbedded, until } from '../harness/embedded.js';
 
 const TICK_MS = 40;
@@ -324,4 +325,59 @@ test('demo game - players bound to different nodes meet in one room through its 
     () => b.positions().some((m) => m.node === one.node.id && m.room === 'world' && m.players.length === 0),
     'empty part from node one',
   );
+});
+
+test('demo game - a resumed session (another gate) stays in its room, chats and gets the room pushes', async (t) => {
+  const resume = { windowMs: 5000, bufferMessages: 2000, bufferBytes: 1 << 20, route: -1, secret: 'demo-secret' };
+  let game: Game | undefined;
+  const a = await startEmbedded({ resume, register: (node) => (game = registerGame(node, { tickMs: TICK_MS })) });
+  const b = await startEmbedded({
+    resume,
+    withNode: false,
+    shared: { bus: a.bus, locator: a.locator, registry: a.registry },
+  });
+  const relay = await startCutProxy(a.port);
+  t.after(async () => {
+    game?.stop();
+    await relay[Symbol.asyncDispose]();
+    await b[Symbol.asyncDispose]();
+    await a[Symbol.asyncDispose]();
+  });
+  const bob = await inRoom(t, b, 'bob', 'red');
+  const client = new Client({
+    url: relay.url,
+    WebSocket: WS,
+    heartbeat: { intervalMs: 0 },
+    reconnect: { initialDelayMs: 30, maxDelayMs: 200, jitter: 0 },
+    requestTimeoutMs: 3000,
+  });
+  t.after(() => client.close().catch(() => {}));
+  const resumed: number[] = [];
+  const chats: ChatMessage[] = [];
+  client.on('resumed', (r) => resumed.push(r.uid));
+  client.on('push', (p) => {
+    if (p.route === GameRoute.CHAT_PUSH) chats.push(Demo.ChatMessage.decode(p.body));
+  });
+  await client.connect();
+  const login = Demo.LoginReply.decode(
+    (await client.request(GameRoute.LOGIN, Demo.Login.encode({ name: 'alice' }))).body,
+  );
+  assert.equal(login.error, '');
+  const joined = Demo.RoomState.decode(
+    (await client.request(GameRoute.JOIN, Demo.JoinRoom.encode({ room: 'red' }))).body,
+  );
+  assert.equal(joined.error, '');
+
+  relay.upstream = b.port;
+  relay.cutAll();
+  await until(() => resumed.length === 1, 'the session resumed on gate b');
+  await until(() => game?.users.get(login.uid)?.gid === b.gate.id, 'the game follows the session to gate b');
+  assert.equal(game?.rooms.memberOf(login.uid)?.room, 'red');
+  assert.ok(!bob.chats().some((c) => c.text === 'alice left'), 'no leave on a resume');
+
+  const ack = Demo.Ack.decode((await client.request(GameRoute.CHAT, Demo.Chat.encode({ text: 'back again' }))).body);
+  assert.equal(ack.error, '');
+  await until(() => bob.chats().some((c) => c.text === 'back again'), 'bob hears the resumed alice');
+  assert.equal(await bob.chat('welcome back'), '');
+  await until(() => chats.some((c) => c.text === 'welcome back'), 'the resumed alice hears the room');
 });
