@@ -4,6 +4,7 @@ import type { Locator } from '../locate/locator.js';
 import { ClusterEvent } from '../registry/registry.js';
 import type { TraceSink } from '../trace/trace.js';
 import type { Dispatcher } from './dispatcher.js';
+import { MachineStepper } from './machine-stepper.js';
 import type { ResumeService } from './resume.js';
 import type { Session, SessionEffects } from './session.js';
 import type { SessionTable } from './sessions.js';
@@ -25,6 +26,7 @@ export interface EffectsDeps {
 /** The session machine's named actions, implemented once per gate (STYLE.md 5). */
 export function createSessionEffects(d: EffectsDeps): SessionEffects {
   return {
+    stepper: new MachineStepper(),
     run(s: Session, action: { type: string; params: unknown }, context: { uid: number }) {
       switch (action.type) {
         case 'fireConnect':

@@ -1,14 +1,16 @@
 import type { SnapshotFrom } from 'xstate';
-import { initialTransition, transition } from 'xstate';
-import { type SessionMachine, sessionMachine } from '../../actors/session.js';
+import type { SessionMachine } from '../../actors/session.js';
 import type { SessionEvent } from '../../actors/session-types.js';
 import type { Connection } from '../network/transport.js';
+import type { MachineStepper } from './machine-stepper.js';
 import type { PushRing } from './push-ring.js';
 
 type Snapshot = SnapshotFrom<SessionMachine>;
 
 /** Executes the machine's named actions; implemented once per gate (session-effects.ts), not per connection. */
 export interface SessionEffects {
+  /** Advances snapshots (one per gate: see machine-stepper.ts). */
+  readonly stepper: MachineStepper;
   run(session: Session, action: { type: string; params: unknown }, context: { uid: number }, event: SessionEvent): void;
   transitioned(session: Session, from: string, to: string, event: SessionEvent): void;
 }
@@ -68,8 +70,7 @@ export class Session {
     this.cid = conn.cid;
     this.lastSeenMs = nowMs;
     this.#effects = effects;
-    const [snap] = initialTransition(sessionMachine, { cid: conn.cid, resumable });
-    this.#snapshot = snap;
+    this.#snapshot = effects.stepper.initial({ cid: conn.cid, resumable });
   }
 
   get state(): string {
@@ -105,7 +106,7 @@ export class Session {
   #step(event: SessionEvent): void {
     const before = this.#snapshot;
     if (before.status === 'done') return;
-    const [after, actions] = transition(sessionMachine, before, event);
+    const [after, actions] = this.#effects.stepper.step(before, event);
     if (after === before && actions.length === 0) return;
     this.#snapshot = after;
     this.uid = after.context.uid;

@@ -6,6 +6,7 @@
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { registerDiagnostics } from '../../src/demo/diagnostics.js';
 import { Gate } from '../../src/gate/gate.js';
+import { MachineStepper } from '../../src/gate/machine-stepper.js';
 import { Session, type SessionEffects } from '../../src/gate/session.js';
 import { MemoryLocator } from '../../src/locate/memory-locator.js';
 import type { Connection, ConnectionHandler, Transport } from '../../src/network/transport.js';
@@ -13,7 +14,7 @@ import { Node } from '../../src/node/node.js';
 import { PacketCodec } from '../../src/packet/codec.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 
-const noopEffects: SessionEffects = { run: () => {}, transitioned: () => {} };
+const noopEffects: SessionEffects = { stepper: new MachineStepper(), run: () => {}, transitioned: () => {} };
 
 function fakeConn(cid: number): Connection {
   return {

@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { createActor, initialTransition, type SnapshotFrom, transition } from 'xstate';
 import { SESSION_CLOSE, type SessionMachine, sessionMachine } from '../../actors/session.js';
 import type { SessionEvent } from '../../actors/session-types.js';
+import { MachineStepper } from '../../src/gate/machine-stepper.js';
 import { Session, type SessionEffects } from '../../src/gate/session.js';
 import type { Connection, Lane, SendResult } from '../../src/network/transport.js';
 
@@ -357,6 +358,7 @@ describe('session machine - the gate session actor (src/gate/session.ts)', () =>
     const actions: string[] = [];
     const transitions: string[] = [];
     const effects: SessionEffects = {
+      stepper: new MachineStepper(),
       run(s, action) {
         actions.push(action.type);
         onAction?.(s, action.type);
