@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [--json FILE] [--only echo,open,broadcast,idle] [--systems a,b] [--runs N]
- *  [--profile DIR]` — issue 9's benchmark suite (not part of npm test). Everything runs on 127.0.0.1 in processes
+ *  [--profile DIR [--profile-clients N] [--profile-body BYTES]]` — issue 9's benchmark suite (not part of npm test). Everything runs on 127.0.0.1 in processes
  * this runner starts on free ports and stops by pid: nats-server, duet gate/node/dev, a bare ws echo server, the
  * per-message pass-through baseline, pinus 1.7.4 (installed on demand into test/bench/pinus), and the load workers.
  * --profile DIR runs only a CPU-profiled NATS echo (gate and node under --cpu-prof) and a profiled broadcast on
@@ -32,6 +32,8 @@ const { values: args } = parseArgs({
     systems: { type: 'string' },
     runs: { type: 'string' },
     profile: { type: 'string' },
+    'profile-clients': { type: 'string' },
+    'profile-body': { type: 'string' },
   },
 });
 
@@ -117,34 +119,47 @@ async function startAll(names: SystemName[]): Promise<System[]> {
 }
 
 async function profile(dir: string): Promise<void> {
-  mkdirSync(dir, { recursive: true });
-  const abs = resolve(dir);
-  const sys = await startSystem('duet-nats', { cpuProfDir: abs });
+  const clients = Number(args['profile-clients'] ?? 1000);
+  const bodyBytes = Number(args['profile-body'] ?? 32);
+  const load: EchoLoad = { clients, bodyBytes, mode: 'closed' };
+  const opts = { warmupMs: 1000, measureMs: 8000, runs: 1, log };
+  const sub = (name: string): string => {
+    const d = join(resolve(dir), name);
+    mkdirSync(d, { recursive: true });
+    return d;
+  };
+  const profiles: [string, string][] = [];
+  const nats = await startSystem('duet-nats', { cpuProfDir: sub('nats-echo') });
   try {
-    const cells = await runEcho([sys], [{ clients: 1000, bodyBytes: 32, mode: 'closed' }], {
-      warmupMs: 1000,
-      measureMs: 8000,
-      runs: 1,
-      log,
-    });
-    log(formatReport(emptyReport({ echo: cells })));
+    log(formatReport(emptyReport({ echo: await runEcho([nats], [load], opts) })));
   } finally {
-    await sys.stop();
+    await nats.stop();
   }
-  const dev = await startSystem('duet-dev', { cpuProfDir: abs });
+  profiles.push(['gate (NATS echo)', join(dir, 'nats-echo', 'gate.cpuprofile')]);
+  profiles.push(['node (NATS echo)', join(dir, 'nats-echo', 'node.cpuprofile')]);
+  const devEcho = await startSystem('duet-dev', { cpuProfDir: sub('dev-echo') });
+  try {
+    log(formatReport(emptyReport({ echo: await runEcho([devEcho], [load], opts) })));
+  } finally {
+    await devEcho.stop();
+  }
+  profiles.push(['dev (in-process echo)', join(dir, 'dev-echo', 'dev.cpuprofile')]);
+  const dev = await startSystem('duet-dev', { cpuProfDir: sub('dev-broadcast') });
   try {
     const b = await runBroadcast(dev, { sessions: 5000, pushes: 20, bodyBytes: 32, runs: 3, log });
     log(formatReport(emptyReport({ broadcast: [b] })));
   } finally {
     await dev.stop();
   }
-  for (const name of ['gate', 'node', 'dev']) {
-    const file = join(abs, `${name}.cpuprofile`);
-    if (existsSync(file)) {
-      log(`\n${formatTop(name, topSelf(file, 30))}`);
-      log(`\n${formatInclusive(name, topInclusive(file, 25))}`);
-      log(`(profile: ${file})`);
-    } else log(`no profile written for ${name} (${file})`);
+  profiles.push(['dev (broadcast)', join(dir, 'dev-broadcast', 'dev.cpuprofile')]);
+  for (const [name, file] of profiles) {
+    if (!existsSync(file)) {
+      log(`no profile written for ${name} (${file})`);
+      continue;
+    }
+    log(`\n${formatTop(name, topSelf(file, 30))}`);
+    log(`\n${formatInclusive(name, topInclusive(file, 25))}`);
+    log(`(profile: ${file})`);
   }
 }
 
@@ -250,6 +265,17 @@ async function main(): Promise<void> {
     log(`\nwrote ${args.json}`);
   }
 }
+
+// Every scenario is bounded on its own; this bounds the whole run (a wedged process must not hold the machine).
+const watchdog = setTimeout(
+  () => {
+    console.error(`bench: still running after ${quick ? 3 : 25} minutes, giving up`);
+    killAllSpawned();
+    process.exit(1);
+  },
+  (quick ? 3 : 25) * 60_000,
+);
+watchdog.unref();
 
 main()
   .then(() => process.exit(0))
