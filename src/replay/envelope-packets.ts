@@ -1,4 +1,5 @@
 import { GateOpsCodec, NodeBatchCodec, SessionKind } from '../bus/envelope.js';
+import type { PacketCodec } from '../packet/codec.js';
 import type { CaptureEntry } from './capture-records.js';
 
 /**
@@ -8,7 +9,7 @@ import type { CaptureEntry } from './capture-records.js';
  * to connections with the uid each Deliver and Bind names. What no envelope shows (heartbeats, pushes to channels,
  * node-to-node deliveries) is left out. Envelopes that do not decode are skipped.
  */
-export function packetsFromEnvelopes(entries: readonly CaptureEntry[]): CaptureEntry[] {
+export function packetsFromEnvelopes(entries: readonly CaptureEntry[], codec: PacketCodec): CaptureEntry[] {
   const out: CaptureEntry[] = [];
   /** gid → uid → cid, the latest session known to hold the user. */
   const users = new Map<string, Map<number, number>>();
@@ -25,8 +26,9 @@ export function packetsFromEnvelopes(entries: readonly CaptureEntry[]): CaptureE
   };
   const emit = (e: CaptureEntry, direction: 'in' | 'out', gid: string, cid: number, uid: number, data: Uint8Array) =>
     out.push({ ...e, direction, gid, cid, uid, kind: 'packet', data, subject: '' });
+  // A connection target needs no earlier sighting: an answer may cross the bus ahead of the request it answers.
   const target = (gid: string, kind: number, id: number): number | undefined =>
-    kind === SessionKind.USER ? users.get(gid)?.get(id) : conns.get(gid)?.has(id) ? id : undefined;
+    kind === SessionKind.USER ? users.get(gid)?.get(id) : id;
 
   for (const e of entries) {
     if (e.kind !== 'envelope') continue;
@@ -78,5 +80,47 @@ export function packetsFromEnvelopes(entries: readonly CaptureEntry[]): CaptureE
       }
     }
   }
+  return answersAfterRequests(out, codec);
+}
+
+/**
+ * Envelopes from different publishers reach a recorder by different routes, so a node's answer can be recorded
+ * before the gate's delivery of the request. Each response (seq ≠ 0) is moved after the request with its route
+ * and seq on its connection; counts, not a set, because seqs wrap and repeat.
+ */
+function answersAfterRequests(packets: CaptureEntry[], codec: PacketCodec): CaptureEntry[] {
+  const out: CaptureEntry[] = [];
+  const requests = new Map<string, number>();
+  const answers = new Map<string, number>();
+  const held = new Map<string, CaptureEntry[]>();
+  const keyOf = (e: CaptureEntry): string | undefined => {
+    const r = codec.decode(e.data);
+    if (!r.ok || r.packet.kind !== 'data' || r.packet.seq === 0) return undefined;
+    return `${e.gid}/${e.cid}/${r.packet.route}/${r.packet.seq}`;
+  };
+  for (const e of packets) {
+    const key = keyOf(e);
+    if (key === undefined) {
+      out.push(e);
+      continue;
+    }
+    if (e.direction === 'in') {
+      out.push(e);
+      requests.set(key, (requests.get(key) ?? 0) + 1);
+      const waiting = held.get(key);
+      const next = waiting?.shift();
+      if (next) {
+        out.push(next);
+        answers.set(key, (answers.get(key) ?? 0) + 1);
+      }
+      continue;
+    }
+    if ((answers.get(key) ?? 0) < (requests.get(key) ?? 0)) {
+      out.push(e);
+      answers.set(key, (answers.get(key) ?? 0) + 1);
+    } else held.set(key, [...(held.get(key) ?? []), e]);
+  }
+  // Answers whose request never showed up (recording started mid-flight) go last, in their own order.
+  for (const rest of held.values()) out.push(...rest);
   return out;
 }

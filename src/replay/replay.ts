@@ -47,7 +47,7 @@ export async function replayCapture(path: string, o: ReplayOptions): Promise<Rep
   const codec = new PacketCodec(header.packet);
   // A bus capture (`duet capture`) holds envelopes only: replay the client packets they carried.
   const recorded = entries.filter((e) => e.kind === 'packet');
-  const packets = recorded.length > 0 ? recorded : packetsFromEnvelopes(entries);
+  const packets = recorded.length > 0 ? recorded : packetsFromEnvelopes(entries, codec);
   const conns = new Map<string, Conn>();
   const connOf = (e: CaptureEntry): Conn => {
     const key = `${e.gid}/${e.cid}`;

@@ -25,11 +25,6 @@ import { formatReplayReport, replay } from '../helpers/replay.js';
 const OBSERVER = fileURLToPath(new URL('../helpers/observer-cli.ts', import.meta.url));
 const fixture = (name: string): string =>
   fileURLToPath(new URL(`../fixtures/captures/${name}.capture`, import.meta.url));
-/**
- * `duet gate` publishes transitions only once compose.ts builds the gate's trace sink from `[trace]`
- * (createTraceSink in src/trace/bus-trace-sink.ts); until then these two tests run as todo. Remove it with the wiring.
- */
-const WIRING = 'needs compose.ts createGate: trace: extras.trace ?? createTraceSink(a.bus, config.trace, prefix)';
 const live = new Set<ChildProcess>();
 process.on('exit', () => {
   for (const p of live) p.kill('SIGKILL');
@@ -194,9 +189,7 @@ describe('trace cli - duet trace, replay and capture over a 3-server NATS cluste
       .filter((l) => l.text.startsWith('{'))
       .map((l) => ({ ...(JSON.parse(l.text) as TransitionRecord), atMs: l.atMs }));
 
-  it('trace cli - duet trace on server 1 shows connect → bind → kick → closed on gate B (server 2) within 1 s', {
-    todo: WIRING,
-  }, async () => {
+  it('trace cli - duet trace on server 1 shows connect → bind → kick → closed on gate B (server 2) within 1 s', async () => {
     const trace = observe(['trace', '--json', ...bus(nats.urls[0] as string)]);
     try {
       await trace.waitFor('duet trace subscribed', () => /following/.test(trace.stderr()));
@@ -232,7 +225,7 @@ describe('trace cli - duet trace, replay and capture over a 3-server NATS cluste
     }
   });
 
-  it('trace cli - --uid follows one user across both gates and nothing else', { todo: WIRING }, async () => {
+  it('trace cli - --uid follows one user across both gates and nothing else', async () => {
     const trace = observe(['trace', '--json', '--uid', '9100', ...bus(nats.urls[0] as string)]);
     try {
       await trace.waitFor('duet trace subscribed', () => /following/.test(trace.stderr()));

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { PacketCodec } from '../../src/packet/codec.js';
 import { BusCapture } from '../../src/replay/bus-capture.js';
 import { CaptureWriter, loadCapture } from '../../src/replay/capture-file.js';
 import { packetsFromEnvelopes } from '../../src/replay/envelope-packets.js';
@@ -141,7 +142,7 @@ describe('replay - a bus capture', () => {
 
     const { entries } = await loadCapture(path);
     assert.ok(entries.length > 0 && entries.every((e) => e.kind === 'envelope'));
-    const packets = packetsFromEnvelopes(entries);
+    const packets = packetsFromEnvelopes(entries, new PacketCodec());
     assert.equal((await loadCapture(join(dir, 'node.capture'))).entries.length, entries.length, 'one node: all of it');
     assert.equal((await loadCapture(join(dir, 'none.capture'))).entries.length, 0);
     assert.deepEqual(
