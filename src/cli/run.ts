@@ -68,7 +68,7 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
       metrics.watchNode(node.counters);
     }
     if (role === 'gate' || role === 'dev') {
-      const http = role === 'dev' ? await devHttpHandler() : undefined;
+      const http = role === 'dev' ? await devHttpHandler(config) : undefined;
       gate = createGate(config, adapters, createTransport(config, codec, { handler: http, reportError }), codec, {
         log,
       });
@@ -113,11 +113,17 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
 }
 
 /** The demo web page on the WebSocket port, when the demo game provides one (src/demo/static.ts). */
-async function devHttpHandler(): Promise<WsHttpHandler | undefined> {
+async function devHttpHandler(config: DuetConfig): Promise<WsHttpHandler | undefined> {
   const path = '../demo/static.js';
   try {
-    const mod = (await import(path)) as { demoHttpHandler?: () => WsHttpHandler };
-    return mod.demoHttpHandler?.();
+    const mod = (await import(path)) as {
+      demoHttpHandler?: (o?: { packet: DuetConfig['packet']; heartbeatIntervalMs: number }) => WsHttpHandler;
+    };
+    // The page must speak the gate's packet settings (byte order, widths) and heartbeat.
+    return mod.demoHttpHandler?.({
+      packet: config.packet,
+      heartbeatIntervalMs: config.network.ws.server.heartbeatIntervalMs,
+    });
   } catch (err) {
     if ((err as { code?: string }).code === 'ERR_MODULE_NOT_FOUND') return undefined;
     throw err;

@@ -1,6 +1,7 @@
 import type { CloseParams, SessionEvent } from '../../actors/session-types.js';
 import type { ErrorReporter } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
+import type { Connection } from '../network/transport.js';
 import { ClusterEvent } from '../registry/registry.js';
 import type { TraceSink } from '../trace/trace.js';
 import type { Dispatcher } from './dispatcher.js';
@@ -23,6 +24,19 @@ export interface EffectsDeps {
   resume: ResumeService;
 }
 
+/** What a suspended session holds instead of its lost connection. */
+function detached(c: Connection): Connection {
+  const { cid, remote } = c;
+  return {
+    cid,
+    remote,
+    send: () => 'closed',
+    close: async () => {},
+    terminate: () => {},
+    bufferedBytes: 0,
+  };
+}
+
 /** The session machine's named actions, implemented once per gate (STYLE.md 5). */
 export function createSessionEffects(d: EffectsDeps): SessionEffects {
   return {
@@ -43,6 +57,8 @@ export function createSessionEffects(d: EffectsDeps): SessionEffects {
         case 'armSuspend':
           s.suspendDeadlineMs = d.now() + d.resume.o.windowMs;
           d.sessions.detachConn(s.conn.cid, s);
+          // Let the dead socket's objects go: a suspended session holds only its ring until it resumes.
+          s.conn = detached(s.conn);
           return;
         case 'forget':
           if (s.uid !== 0 && d.sessions.unindexUid(s.uid, s)) d.dispatcher.forget(s.uid);
