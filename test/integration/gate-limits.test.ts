@@ -2,7 +2,7 @@
 // connections (429) and slow consumers (4006) with 100 steady clients beside the slow one. The transport-level
 // versions live in ws-transport.test.ts; maxConnNum (503) and the 1009 frame limit in gate-admission/gate-session.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import WebSocket from 'ws';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { registerDiagnostics } from '../../src/demo/diagnostics.js';
@@ -33,7 +33,7 @@ interface LimitedGate {
 }
 
 /** A gate and a diagnostic node on the memory adapters with the limits test/harness/embedded.ts does not pass. */
-async function startGate(t: { after: (fn: () => Promise<void>) => void }, o: Partial<LimitsOptions>) {
+async function startGate(t: TestContext, o: Partial<LimitsOptions>) {
   const failures: string[] = [];
   const report = (err: unknown, context: string): void => {
     failures.push(`${context}: ${err instanceof Error ? err.stack : String(err)}`);
@@ -78,7 +78,7 @@ async function startGate(t: { after: (fn: () => Promise<void>) => void }, o: Par
   return r;
 }
 
-function client(t: { after: (fn: () => Promise<void>) => void }, url: string): Promise<WsTestClient> {
+function client(t: TestContext, url: string): Promise<WsTestClient> {
   return connect(url).then((c) => {
     t.after(() => c[Symbol.asyncDispose]());
     return c;
