@@ -48,3 +48,10 @@ export function withDeadline<T>(work: Promise<T>, ms: number, what: string): Pro
   });
   return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
 }
+
+/** Waits for `work` or `ms`, whichever comes first, without rejecting (drain deadlines); clears its timer. */
+export async function settleWithin(work: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([work.catch(() => {}), new Promise<void>((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}

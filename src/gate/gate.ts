@@ -5,7 +5,7 @@ import type { Bus } from '../bus/bus.js';
 import { GateOpsCodec, type NodeItem, type Result, ResultsCodec, SessionKind } from '../bus/envelope.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import { type ErrorReporter, errorMessage } from '../errors.js';
-import { Cleanup, type Service, type ServiceRunState, type StopOptions } from '../lifecycle.js';
+import { Cleanup, type Service, type ServiceRunState, type StopOptions, settleWithin } from '../lifecycle.js';
 import type { Locator } from '../locate/locator.js';
 import { type Log, silentLog } from '../log/types.js';
 import type { Connection, Transport } from '../network/transport.js';
@@ -308,16 +308,13 @@ export class Gate implements Service {
       o.transport.refuseNew();
       const deadline = opts.deadlineMs ?? 0;
       if (deadline > 0 && this.sessions.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([this.#whenIdle(), new Promise<void>((r) => (timer = setTimeout(r, deadline)))]);
-        clearTimeout(timer);
+        await settleWithin(this.#whenIdle(), deadline);
       }
       for (const s of [...this.sessions.all()]) {
         s.send({ type: 'session.kicked', force: false, code: SESSION_CLOSE_GOING_AWAY, reason: 'gate shutting down' });
       }
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.#whenIdle(), new Promise<void>((r) => (timer = setTimeout(r, 3000)))]);
-      clearTimeout(timer);
+      // Closing handshakes get 3 s; whatever is left is terminated below.
+      await settleWithin(this.#whenIdle(), 3000);
     }
     for (const s of [...this.sessions.all()]) {
       s.send({ type: 'session.kicked', force: true, code: SESSION_CLOSE.KICKED, reason: 'gate stopped' });

@@ -4,7 +4,7 @@ import type { Bus } from '../bus/bus.js';
 import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import { DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
-import { Cleanup, type Service, type ServiceRunState, type StopOptions } from '../lifecycle.js';
+import { Cleanup, type Service, type ServiceRunState, type StopOptions, settleWithin } from '../lifecycle.js';
 import type { Locator } from '../locate/locator.js';
 import { type Log, silentLog } from '../log/types.js';
 import type { PacketCodec } from '../packet/codec.js';
@@ -296,12 +296,7 @@ export class Node implements Service {
     if (opts.graceful ?? true) {
       await this.setState('hang').catch((err: unknown) => this.#report(err, 'register hang'));
       if (this.#inflight > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([
-          new Promise<void>((r) => this.#idle.push(r)),
-          new Promise<void>((r) => (timer = setTimeout(r, opts.deadlineMs ?? 3000))),
-        ]);
-        clearTimeout(timer);
+        await settleWithin(new Promise<void>((r) => this.#idle.push(r)), opts.deadlineMs ?? 3000);
       }
     }
     this.#nodeOut.close();
