@@ -3,10 +3,12 @@
 // versions live in ws-transport.test.ts; maxConnNum (503) and the 1009 frame limit in gate-admission/gate-session.
 import assert from 'node:assert/strict';
 import { type TestContext, test } from 'node:test';
+import fc from 'fast-check';
 import WebSocket from 'ws';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { registerDiagnostics } from '../../src/demo/diagnostics.js';
-import { CloseCode } from '../../src/errors.js';
+import { CloseCode, ErrorCode } from '../../src/errors.js';
+import type { MalformedReason } from '../../src/gate/counters.js';
 import { Gate } from '../../src/gate/gate.js';
 import { MemoryLocator } from '../../src/locate/memory-locator.js';
 import type { WriteQueueBudget } from '../../src/network/connection.js';
@@ -21,6 +23,7 @@ interface LimitsOptions {
   rateLimit: number;
   rateLimitBurst: number;
   maxConnPerIp: number;
+  malformedBudget: number;
   writeQueue: Partial<WriteQueueBudget>;
   closeTimeoutMs: number;
 }
@@ -62,6 +65,7 @@ async function startGate(t: TestContext, o: Partial<LimitsOptions>) {
     codec,
     rateLimit: o.rateLimit,
     rateLimitBurst: o.rateLimitBurst,
+    malformedBudget: o.malformedBudget,
     heartbeatIntervalMs: 0,
     reportError: report,
   });
@@ -205,5 +209,58 @@ test('gate limits - a slow consumer is closed with 4006 while 100 steady clients
   t.diagnostic(`steady clients without the slow one: ${p(baseline)}`);
   t.diagnostic(`steady clients with the slow one:    ${p(withSlow)}`);
   assert.ok(baseline.length >= 100 && withSlow.length >= 100);
+  assert.deepEqual(g.failures, []);
+});
+
+test('gate limits - 2,000 random frames through a real socket: each malformed one counted, 4004 past the budget', async (t) => {
+  const escaped: unknown[] = [];
+  const onEscape = (err: unknown): void => {
+    escaped.push(err);
+  };
+  process.on('uncaughtException', onEscape);
+  process.on('unhandledRejection', onEscape);
+  t.after(() => {
+    process.off('uncaughtException', onEscape);
+    process.off('unhandledRejection', onEscape);
+  });
+  const codec = new PacketCodec();
+  const reasonOf: Record<string, MalformedReason> = {
+    [ErrorCode.PACKET_SHORT]: 'short',
+    [ErrorCode.PACKET_SIZE_MISMATCH]: 'size_mismatch',
+  };
+  // Random bytes plus valid echoes with one byte changed; at most 64 bytes so ws never refuses one (1009).
+  const frames = fc.sample(
+    fc.oneof(
+      fc.uint8Array({ minLength: 1, maxLength: 64 }),
+      fc.tuple(fc.uint8Array({ maxLength: 40 }), fc.nat(), fc.integer({ min: 0, max: 255 })).map(([body, at, byte]) => {
+        const f = Buffer.from(codec.encode({ route: 1, seq: 1, body }));
+        f[at % f.length] = byte;
+        return f;
+      }),
+    ),
+    { numRuns: 2000, seed: 4004 },
+  );
+  const want: Record<MalformedReason, number> = { short: 0, size_mismatch: 0, too_large: 0, other: 0 };
+  let bad = 0;
+  for (const f of frames) {
+    const r = codec.decode(f);
+    if (r.ok) continue;
+    want[reasonOf[r.error.code] ?? 'other']++;
+    bad++;
+  }
+  // The budget is exactly the malformed frames among the 2,000: all of them pass, one more closes.
+  const g = await startGate(t, { malformedBudget: bad });
+  const c = await client(t, g.url);
+  for (const f of frames) c.sendRaw(f);
+  await c.request(1, 'sync', 5000);
+  assert.deepEqual({ ...g.gate.counters.malformed }, want);
+  assert.ok(c.isOpen, 'still open at exactly the budget');
+  t.diagnostic(`${frames.length} frames sent, ${bad} malformed: ${JSON.stringify(want)}`);
+  c.sendRaw(Buffer.from([0, 0, 0, 9]));
+  assert.equal((await c.waitClose(5000)).code, CloseCode.MALFORMED_BUDGET);
+  // The gate lives on: a new connection echoes.
+  const d = await client(t, g.url);
+  assert.equal((await d.request(1, 'after', 5000)).text, 'after');
+  assert.deepEqual(escaped, []);
   assert.deepEqual(g.failures, []);
 });
