@@ -236,9 +236,10 @@ async function main(): Promise<number> {
   const errors = sum(reports, errorsOf);
   const exit = await gate.stop();
   await cleanup();
-  // Child pipes close just after their process's exit event: give them that moment before looking.
-  await new Promise((r) => setTimeout(r, 500));
-  const handles = process.getActiveResourcesInfo().filter((h) => h !== 'TTYWrap');
+  // Child pipes close just after their process's exit event: give them up to 3 s before looking.
+  const live = (): string[] => process.getActiveResourcesInfo().filter((h) => h !== 'TTYWrap' && h !== 'Timeout');
+  for (let i = 0; i < 30 && live().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const handles = live();
   process.stdout.write(
     `gate exit code ${exit}; soak process handles still open: ${handles.length ? handles.join(', ') : 'none'}\n`,
   );
