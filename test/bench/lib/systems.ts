@@ -64,7 +64,8 @@ const DUET_COMMON = [
 
 const sets = (list: string[]): string[] => list.flatMap((s) => ['--set', s]);
 
-const DUET_BIN = join(HERE, '..', '..', 'bin', 'duet.js');
+/** DUET_BENCH_ROOT=<checkout> runs another copy of duet (A/B of a src change) with this bench. */
+const DUET_BIN = join(process.env.DUET_BENCH_ROOT ?? join(HERE, '..', '..'), 'bin', 'duet.js');
 
 /**
  * `node [--cpu-prof ...] bin/duet.js <args>` (node refuses --cpu-prof in NODE_OPTIONS, so the bench spawns duet
