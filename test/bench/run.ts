@@ -91,13 +91,7 @@ function ensurePinus(): string | undefined {
 async function startAll(names: SystemName[]): Promise<System[]> {
   const out: System[] = [];
   for (const name of names) {
-    if (name === 'pinus') {
-      const why = ensurePinus();
-      if (why) {
-        skipped.pinus = why;
-        continue;
-      }
-    }
+    if (skipped[name]) continue;
     try {
       const t = Date.now();
       const sys = await startSystem(name);
@@ -185,6 +179,12 @@ async function main(): Promise<void> {
     await profile(args.profile);
     return;
   }
+  const needEcho = only.has('echo') || only.has('open');
+  if (needEcho && wanted.includes('pinus')) {
+    // Before envInfo, so the header names the pinus version that runs.
+    const why = ensurePinus();
+    if (why) skipped.pinus = why;
+  }
   const env = envInfo(ROOT, PINUS_PACKAGE_DIR);
   log(
     `duet bench (${quick ? 'quick' : 'full'}) on ${env.nproc} × ${env.cpuModel}, node ${env.node}, ${env.natsServer}`,
@@ -202,7 +202,6 @@ async function main(): Promise<void> {
     elapsedSeconds: 0,
   };
 
-  const needEcho = only.has('echo') || only.has('open');
   const systems = needEcho ? await startAll(wanted) : [];
   try {
     if (only.has('echo')) {
