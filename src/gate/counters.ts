@@ -34,5 +34,7 @@ export class GateCounters {
   pushMissed = 0;
   slowConsumers = 0;
   rateLimited = 0;
+  /** Stateful frames sent to a live node of the group because the user's node had left. */
+  rerouted = 0;
   opErrors = 0;
 }

@@ -5,7 +5,7 @@ import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
 import type { ClusterEvent } from '../registry/registry.js';
 import type { GateCounters } from './counters.js';
-import type { RouteTable } from './route-table.js';
+import type { RouteEntry, RouteTable } from './route-table.js';
 import type { Session } from './session.js';
 
 /**
@@ -64,20 +64,49 @@ export class Dispatcher {
     }
     const cached = this.#nodeCache.get(s.uid)?.get(e.group);
     if (cached !== undefined) {
-      this.#deliver(cached, s, frame);
+      if (this.table.nodes.has(cached)) this.#deliver(cached, s, frame);
+      else this.#reroute(s, e, frame, cached);
       return true;
     }
-    this.#lookup(s, e.group, frame.slice());
+    this.#lookup(s, e, frame.slice());
     return true;
   }
 
-  #lookup(s: Session, group: string, frame: Uint8Array): void {
+  /**
+   * The user's node left the route table (it crashed or deregistered): re-route to a live instance of the same
+   * group, picked like a stateless route, and pin the user there (the locator binding moves with it), instead of
+   * publishing to a subject nobody reads (due drops these frames silently).
+   */
+  #reroute(s: Session, e: RouteEntry, frame: Uint8Array, deadNid: string): void {
+    const inst = e.picker.pick(e.candidates.filter((i) => i.name === e.group));
+    if (inst === undefined) {
+      this.#counters.drops.no_node++;
+      return;
+    }
+    this.#counters.rerouted++;
+    const uid = s.uid;
+    this.#cache(uid, e.group, inst.id);
+    this.#deliver(inst.id, s, frame);
+    this.#log.info('stateful route re-routed from a departed node', {
+      uid,
+      group: e.group,
+      from: deadNid,
+      to: inst.id,
+    });
+    this.#locator
+      .bindNode(uid, e.group, inst.id)
+      .catch((err: unknown) => this.#log.warn('re-route bind failed', { uid, err: String(err) }));
+  }
+
+  #lookup(s: Session, e: RouteEntry, frame: Uint8Array): void {
     s.backlog = [];
     const uid = s.uid;
+    const group = e.group;
     this.#locator
       .locateNode(uid, group)
       .then((nid) => {
         if (nid === undefined) this.#counters.drops.not_located++;
+        else if (!this.table.nodes.has(nid)) this.#reroute(s, e, frame, nid);
         else {
           if (!s.isClosed && s.uid === uid) this.#cache(uid, group, nid);
           this.#deliver(nid, s, frame);
