@@ -14,7 +14,22 @@ export interface EnvInfo {
   natsServer: string;
   ws: string;
   pinus: string;
+  /** `git rev-parse --short HEAD` of the duet that ran, plus "+dirty" when src/ or actors/ had uncommitted changes. */
+  commit: string;
   loadavgStart: number[];
+}
+
+function gitCommit(root: string): string {
+  try {
+    const head = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src', 'actors', 'proto'], {
+      cwd: root,
+      encoding: 'utf8',
+    }).trim();
+    return dirty ? `${head}+dirty` : head;
+  } catch {
+    return 'unknown';
+  }
 }
 
 function pkgVersion(dir: string): string {
@@ -49,6 +64,7 @@ export function envInfo(root: string, pinusDir: string): EnvInfo {
     pinus: existsSync(join(pinusDir, 'node_modules', 'pinus'))
       ? pkgVersion(join(pinusDir, 'node_modules', 'pinus'))
       : 'absent',
+    commit: gitCommit(process.env.DUET_BENCH_ROOT ?? root),
     loadavgStart: loadavg(),
   };
 }

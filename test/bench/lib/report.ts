@@ -126,7 +126,7 @@ export function formatReport(r: BenchReport): string {
   const e = r.env;
   const parts: string[] = [];
   parts.push(
-    `duet bench (${r.mode}) — ${e.date}, ${e.nproc} × ${e.cpuModel}, ${e.memGiB} GiB, node ${e.node}, ${e.natsServer}, ws ${e.ws}, pinus ${e.pinus}`,
+    `duet bench (${r.mode}) — ${e.date}, duet ${e.commit}, ${e.nproc} × ${e.cpuModel}, ${e.memGiB} GiB, node ${e.node}, ${e.natsServer}, ws ${e.ws}, pinus ${e.pinus}`,
   );
   parts.push(
     `load average at start ${e.loadavgStart.map(f2).join(' ')}, at end ${r.loadavgEnd.map(f2).join(' ')}; ${r.elapsedSeconds.toFixed(0)} s`,
