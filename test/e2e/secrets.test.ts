@@ -244,3 +244,31 @@ test('secrets - `duet config print` hides credentials inside server URLs', {
 }, async () => {
   assertNoSecret('config print', await configPrint());
 });
+
+// Known gap (reported to the lead): src/compose.ts createRegistry passes only the servers to the NATS KV registry,
+// not bus.nats.user/pass/token, so on an authenticated NATS the gate exits with "Authorization Violation".
+test('secrets - the NATS KV registry uses the bus credentials (token-protected NATS)', {
+  todo: 'compose.ts createRegistry does not pass bus.nats user/pass/token to createNatsRegistry',
+}, async (t) => {
+  const nats = await startNats({ jetstream: true, args: ['--auth', SECRETS.natsToken] });
+  t.after(() => nats[Symbol.asyncDispose]());
+  const gate = await startDuet([
+    'gate',
+    '--set',
+    'network.ws.server.addr="127.0.0.1:0"',
+    '--set',
+    'bus.adapter="nats"',
+    '--set',
+    `bus.nats.servers=["${nats.url}"]`,
+    '--set',
+    `bus.nats.token="${SECRETS.natsToken}"`,
+    '--set',
+    'locate.adapter="memory"',
+    '--set',
+    'registry.adapter="nats"',
+    '--set',
+    'log.level="warn"',
+  ]);
+  t.after(() => gate.kill());
+  assertNoSecret('stdout/stderr', gate.output);
+});
