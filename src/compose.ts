@@ -114,6 +114,9 @@ async function createRegistry(config: DuetConfig): Promise<Registry> {
     bucket: reg.nats.bucket,
     refreshIntervalMs: reg.nats.intervalMs,
     replicas: reg.nats.replicas,
+    user: config.bus.nats.user || undefined,
+    pass: config.bus.nats.pass || undefined,
+    token: config.bus.nats.token || undefined,
   });
 }
 

@@ -1,4 +1,6 @@
 /** `duet config print`: every effective key = value, with where it came from. Secrets are shown as "***". */
+
+import { redactUrlCredentials } from '../log/redact.js';
 import { formatDuration, formatSize } from './duration.js';
 import type { Field } from './fields.js';
 import { outputKey } from './fields.js';
@@ -12,7 +14,8 @@ export function formatValue(field: Field, value: unknown): string {
   if (field.kind === 'size' && typeof value === 'number') {
     return value > 0 && value % 1024 === 0 ? JSON.stringify(formatSize(value)) : String(value);
   }
-  return JSON.stringify(value);
+  // URLs may carry credentials (nats://user:pass@host): shown without them.
+  return redactUrlCredentials(JSON.stringify(value));
 }
 
 function lookup(config: unknown, key: string, field: Field): unknown {
@@ -41,5 +44,6 @@ export function formatConfig(result: LoadedConfig): string {
   }
   const width = Math.min(72, Math.max(...rows.map(([line]) => line.length)));
   const header = `# duet config, role ${result.role}, file ${result.file ?? '(none, code defaults)'}`;
-  return [header, ...rows.map(([line, source]) => `${line.padEnd(width)}  (${source})`)].join('\n') + '\n';
+  const shown = rows.map(([line, source]) => `${line.padEnd(width)}  (${redactUrlCredentials(source)})`);
+  return [header, ...shown].join('\n') + '\n';
 }

@@ -3,7 +3,7 @@ import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.j
 import type { Subjects } from '../bus/subjects.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
-import type { ClusterEvent } from '../registry/registry.js';
+import { ClusterEvent } from '../registry/registry.js';
 import type { GateCounters } from './counters.js';
 import type { RouteEntry, RouteTable } from './route-table.js';
 import type { Session } from './session.js';
@@ -86,6 +86,10 @@ export class Dispatcher {
     this.#counters.rerouted++;
     const uid = s.uid;
     this.#cache(uid, e.group, inst.id);
+    // The new node never saw this user bind: a reconnect event (as on a bind) lets it rebuild the user's state.
+    if (this.table.events.get(ClusterEvent.RECONNECT)?.includes(inst.id)) {
+      this.#out.add(inst.id, { trigger: { event: ClusterEvent.RECONNECT, cid: s.cid, uid } }, 24);
+    }
     this.#deliver(inst.id, s, frame);
     this.#log.info('stateful route re-routed from a departed node', {
       uid,

@@ -28,6 +28,10 @@ const BUCKET_RE = /^[-\w]+$/;
 export interface NatsRegistryOptions {
   /** Server URLs; the registry opens and owns its own connection. */
   servers?: string | string[];
+  /** Credentials for the registry's own connection (the bus's `[bus.nats]` ones). */
+  user?: string;
+  pass?: string;
+  token?: string;
   /** Or an open connection owned by the caller (not closed by dispose). */
   connection?: NatsConnection;
   /** Cluster name: the bucket is `duet_{cluster}`. Default "default". */
@@ -110,7 +114,14 @@ export class NatsRegistry implements Registry {
     let nc = opts.connection;
     const owns = nc === undefined;
     try {
-      nc ??= await connect({ servers: opts.servers, name: 'duet-registry', maxReconnectAttempts: -1 });
+      nc ??= await connect({
+        servers: opts.servers,
+        name: 'duet-registry',
+        maxReconnectAttempts: -1,
+        user: opts.user,
+        pass: opts.pass,
+        token: opts.token,
+      });
       const ttl = intervalMs * NATS_REGISTRY_MISSED_REFRESHES;
       const kv = await new Kvm(nc).create(bucket, { history: 1, replicas, ttl, timeout });
       const jsm = await jetstreamManager(nc, { timeout });

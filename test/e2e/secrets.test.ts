@@ -237,19 +237,13 @@ test('secrets - `duet config print` masks every secret key, given by --set or by
   for (const [name, value] of Object.entries(keyed)) assert.ok(!out.includes(value), `${name} printed`);
 });
 
-// Known gap (reported to the lead): src/config/print.ts masks secret keys but prints credentials inside
-// bus.nats.servers URLs (value and flag source) as given. The logger's redactUrlCredentials would fix it.
-test('secrets - `duet config print` hides credentials inside server URLs', {
-  todo: 'config print does not apply redactUrlCredentials to values and flag sources',
-}, async () => {
+// config print masks secret keys and credentials inside server URLs (value and flag source).
+test('secrets - `duet config print` hides credentials inside server URLs', async () => {
   assertNoSecret('config print', await configPrint());
 });
 
-// Known gap (reported to the lead): src/compose.ts createRegistry passes only the servers to the NATS KV registry,
-// not bus.nats.user/pass/token, so on an authenticated NATS the gate exits with "Authorization Violation".
-test('secrets - the NATS KV registry uses the bus credentials (token-protected NATS)', {
-  todo: 'compose.ts createRegistry does not pass bus.nats user/pass/token to createNatsRegistry',
-}, async (t) => {
+// The NATS KV registry connects with the bus's credentials.
+test('secrets - the NATS KV registry uses the bus credentials (token-protected NATS)', async (t) => {
   const nats = await startNats({ jetstream: true, args: ['--auth', SECRETS.natsToken] });
   t.after(() => nats[Symbol.asyncDispose]());
   const gate = await startDuet([
