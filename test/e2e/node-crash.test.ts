@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { Route } from '../fixtures/apps/cluster-app.js';
+import { clusterArgs } from '../harness/cluster-args.js';
 import { type DuetProcess, startDuet } from '../harness/duet-process.js';
 import { type NatsServer, startNats } from '../harness/nats.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
@@ -49,28 +50,7 @@ describe('node crash - a node killed with SIGKILL while users are bound to it', 
   let killedAt = 0;
   const prefix = `nc${randomUUID().slice(0, 8)}`;
 
-  const common = (): string[] => [
-    '--set',
-    'bus.adapter="nats"',
-    '--set',
-    `bus.nats.servers=["${nats.url}"]`,
-    '--set',
-    `bus.nats.prefix="${prefix}"`,
-    '--set',
-    'locate.adapter="redis"',
-    '--set',
-    `locate.redis.addrs=["${redis.addr}"]`,
-    '--set',
-    `locate.redis.prefix="${prefix}:locate"`,
-    '--set',
-    'registry.adapter="nats"',
-    '--set',
-    `registry.nats.bucket="${prefix}-registry"`,
-    '--set',
-    'registry.nats.interval="500ms"',
-    '--set',
-    'log.level="warn"',
-  ];
+  const common = (): string[] => clusterArgs({ natsUrl: nats.url, redisAddr: redis.addr, prefix });
 
   before(async () => {
     [nats, redis] = await Promise.all([startNats({ jetstream: true }), startRedis()]);

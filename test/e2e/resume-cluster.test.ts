@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { Client } from '../../src/client/index.js';
 import { Route } from '../fixtures/apps/cluster-app.js';
+import { clusterArgs } from '../harness/cluster-args.js';
 import { type CutProxy, startCutProxy } from '../harness/cut-proxy.js';
 import { type DuetProcess, startDuet } from '../harness/duet-process.js';
 import { until } from '../harness/embedded.js';
@@ -29,28 +30,7 @@ describe('resume - across gates on a NATS cluster', { timeout: 120_000 }, () => 
   let gateB: DuetProcess;
   const prefix = `r${randomUUID().slice(0, 8)}`;
 
-  const common = (natsUrl: string): string[] => [
-    '--set',
-    'bus.adapter="nats"',
-    '--set',
-    `bus.nats.servers=["${natsUrl}"]`,
-    '--set',
-    `bus.nats.prefix="${prefix}"`,
-    '--set',
-    'locate.adapter="redis"',
-    '--set',
-    `locate.redis.addrs=["127.0.0.1:${redis.port}"]`,
-    '--set',
-    `locate.redis.prefix="${prefix}:locate"`,
-    '--set',
-    'registry.adapter="nats"',
-    '--set',
-    `registry.nats.bucket="${prefix}-registry"`,
-    '--set',
-    'registry.nats.interval="500ms"',
-    '--set',
-    'log.level="warn"',
-  ];
+  const common = (natsUrl: string): string[] => clusterArgs({ natsUrl, redisAddr: `127.0.0.1:${redis.port}`, prefix });
   const gateArgs = (i: number): string[] => [
     'gate',
     ...common(nats.urls[i] as string),
