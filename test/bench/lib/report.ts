@@ -174,6 +174,18 @@ export function formatReport(r: BenchReport): string {
         ),
     );
   }
+  const faults = [...r.echo, ...r.openLoop].flatMap((c) =>
+    c.runs
+      .filter((x) => x.lost > 0 || x.errors > 0)
+      .map((x) => `${c.system} ${describe(c.load)}: ${x.lost} unanswered, ${x.errors} socket errors/closes`),
+  );
+  const short = r.broadcast.filter((b) => b.runs.some((x) => x.delivered < b.sessions * b.pushesPerRun));
+  const idleShort = r.idle.filter((i) => i.runs.some((x) => x.open < i.sessions));
+  parts.push(
+    faults.length + short.length + idleShort.length === 0
+      ? '\nEvery request answered, every push delivered, every idle session still open.'
+      : `\nFAULTS: ${[...faults, ...short.map((b) => `${b.system} broadcast short`), ...idleShort.map((i) => `${i.system} idle sessions closed`)].join('; ')}`,
+  );
   for (const [k, why] of Object.entries(r.skipped)) parts.push(`skipped ${k}: ${why}`);
   return parts.join('\n');
 }
