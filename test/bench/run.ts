@@ -275,6 +275,14 @@ const watchdog = setTimeout(
   (quick ? 3 : 25) * 60_000,
 );
 watchdog.unref();
+// Ctrl-C / SIGTERM: a signal death skips 'exit' handlers, so kill every server and worker first, then exit.
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(sig, () => {
+    console.error(`bench: ${sig}, stopping every process it started`);
+    killAllSpawned();
+    process.exit(130);
+  });
+}
 
 main()
   .then(() => process.exit(0))

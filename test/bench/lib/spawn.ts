@@ -9,12 +9,28 @@ export interface BenchProcess {
 }
 
 const live = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
-});
+/** Grandchildren we know of (pinus's servers): killed with the rest if the runner exits early. */
+const adopted = new Set<number>();
+process.on('exit', killAllSpawned);
 
 export function killAllSpawned(): void {
   for (const c of live) c.kill('SIGKILL');
+  for (const pid of adopted) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Also kill `pid` when the runner exits (processes a child spawned on its own). */
+export function adopt(pid: number): void {
+  adopted.add(pid);
+}
+
+export function release(pid: number): void {
+  adopted.delete(pid);
 }
 
 /** Spawns `cmd args` and resolves once its output matches `ready`. */

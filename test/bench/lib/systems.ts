@@ -17,7 +17,7 @@ import { freePorts } from '../../harness/free-port.js';
 import { startNats } from '../../harness/nats.js';
 import type { Protocol } from './load-protocol.js';
 import { childPids, cmdline } from './proc-stats.js';
-import { spawnReady, tsNode } from './spawn.js';
+import { adopt, release, spawnReady, tsNode } from './spawn.js';
 import {
   duetRequest,
   POMELO_RESPONSE,
@@ -272,6 +272,7 @@ export async function startPinus(): Promise<System> {
     const kids = childPids(proc.pid);
     await proc.stop();
     for (const pid of kids) {
+      release(pid);
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -284,6 +285,7 @@ export async function startPinus(): Promise<System> {
     await probeEcho(url, 'pomelo', 30_000);
     const pids: Record<string, number> = { master: proc.pid };
     for (const pid of childPids(proc.pid)) {
+      adopt(pid);
       const cl = cmdline(pid);
       if (cl.includes('serverType=connector')) pids.connector = pid;
       else if (cl.includes('serverType=echo')) pids.backend = pid;
