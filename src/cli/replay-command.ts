@@ -2,6 +2,7 @@ import { parseArgs } from '../config/args.js';
 import { DuetError, ErrorCode, errorMessage } from '../errors.js';
 import { replayCapture } from '../replay/replay.js';
 import { formatReplayReport } from '../replay/replay-diff.js';
+import { openWsReplayConnection } from './ws-replay-connection.js';
 
 export const REPLAY_HELP = `duet replay FILE --url ws://HOST:PORT/ [--fast] [--ignore-push-order] [--json]
 Re-sends the client side of a capture (one connection per recorded cid) with its recorded timing (or --fast:
@@ -40,6 +41,7 @@ export async function runReplay(argv: string[], io: ReplayIo = {}): Promise<numb
   try {
     const report = await replayCapture(file, {
       url,
+      connect: openWsReplayConnection,
       fast: args.options.fast === true,
       ignorePushOrder: args.options['ignore-push-order'] === true,
       signal: ac.signal,

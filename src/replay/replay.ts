@@ -3,7 +3,7 @@ import { PacketCodec } from '../packet/codec.js';
 import { loadCapture } from './capture-file.js';
 import type { CaptureEntry } from './capture-records.js';
 import { packetsFromEnvelopes } from './envelope-packets.js';
-import { ReplayConnection } from './replay-connection.js';
+import type { ReplayConnection, ReplayConnector } from './replay-connection.js';
 import { type CompareOptions, compareConnection, type ReplayPacket, type ReplayReport } from './replay-diff.js';
 
 export const DEFAULT_REPLAY_STEP_TIMEOUT_MS = 2000;
@@ -14,6 +14,8 @@ export const DEFAULT_REPLAY_QUIET_MS = 100;
 export interface ReplayOptions extends CompareOptions {
   /** The gate to replay against, e.g. ws://127.0.0.1:3553/. */
   url: string;
+  /** Opens the client connections (src/cli/ws-replay-connection.ts over `ws`). */
+  connect: ReplayConnector;
   /** Send as soon as causality allows instead of keeping the recorded gaps. */
   fast?: boolean;
   /** Longest wait for the answers recorded before a packet, before sending it anyway. */
@@ -86,7 +88,7 @@ export async function replayCapture(path: string, o: ReplayOptions): Promise<Rep
       if (failed.has(c)) continue;
       if (!c.socket) {
         try {
-          c.socket = await ReplayConnection.open(o.url, codec);
+          c.socket = await o.connect(o.url, codec);
         } catch (err) {
           failed.add(c);
           report.problems.push(`cid ${c.cid} (gate ${c.gid}): ${errorMessage(err)}`);

@@ -1,3 +1,4 @@
+import { openWsReplayConnection } from '../../src/cli/ws-replay-connection.js';
 import { type ReplayOptions, replayCapture } from '../../src/replay/replay.js';
 import { formatReplayReport, type ReplayReport } from '../../src/replay/replay-diff.js';
 
@@ -11,8 +12,8 @@ export { formatReplayReport };
 export function replay(
   file: string | URL,
   target: { url: string },
-  opts: Omit<ReplayOptions, 'url'> = {},
+  opts: Partial<Omit<ReplayOptions, 'url'>> = {},
 ): Promise<ReplayReport> {
   const path = file instanceof URL ? file.pathname : file;
-  return replayCapture(path, { fast: true, ...opts, url: target.url });
+  return replayCapture(path, { fast: true, connect: openWsReplayConnection, ...opts, url: target.url });
 }
