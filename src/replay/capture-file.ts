@@ -1,13 +1,11 @@
 import { type FileHandle, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, extname } from 'node:path';
-import { DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
+import type { ErrorReporter } from '../errors.js';
 import { type PacketOptions, packetOptions } from '../packet/options.js';
-import { CaptureCorruptError } from './capture-reader.js';
 import {
   CAPTURE_VERSION,
   type CaptureEntry,
   type CaptureHeader,
-  decodeRecordBody,
   encodeEntryRecord,
   encodeHeaderRecord,
 } from './capture-records.js';
