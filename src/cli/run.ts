@@ -103,7 +103,11 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
   if (node) parts.push(`node ${node.name} ${node.id} (codec ${config.cluster.node.codec})`);
   if (gate) {
     const a = gate.address;
-    parts.push(`gate ${gate.name} ${gate.id} listening on ws://${a?.host}:${a?.port}${config.network.ws.server.path}`);
+    const host = a?.host.includes(':') ? `[${a.host}]` : a?.host;
+    const scheme = config.network.ws.server.keyFile ? 'wss' : 'ws';
+    parts.push(
+      `gate ${gate.name} ${gate.id} listening on ${scheme}://${host}:${a?.port}${config.network.ws.server.path}`,
+    );
   }
   console.log(`duet ${role}: ${parts.join('; ')}`);
   await waitForSignal(config, services, log);
