@@ -8,7 +8,10 @@ import { loadConfig } from '../config/load.js';
 import { formatConfig } from '../config/print.js';
 import type { Role } from '../config/schema.js';
 import { DuetError, ErrorCode, errorMessage } from '../errors.js';
+import { CAPTURE_HELP, runCapture } from './capture-command.js';
+import { REPLAY_HELP, runReplay } from './replay-command.js';
 import { runServices } from './run.js';
+import { runTrace, TRACE_HELP } from './trace-command.js';
 
 const HELP: Record<string, string> = {
   main: `duet — a due-compatible gateway and node cluster
@@ -20,6 +23,9 @@ Commands:
   gate           a gate (config/gate.toml)
   node           a node running an app (config/node.toml; --app MODULE, default the demo app)
   config print   the effective configuration with the source of every value
+  trace          live session transitions from every gate, over NATS (--uid N --cid N --gate ID --json)
+  capture        record the bus envelopes to a capture file (--out FILE)
+  replay FILE    re-send a capture's client side to a gate and diff the answers (--url ws://… [--fast])
 
 Options (every command):
   --config DIR        directory of gate.toml / node.toml / dev.toml (env DUET_CONFIG)
@@ -27,7 +33,8 @@ Options (every command):
   --set key=value     override one key, value in TOML syntax (repeatable); env DUET__SECTION__KEY=value
   -h, --help          this help
 
-Exit codes: 0 ok, 1 runtime failure, 2 bad usage or configuration, 130 forced by a second signal.`,
+Exit codes: 0 ok, 1 runtime failure (replay: a mismatch), 2 bad usage, configuration or capture file,
+130 forced by a second signal.`,
   dev: `duet dev [--set key=value]...  — gate and demo node in one process, no external server.
 Listens on network.ws.server.addr (default :3553).`,
   gate: 'duet gate [--config DIR] [--set key=value]...  — runs a gate with config/gate.toml.',
@@ -36,7 +43,22 @@ Listens on network.ws.server.addr (default :3553).`,
     'duet config print [--role gate|node|dev] — prints the effective configuration and where each value came from.',
 };
 
+/** Commands with options of their own: they parse the whole argv (command word first). */
+const OBSERVERS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
+  trace: { run: runTrace, help: TRACE_HELP },
+  replay: { run: runReplay, help: REPLAY_HELP },
+  capture: { run: runCapture, help: CAPTURE_HELP },
+};
+
 async function main(argv: string[]): Promise<number> {
+  const observer = OBSERVERS[argv[0] ?? ''];
+  if (observer) {
+    if (argv.includes('--help') || argv.includes('-h')) {
+      console.log(observer.help);
+      return 0;
+    }
+    return observer.run(argv);
+  }
   const args = parseArgs(argv, { role: { type: 'string' } });
   const [command, sub] = args.command;
   if (!command || (args.help && !command)) {
@@ -73,7 +95,7 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    if (err instanceof DuetError && err.code === ErrorCode.CONFIG_INVALID) {
+    if (err instanceof DuetError && (err.code === ErrorCode.CONFIG_INVALID || err.code === ErrorCode.CAPTURE_CORRUPT)) {
       console.error(`duet: ${err.message}`);
       process.exit(2);
     }

@@ -14,6 +14,7 @@ import { createMetrics } from '../metrics/metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
 import type { WsTransportOptions } from '../network/ws-transport.js';
 import type { Node } from '../node/node.js';
+import { FileCaptureSink } from '../replay/file-capture-sink.js';
 
 type WsHttpHandler = NonNullable<WsTransportOptions['httpHandler']>;
 
@@ -69,8 +70,20 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
     }
     if (role === 'gate' || role === 'dev') {
       const http = role === 'dev' ? await devHttpHandler(config) : undefined;
+      const capture = config.capture.file
+        ? await FileCaptureSink.open({
+            path: config.capture.file,
+            maxBytes: config.capture.maxSizeBytes,
+            maxFiles: config.capture.maxFiles,
+            packet: config.packet,
+            source: role,
+            reportError,
+          })
+        : undefined;
+      if (capture) cleanup.defer(() => capture.close());
       gate = createGate(config, adapters, createTransport(config, codec, { handler: http, reportError }), codec, {
         log,
+        capture,
       });
       await gate.start();
       services.unshift(gate);

@@ -232,6 +232,11 @@ export const SCHEMA = {
     uid: int(0, 'trace only this user; 0 = any'),
     cid: int(0, 'trace only this connection; 0 = any', { min: 0 }),
   },
+  capture: {
+    file: str('', 'write every client packet in and out to this capture file (proto/capture.proto); empty = off'),
+    maxSize: size(64 * 1024 * 1024, 'largest size of one capture file before it rotates'),
+    maxFiles: int(5, 'capture files kept, the current one included', { min: 1, max: 1000 }),
+  },
   session: {
     resume: {
       window: duration(0, 'how long a dropped session waits to be resumed; 0 = off (due behaviour)'),

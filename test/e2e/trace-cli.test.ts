@@ -22,7 +22,7 @@ import { type RedisServer, startRedis } from '../harness/redis.js';
 import { connect, type WsTestClient } from '../harness/ws-client.js';
 import { formatReplayReport, replay } from '../helpers/replay.js';
 
-const OBSERVER = fileURLToPath(new URL('../helpers/observer-cli.ts', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/duet.js', import.meta.url));
 const fixture = (name: string): string =>
   fileURLToPath(new URL(`../fixtures/captures/${name}.capture`, import.meta.url));
 const live = new Set<ChildProcess>();
@@ -57,7 +57,7 @@ interface Observer {
 
 /** Spawns `duet <args>` for the observer commands (trace, replay, capture) and collects its output. */
 function observe(args: string[]): Observer {
-  const child = spawn(process.execPath, ['--import', 'tsx', OBSERVER, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   live.add(child);
   const lines: { text: string; atMs: number }[] = [];
   let partial = '';
