@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { rmSync } from 'node:fs';
 
 /** A helper process of the bench (echo servers, pass-through, pinus), stopped by pid. */
 export interface BenchProcess {
@@ -11,6 +12,8 @@ export interface BenchProcess {
 const live = new Set<ChildProcess>();
 /** Grandchildren we know of (pinus's servers): killed with the rest if the runner exits early. */
 const adopted = new Set<number>();
+/** Temp dirs removed when the runner exits, however it exits. */
+const tempDirs = new Set<string>();
 process.on('exit', killAllSpawned);
 
 export function killAllSpawned(): void {
@@ -22,6 +25,12 @@ export function killAllSpawned(): void {
       // already gone
     }
   }
+  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
+}
+
+export function tempDir(dir: string): string {
+  tempDirs.add(dir);
+  return dir;
 }
 
 /** Also kill `pid` when the runner exits (processes a child spawned on its own). */

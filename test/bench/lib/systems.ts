@@ -17,7 +17,7 @@ import { freePorts } from '../../harness/free-port.js';
 import { startNats } from '../../harness/nats.js';
 import type { Protocol } from './load-protocol.js';
 import { childPids, cmdline } from './proc-stats.js';
-import { adopt, release, spawnReady, tsNode } from './spawn.js';
+import { adopt, release, spawnReady, tempDir, tsNode } from './spawn.js';
 import {
   duetRequest,
   POMELO_RESPONSE,
@@ -231,7 +231,7 @@ export async function startPassthrough(): Promise<System> {
 export const PINUS_PACKAGE_DIR = PINUS_DIR;
 
 export async function startPinus(): Promise<System> {
-  const base = await mkdtemp(join(tmpdir(), 'duet-bench-pinus-'));
+  const base = tempDir(await mkdtemp(join(tmpdir(), 'duet-bench-pinus-')));
   const [master, connector, connectorClient, echo] = await freePorts(4);
   const env = 'development';
   await symlink(join(PINUS_DIR, 'app'), join(base, 'app'));
