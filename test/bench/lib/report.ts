@@ -183,7 +183,13 @@ export function formatReport(r: BenchReport): string {
   const idleShort = r.idle.filter((i) => i.runs.some((x) => x.open < i.sessions));
   parts.push(
     faults.length + short.length + idleShort.length === 0
-      ? '\nEvery request answered, every push delivered, every idle session still open.'
+      ? `\nNo faults: ${[
+          r.echo.length + r.openLoop.length > 0 ? 'every request answered' : '',
+          r.broadcast.length > 0 ? 'every push delivered' : '',
+          r.idle.length > 0 ? 'every idle session still open' : '',
+        ]
+          .filter(Boolean)
+          .join(', ')}.`
       : `\nFAULTS: ${[...faults, ...short.map((b) => `${b.system} broadcast short`), ...idleShort.map((i) => `${i.system} idle sessions closed`)].join('; ')}`,
   );
   for (const [k, why] of Object.entries(r.skipped)) parts.push(`skipped ${k}: ${why}`);
