@@ -35,7 +35,8 @@ export class PushRing {
   /** Records a push; `strict` (suspended) flags an overflow instead of silently dropping the oldest. */
   add(packet: Uint8Array, strict: boolean): void {
     this.pushed++;
-    this.#items.push(packet);
+    // A copy: the packet is usually a view into a whole bus batch, which the ring must not keep alive.
+    this.#items.push(packet.slice());
     this.#bytes += packet.length;
     while (this.#items.length > this.#maxMessages || (this.#bytes > this.#maxBytes && this.#items.length > 1)) {
       const dropped = this.#items.shift() as Uint8Array;

@@ -1,7 +1,7 @@
 /**
  * Resumable sessions (issue 11): heap per suspended session (with and without missed pushes in its ring) and the
  * resume latency (reconnect socket open → `resumed` answer) on the embedded gate.
- * Run: node --import tsx --expose-gc test/bench/resume-micro.ts [sessions=2000]
+ * Run: node --import tsx --expose-gc test/bench/resume-micro.ts [sessions=2000] [pushes per session=10]
  */
 import WebSocket from 'ws';
 import { Client } from '../../src/client/index.js';
@@ -10,7 +10,7 @@ import { startCutProxy } from '../harness/cut-proxy.js';
 import { startEmbedded, until } from '../harness/embedded.js';
 
 const N = Number(process.argv[2] ?? 2000);
-const PUSHES = 10;
+const PUSHES = Number(process.argv[3] ?? 10);
 const e = await startEmbedded({
   resume: { windowMs: 60_000, bufferMessages: 100, bufferBytes: 64 * 1024, route: -1, secret: 'bench' },
   heartbeatIntervalMs: 0,
