@@ -78,7 +78,13 @@ async function printCapture(
   io: ((line: string) => void) | undefined,
   err: (line: string) => void,
 ): Promise<number> {
-  const out = io ?? ((l: string) => process.stdout.write(`${l}\n`));
+  // `duet capture print x | head` closes stdout early: stop printing instead of dying on EPIPE.
+  let isClosed = false;
+  const onStdoutError = (): void => {
+    isClosed = true;
+  };
+  if (!io) process.stdout.once('error', onStdoutError);
+  const out = io ?? ((l: string) => (isClosed ? undefined : process.stdout.write(`${l}\n`)));
   if (files.length !== 1) {
     err(`duet capture print: expected one FILE, got ${files.length}\n\n${CAPTURE_HELP}`);
     return 2;
@@ -88,10 +94,15 @@ async function printCapture(
     const reader = await openCapture(path);
     out(CapturePrinter.headerLine(path, reader.header));
     const printer = new CapturePrinter(reader.header);
-    for await (const e of reader) out(printer.line(e));
+    for await (const e of reader) {
+      if (isClosed) break;
+      out(printer.line(e));
+    }
     return 0;
   } catch (e) {
     err(`duet capture print: ${errorMessage(e)}`);
     return e instanceof DuetError && e.code === ErrorCode.CAPTURE_CORRUPT ? 2 : 1;
+  } finally {
+    process.stdout.off('error', onStdoutError);
   }
 }

@@ -162,14 +162,17 @@ function differences(e: ReplayPacket, a: ReplayPacket): string {
 }
 
 /** A report as text: one summary line, then each mismatch with expected and actual packets. */
-export function formatReplayReport(r: ReplayReport): string {
+/** Enough to see the pattern; the report object keeps every mismatch. */
+export const DEFAULT_MAX_RENDERED_MISMATCHES = 20;
+
+export function formatReplayReport(r: ReplayReport, o: { maxMismatches?: number } = {}): string {
   const lines = [
     r.ok
       ? `replay ok: ${r.connections} connections, ${r.sent} packets sent, ${r.compared} answers match`
       : `replay FAILED: ${r.mismatches.length} mismatches, ${r.problems.length} problems (${r.connections} connections, ${r.sent} packets sent, ${r.compared} answers recorded)`,
   ];
   for (const p of r.problems) lines.push(`  problem: ${p}`);
-  for (const m of r.mismatches) {
+  for (const m of r.mismatches.slice(0, o.maxMismatches ?? DEFAULT_MAX_RENDERED_MISMATCHES)) {
     const where = `cid ${m.cid} (gate ${m.gid}) packet #${m.index}`;
     const p = m.expected ?? m.actual;
     const head = m.expected && m.actual ? differences(m.expected, m.actual) : m.expected ? 'missing' : 'unexpected';
@@ -177,5 +180,7 @@ export function formatReplayReport(r: ReplayReport): string {
     lines.push(`    expected: ${m.expected ? describe(m.expected) : '(nothing)'}`);
     lines.push(`    actual:   ${m.actual ? describe(m.actual) : '(nothing)'}`);
   }
+  const hidden = r.mismatches.length - (o.maxMismatches ?? DEFAULT_MAX_RENDERED_MISMATCHES);
+  if (hidden > 0) lines.push(`  … and ${hidden} more mismatches`);
   return lines.join('\n');
 }

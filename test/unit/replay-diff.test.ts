@@ -59,3 +59,15 @@ test('replay diff - the text names cid, gate, route, seq and shows hex and utf8 
   assert.match(previewBytes(new Uint8Array(100).fill(0x41)), /^(41 ){47}41 … \(\+52 bytes\) {2}"A{48}"$/);
   assert.equal(previewBytes(Uint8Array.of(0, 10)), '00 0a  "\\u0000\\n"');
 });
+
+test('replay diff - the text shows the first mismatches and counts the rest', () => {
+  const e = Array.from({ length: 30 }, (_, i) => p(1, i + 1, 'a'));
+  const a = e.map((x) => ({ ...x, body: enc('b') }));
+  const mismatches = compareConnection(conn, e, a);
+  assert.equal(mismatches.length, 30);
+  const report = { ok: false, connections: 1, sent: 30, compared: 30, mismatches, problems: [] };
+  const text = formatReplayReport(report);
+  assert.equal(text.match(/^ {2}cid 7/gm)?.length, 20);
+  assert.match(text, /\n {2}… and 10 more mismatches$/);
+  assert.equal(formatReplayReport(report, { maxMismatches: 50 }).match(/^ {2}cid 7/gm)?.length, 30);
+});
