@@ -62,7 +62,8 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
       app = await loadApp(appModule);
       node = await createNode(config, adapters, codec, app, {
         log,
-        onHandled: (route, seconds) => metrics.observeRouteLatency(route, seconds),
+        // Only when something scrapes it: a histogram observe per request is not free.
+        onHandled: config.metrics.addr ? (route, seconds) => metrics.observeRouteLatency(route, seconds) : undefined,
       });
       await node.start();
       services.push(node);

@@ -183,9 +183,17 @@ export class Node implements Service {
     for (const item of batch.items) {
       if (item.deliver) {
         const d = item.deliver;
-        this.#serial(`${batch.gid}/${d.nid ?? ''}/${d.cid}`, () =>
-          this.#request(batch.gid, d.nid ?? '', d.cid, d.uid, d.packet),
-        );
+        const nid = d.nid ?? '';
+        // Fast path (no closure, no key) unless some handler is still pending: then order per connection.
+        if (this.#busy.size > 0) {
+          const key = `${batch.gid}/${nid}/${d.cid}`;
+          if (this.#busy.has(key)) {
+            this.#serial(key, () => this.#request(batch.gid, nid, d.cid, d.uid, d.packet));
+            continue;
+          }
+        }
+        const r = this.#guardedRequest(batch.gid, nid, d.cid, d.uid, d.packet);
+        if (r) this.#track(`${batch.gid}/${nid}/${d.cid}`, r);
       } else if (item.moved) {
         // A gate handed this user to another gate: push there from now on, and fence the old gate so it knows
         // this node's earlier pushes (all before this fence in the stream) have reached it.
@@ -206,11 +214,25 @@ export class Node implements Service {
       return;
     }
     const r = this.#guarded(work);
-    if (r instanceof Promise) {
-      this.#busy.set(key, []);
-      this.#inflight++;
-      r.finally(() => this.#next(key));
+    if (r instanceof Promise) this.#track(key, r);
+  }
+
+  /** Runs one request's handlers; a synchronous throw is counted here, a pending one is returned. */
+  #guardedRequest(gid: string, nid: string, cid: number, uid: number, packet: Uint8Array): Promise<void> | undefined {
+    try {
+      const r = this.#request(gid, nid, cid, uid, packet);
+      return r instanceof Promise ? r : undefined;
+    } catch (err) {
+      this.#handlerFailed(err);
+      return undefined;
     }
+  }
+
+  /** A handler of this connection is pending: its later messages queue until it settles. */
+  #track(key: string, pending: Promise<void>): void {
+    this.#busy.set(key, []);
+    this.#inflight++;
+    pending.catch((err: unknown) => this.#handlerFailed(err)).finally(() => this.#next(key));
   }
 
   #next(key: string): void {
