@@ -1,10 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { freePorts } from './free-port.js';
+import { serverBin } from './server-bin.js';
 
 /**
  * Real nats-server processes for tests (STYLE.md section 6, modelled on nats.js nst/src/launcher.ts): each server
@@ -121,24 +122,9 @@ export function liveNatsServers(): number {
   return liveChildren.size;
 }
 
-let resolvedBin: string | undefined;
-
 /** $NATS_SERVER_BIN, then nats-server on $PATH, then /usr/sbin/nats-server (Debian's package). */
 export function natsServerBin(): string {
-  if (resolvedBin !== undefined) return resolvedBin;
-  const candidates = [
-    process.env.NATS_SERVER_BIN,
-    ...(process.env.PATH ?? '').split(delimiter).map((d) => (d ? join(d, 'nats-server') : undefined)),
-    '/usr/sbin/nats-server',
-    '/usr/local/bin/nats-server',
-  ];
-  for (const c of candidates) {
-    if (c && existsSync(c)) {
-      resolvedBin = c;
-      return c;
-    }
-  }
-  throw new Error('nats-server not found: install it (apt-get install nats-server) or set NATS_SERVER_BIN');
+  return serverBin('nats-server', 'NATS_SERVER_BIN', '/usr/sbin/nats-server');
 }
 
 /**

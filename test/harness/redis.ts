@@ -1,12 +1,13 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { connect as netConnect, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
+import { serverBin } from './server-bin.js';
 
 const execFileP = promisify(execFile);
 
@@ -90,24 +91,9 @@ export function liveRedisServers(): number {
   return liveChildren.size;
 }
 
-let resolvedBin: string | undefined;
-
 /** $REDIS_SERVER_BIN, then redis-server on $PATH, then /usr/bin/redis-server (Debian's package). */
 export function redisServerBin(): string {
-  if (resolvedBin !== undefined) return resolvedBin;
-  const candidates = [
-    process.env.REDIS_SERVER_BIN,
-    ...(process.env.PATH ?? '').split(delimiter).map((d) => (d ? join(d, 'redis-server') : undefined)),
-    '/usr/bin/redis-server',
-    '/usr/local/bin/redis-server',
-  ];
-  for (const c of candidates) {
-    if (c && existsSync(c)) {
-      resolvedBin = c;
-      return c;
-    }
-  }
-  throw new Error('redis-server not found: install it (apt-get install redis-server) or set REDIS_SERVER_BIN');
+  return serverBin('redis-server', 'REDIS_SERVER_BIN', '/usr/bin/redis-server');
 }
 
 /** Sends an inline PING on a raw socket: true on `+PONG` (no client library, so the harness tests nothing of ours). */
