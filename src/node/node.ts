@@ -4,6 +4,7 @@ import type { Bus } from '../bus/bus.js';
 import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import { DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
+import { KeyedQueue } from '../keyed-queue.js';
 import { Cleanup, type Service, type ServiceRunState, type StopOptions, settleWithin } from '../lifecycle.js';
 import type { Locator } from '../locate/locator.js';
 import { type Log, silentLog } from '../log/types.js';
@@ -14,6 +15,11 @@ import { EventContext, type EventName, RequestContext } from './context.js';
 import { GateLink } from './gate-link.js';
 import { ClusterProxy } from './proxy.js';
 import { Router, runChain } from './router.js';
+
+/** One connection, as the node orders its messages: the gate, the sending node (node-to-node deliver), the cid. */
+function connKey(gid: string, nid: string, cid: number): string {
+  return `${gid}/${nid}/${cid}`;
+}
 
 export type EventHandler = (ctx: EventContext) => void | Promise<void>;
 
@@ -74,10 +80,8 @@ export class Node implements Service {
   readonly #nodeOut: Batcher<NodeItem>;
   readonly #events = new Map<EventName, EventHandler[]>();
   readonly #cleanup = new Cleanup();
-  /** Per-connection queues, only while a handler of that connection is pending. */
-  readonly #busy = new Map<string, (() => void | Promise<void>)[]>();
-  #inflight = 0;
-  #idle: (() => void)[] = [];
+  /** Per-connection order: a connection has an entry only while one of its handlers is pending. */
+  readonly #order = new KeyedQueue<string>({ onError: (err) => this.#handlerFailed(err) });
   #stopping: Promise<void> | undefined;
 
   constructor(o: NodeOptions) {
@@ -180,20 +184,18 @@ export class Node implements Service {
       this.#log.warn('bad node envelope', { err: errorMessage(err) });
       return;
     }
+    const order = this.#order;
     for (const item of batch.items) {
       if (item.deliver) {
         const d = item.deliver;
         const nid = d.nid ?? '';
-        // Fast path (no closure, no key) unless some handler is still pending: then order per connection.
-        if (this.#busy.size > 0) {
-          const key = `${batch.gid}/${nid}/${d.cid}`;
-          if (this.#busy.has(key)) {
-            this.#serial(key, () => this.#request(batch.gid, nid, d.cid, d.uid, d.packet));
-            continue;
-          }
+        // Fast path (no closure, no key) while no handler is pending anywhere: running now is what the queue does.
+        if (order.size > 0) {
+          order.run(connKey(batch.gid, nid, d.cid), () => this.#request(batch.gid, nid, d.cid, d.uid, d.packet));
+          continue;
         }
         const r = this.#guardedRequest(batch.gid, nid, d.cid, d.uid, d.packet);
-        if (r) this.#track(`${batch.gid}/${nid}/${d.cid}`, r);
+        if (r) order.hold(connKey(batch.gid, nid, d.cid), r);
       } else if (item.moved) {
         // A gate handed this user to another gate: push there from now on, and fence the old gate so it knows
         // this node's earlier pushes (all before this fence in the stream) have reached it.
@@ -201,20 +203,9 @@ export class Node implements Service {
         this.#link.send(batch.gid, { fence: { uid: item.moved.uid } });
       } else if (item.trigger) {
         const t = item.trigger;
-        this.#serial(`${batch.gid}//${t.cid}`, () => this.#event(batch.gid, t.event, t.cid, t.uid));
+        order.run(connKey(batch.gid, '', t.cid), () => this.#event(batch.gid, t.event, t.cid, t.uid));
       }
     }
-  }
-
-  /** Runs `work` now unless the connection has a pending handler; then it queues behind it. */
-  #serial(key: string, work: () => void | Promise<void>): void {
-    const q = this.#busy.get(key);
-    if (q) {
-      q.push(work);
-      return;
-    }
-    const r = this.#guarded(work);
-    if (r instanceof Promise) this.#track(key, r);
   }
 
   /** Runs one request's handlers; a synchronous throw is counted here, a pending one is returned. */
@@ -225,36 +216,6 @@ export class Node implements Service {
     } catch (err) {
       this.#handlerFailed(err);
       return undefined;
-    }
-  }
-
-  /** A handler of this connection is pending: its later messages queue until it settles. */
-  #track(key: string, pending: Promise<void>): void {
-    this.#busy.set(key, []);
-    this.#inflight++;
-    pending.catch((err: unknown) => this.#handlerFailed(err)).finally(() => this.#next(key));
-  }
-
-  #next(key: string): void {
-    const q = this.#busy.get(key);
-    while (q && q.length > 0) {
-      const r = this.#guarded(q.shift() as () => void | Promise<void>);
-      if (r instanceof Promise) {
-        r.finally(() => this.#next(key));
-        return;
-      }
-    }
-    this.#busy.delete(key);
-    this.#inflight--;
-    if (this.#inflight === 0) for (const f of this.#idle.splice(0)) f();
-  }
-
-  #guarded(work: () => void | Promise<void>): void | Promise<void> {
-    try {
-      const r = work();
-      if (r instanceof Promise) return r.catch((err: unknown) => this.#handlerFailed(err));
-    } catch (err) {
-      this.#handlerFailed(err);
     }
   }
 
@@ -317,9 +278,7 @@ export class Node implements Service {
     this.#state = 'draining';
     if (opts.graceful ?? true) {
       await this.setState('hang').catch((err: unknown) => this.#report(err, 'register hang'));
-      if (this.#inflight > 0) {
-        await settleWithin(new Promise<void>((r) => this.#idle.push(r)), opts.deadlineMs ?? 3000);
-      }
+      if (this.#order.size > 0) await settleWithin(this.#order.idle(), opts.deadlineMs ?? 3000);
     }
     this.#nodeOut.close();
     const errors = await this.#cleanup.run();
