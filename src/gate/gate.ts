@@ -225,10 +225,8 @@ export class Gate implements Service {
       for await (const msg of sub) {
         try {
           const batch = GateOpsCodec.decode(msg.data);
-          for (const op of batch.ops) {
-            const pending = this.#ops.handle(op, batch.reply, batch.nid, batch.forwarded ?? false);
-            if (pending) await pending;
-          }
+          // Never awaited: an op waits only behind its own session's pending op (op-order.ts), not behind others'.
+          for (const op of batch.ops) this.#ops.handle(op, batch.reply, batch.nid, batch.forwarded ?? false);
         } catch (err) {
           this.counters.opErrors++;
           this.#log.warn('bad gate operation envelope', { err: errorMessage(err) });
@@ -319,6 +317,8 @@ export class Gate implements Service {
     for (const s of [...this.sessions.all()]) {
       s.send({ type: 'session.kicked', force: true, code: SESSION_CLOSE.KICKED, reason: 'gate stopped' });
     }
+    // Binds still in flight answer their nodes before the batches close.
+    if (this.#ops.pendingSessions > 0) await settleWithin(this.#ops.idle(), 3000);
     this.#out.close();
     this.#results.close();
     await o.bus.flush().catch(() => {});

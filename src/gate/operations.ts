@@ -1,13 +1,14 @@
 import { SESSION_CLOSE } from '../../actors/session.js';
 import type { Batcher } from '../bus/batcher.js';
 import { type GateOp, type Result, ResultCode, SessionKind } from '../bus/envelope.js';
-import { errorMessage } from '../errors.js';
+import { DuetError, ErrorCode, errorMessage } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
 import type { PacketCodec } from '../packet/codec.js';
 import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters } from './counters.js';
 import type { Dispatcher } from './dispatcher.js';
+import { OpOrder } from './op-order.js';
 import type { ResumeService } from './resume.js';
 import type { Session } from './session.js';
 import type { SessionTable } from './sessions.js';
@@ -35,26 +36,54 @@ const OK: Outcome = {};
 const EMPTY = new Uint8Array(0);
 const NOT_FOUND: Outcome = { code: ResultCode.NOT_FOUND_SESSION, message: 'session not found' };
 
+/** Who sent an op: the node, and whether another gate relayed it (resume handover, issue 11). */
+interface Source {
+  nid: string;
+  forwarded: boolean;
+}
+
 /**
  * Serves the operations nodes send to this gate (DUE-REFERENCE 3.4, 3.6): bind, unbind, push, multicast,
- * broadcast, channels, disconnect, isOnline, stat, getIP. Only bind is asynchronous (the locator write).
+ * broadcast, channels, disconnect, isOnline, stat, getIP. Ops are ordered per session, never across sessions
+ * (op-order.ts, docs/ordering.md): only bind is asynchronous (the locator write), and it holds only its own
+ * session's later ops.
  */
 export class Operations {
   readonly #d: OperationsDeps;
-  /** The node whose op runs now, and whether another gate relayed it (resume handover, issue 11). */
-  #nid = '';
-  #forwarded = false;
+  readonly #order: OpOrder;
 
   constructor(deps: OperationsDeps) {
     this.#d = deps;
+    this.#order = new OpOrder({
+      sessions: deps.sessions,
+      pendingByUid: (uid) => deps.resume.pending(uid),
+      onError: (err, cid) => {
+        deps.counters.opErrors++;
+        deps.log.error('gate operation failed unexpectedly', { cid, err: errorMessage(err) });
+      },
+    });
   }
 
-  /** Runs one op; returns a promise only when the op must finish before the next one runs (bind). */
-  handle(op: GateOp, reply: string, nid = '', forwarded = false): undefined | Promise<void> {
-    this.#nid = nid;
-    this.#forwarded = forwarded;
+  /** Sessions with an op pending (a bind in flight, and what waits behind it). */
+  get pendingSessions(): number {
+    return this.#order.size;
+  }
+
+  /** Resolves once no op is pending (graceful stop). */
+  idle(): Promise<void> {
+    return this.#order.idle();
+  }
+
+  /** Takes one op: runs it now, or behind the pending op of the session it targets. Never waits for other sessions. */
+  handle(op: GateOp, reply: string, nid = '', forwarded = false): void {
+    const src: Source = { nid, forwarded };
+    this.#order.submit(op, () => this.#exec(op, reply, src));
+  }
+
+  /** Runs one op and answers it; a promise only when it is still in flight (bind). */
+  #exec(op: GateOp, reply: string, src: Source): undefined | Promise<void> {
     try {
-      const r = this.#run(op);
+      const r = this.#run(op, src);
       if (r instanceof Promise) {
         return r.then(
           (o) => this.#answer(op, reply, o),
@@ -72,7 +101,7 @@ export class Operations {
     this.#d.counters.opErrors++;
     this.#d.log.warn('gate operation failed', { op: Object.keys(op).find((k) => k !== 'id'), err: errorMessage(err) });
     const code =
-      (err as { code?: string }).code === 'DUET_ERR_UNAVAILABLE' ? ResultCode.UNAVAILABLE : ResultCode.INTERNAL;
+      err instanceof DuetError && err.code === ErrorCode.UNAVAILABLE ? ResultCode.UNAVAILABLE : ResultCode.INTERNAL;
     return { code, message: errorMessage(err) };
   }
 
@@ -116,22 +145,22 @@ export class Operations {
     return true;
   }
 
-  #pushTo(s: Session, packet: Uint8Array, disconnect: boolean): boolean {
+  #pushTo(s: Session, packet: Uint8Array, disconnect: boolean, src: Source): boolean {
     if (s.early) {
       // Its takeover is still being decided: keep the push (with its node) until then.
-      s.early.push({ nid: this.#nid, forwarded: this.#forwarded, packet, disconnect });
+      s.early.push({ nid: src.nid, forwarded: src.forwarded, packet, disconnect });
       return true;
     }
-    if (s.ring && this.#nid) {
-      const held = this.#forwarded ? undefined : s.awaiting?.get(this.#nid);
+    if (s.ring && src.nid) {
+      const held = src.forwarded ? undefined : s.awaiting?.get(src.nid);
       if (held) {
         // Sent after this node learnt of the move: wait until the pushes it sent the old gate are written.
         held.push({ packet, disconnect });
         return true;
       }
-      if (!this.#forwarded) {
+      if (!src.forwarded) {
         s.pushers ??= new Set();
-        s.pushers.add(this.#nid);
+        s.pushers.add(src.nid);
       }
     }
     return this.#deliver(s, packet, disconnect);
@@ -150,55 +179,67 @@ export class Operations {
     return ok;
   }
 
-  #run(op: GateOp): Outcome | Promise<Outcome> {
+  #run(op: GateOp, src: Source): Outcome | Promise<Outcome> {
     const d = this.#d;
     if (op.push) {
       const { kind, target, packet, disconnect } = op.push;
       const s = this.#target(kind, target);
-      if (!s && this.#relay(kind, target, packet, disconnect)) return { total: 1 };
+      if (!s && this.#relay(kind, target, packet, disconnect, src)) return { total: 1 };
       if (!s) {
         d.counters.pushMissed++;
         // due: a push by uid that finds no session here deletes the stale user → gate key.
         if (kind === SessionKind.USER) d.locator.unbindGate(target, d.gid).catch(() => {});
         return NOT_FOUND;
       }
-      return this.#pushTo(s, packet, disconnect) ? { total: 1 } : { total: 0 };
+      return this.#pushTo(s, packet, disconnect, src) ? { total: 1 } : { total: 0 };
     }
     if (op.multicast) {
       const { kind, targets, packet, disconnect } = op.multicast;
-      let total = 0;
-      for (const t of targets) {
-        const s = this.#target(kind, t);
-        if (s ? this.#pushTo(s, packet, disconnect) : this.#relay(kind, t, packet, disconnect)) total++;
-      }
-      return { total };
+      return this.#order.fanOut(
+        targets,
+        (t) => this.#order.targetKey(kind, t),
+        (t) => {
+          const s = this.#target(kind, t);
+          return s ? this.#pushTo(s, packet, disconnect, src) : this.#relay(kind, t, packet, disconnect, src);
+        },
+      );
     }
     if (op.broadcast) {
       const { kind, packet, disconnect } = op.broadcast;
-      let total = 0;
-      const list = kind === SessionKind.USER ? d.sessions.bound() : d.sessions.all();
-      for (const s of [...list]) if ((s.isActive || s.isSuspended) && this.#pushTo(s, packet, disconnect)) total++;
-      return { total };
+      const users = kind === SessionKind.USER;
+      // A copy (writes may close sessions); sessions whose bind is in flight count as bound, after it.
+      const list = users ? [...d.sessions.bound(), ...this.#order.binding()] : [...d.sessions.all()];
+      return this.#order.fanOut(
+        list,
+        (s) => s.cid,
+        (s) => (s.isActive || s.isSuspended) && (!users || s.uid !== 0) && this.#pushTo(s, packet, disconnect, src),
+      );
     }
     if (op.publish) {
       const { channel, packet, disconnect } = op.publish;
-      let total = 0;
       const set = d.sessions.channel(channel);
-      if (set) for (const s of [...set]) if (!s.isClosed && this.#pushTo(s, packet, disconnect)) total++;
-      return { total };
+      if (!set) return { total: 0 };
+      return this.#order.fanOut(
+        [...set],
+        (s) => s.cid,
+        (s) => !s.isClosed && this.#pushTo(s, packet, disconnect, src),
+      );
     }
     if (op.subscribe || op.unsubscribe) {
       const sub = op.subscribe ?? op.unsubscribe;
       if (!sub) return OK;
-      let total = 0;
-      for (const t of sub.targets) {
-        const s = this.#target(sub.kind, t);
-        if (!s) continue;
-        if (op.subscribe) d.sessions.subscribe(sub.channel, s);
-        else d.sessions.unsubscribe(sub.channel, s);
-        total++;
-      }
-      return { total };
+      const join = op.subscribe !== undefined;
+      return this.#order.fanOut(
+        sub.targets,
+        (t) => this.#order.targetKey(sub.kind, t),
+        (t) => {
+          const s = this.#target(sub.kind, t);
+          if (!s) return false;
+          if (join) d.sessions.subscribe(sub.channel, s);
+          else d.sessions.unsubscribe(sub.channel, s);
+          return true;
+        },
+      );
     }
     if (op.disconnect) {
       const { kind, target, force } = op.disconnect;
@@ -225,7 +266,7 @@ export class Operations {
       s.send({ type: 'node.unbound' });
       return OK;
     }
-    if (op.fence) return this.#fence(op.fence.uid);
+    if (op.fence) return this.#fence(op.fence.uid, src);
     if (op.bind) return this.#bind(op.bind.cid, op.bind.uid);
     return { code: ResultCode.ILLEGAL_ARGUMENT, message: 'unknown gate operation' };
   }
@@ -234,10 +275,10 @@ export class Operations {
    * A push for a session this gate handed over: relay it to the new gate (the node had not heard of the move).
    * Returns false when the target did not move.
    */
-  #relay(kind: number, target: number, packet: Uint8Array, disconnect: boolean): boolean {
+  #relay(kind: number, target: number, packet: Uint8Array, disconnect: boolean, src: Source): boolean {
     const moved = this.#d.resume.movedTarget(kind, target);
     if (!moved) return false;
-    this.#d.forward(moved.gid, this.#nid, {
+    this.#d.forward(moved.gid, src.nid, {
       id: 0,
       push: { kind: SessionKind.USER, target: moved.uid, packet, disconnect },
     });
@@ -248,15 +289,15 @@ export class Operations {
    * A node's fence: sent to the old gate after its last push there, relayed to the new gate, where it releases the
    * pushes that node sent directly meanwhile.
    */
-  #fence(uid: number): Outcome {
-    if (!this.#forwarded) {
+  #fence(uid: number, src: Source): Outcome {
+    if (!src.forwarded) {
       const moved = this.#d.resume.movedTarget(SessionKind.USER, uid);
-      if (moved) this.#d.forward(moved.gid, this.#nid, { id: 0, fence: { uid } });
+      if (moved) this.#d.forward(moved.gid, src.nid, { id: 0, fence: { uid } });
       return OK;
     }
     const s = this.#d.sessions.byUid(uid) ?? this.#d.resume.pending(uid);
-    if (s?.early) s.early.push({ nid: this.#nid, forwarded: true, fence: true, packet: EMPTY, disconnect: false });
-    else if (s) this.releaseHeld(s, this.#nid);
+    if (s?.early) s.early.push({ nid: src.nid, forwarded: true, fence: true, packet: EMPTY, disconnect: false });
+    else if (s) this.releaseHeld(s, src.nid);
     return OK;
   }
 
