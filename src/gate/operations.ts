@@ -228,7 +228,7 @@ export class Operations {
     if (op.subscribe || op.unsubscribe) {
       const sub = op.subscribe ?? op.unsubscribe;
       if (!sub) return OK;
-      const join = op.subscribe !== undefined;
+      const join = Boolean(op.subscribe); // absent oneof fields decode as null, not undefined
       return this.#order.fanOut(
         sub.targets,
         (t) => this.#order.targetKey(sub.kind, t),
