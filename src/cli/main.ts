@@ -8,6 +8,7 @@ import { loadConfig } from '../config/load.js';
 import { formatConfig } from '../config/print.js';
 import type { Role } from '../config/schema.js';
 import { DuetError, ErrorCode, errorMessage } from '../errors.js';
+import { redactUrlCredentials } from '../log/redact.js';
 import { CAPTURE_HELP, runCapture } from './capture-command.js';
 import { REPLAY_HELP, runReplay } from './replay-command.js';
 import { runServices } from './run.js';
@@ -96,10 +97,10 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     if (err instanceof DuetError && (err.code === ErrorCode.CONFIG_INVALID || err.code === ErrorCode.CAPTURE_CORRUPT)) {
-      console.error(`duet: ${err.message}`);
+      console.error(`duet: ${redactUrlCredentials(err.message)}`);
       process.exit(2);
     }
-    console.error(`duet: ${errorMessage(err)}`);
+    console.error(`duet: ${redactUrlCredentials(errorMessage(err))}`);
     if (err instanceof Error && err.stack && process.env.DUET_DEBUG) console.error(err.stack);
     process.exit(1);
   },

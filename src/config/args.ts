@@ -4,6 +4,7 @@
  */
 import { parseArgs as parseNodeArgs } from 'node:util';
 import { ConfigError } from '../errors.js';
+import { redactUrlCredentials } from '../log/redact.js';
 
 export interface OptionSpec {
   type: 'string' | 'boolean';
@@ -58,7 +59,8 @@ export function parseArgs(
     // Node's text goes on about "--" for positionals; the first sentence is the useful part.
     const full = err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
     const message = full.replace(/\. To specify a positional argument.*$/, '');
-    throw new ConfigError('argv', argv.join(' '), `flag: ${message}`, { cause: err });
+    // argv may hold a secret (`--set bus.nats.pass=…`): it is not kept on the error
+    throw new ConfigError('argv', undefined, redactUrlCredentials(`flag: ${message}`), { cause: err });
   }
   const v = parsed.values;
   const options: CliArgs['options'] = {};

@@ -8,12 +8,13 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { ConfigError } from '../errors.js';
+import { redactUrlCredentials } from '../log/redact.js';
 import { parseArgs } from './args.js';
 import { isField, outputKey, type SchemaSection } from './fields.js';
 import { allFields, resolveKey } from './keys.js';
 import { checkCrossFields } from './rules.js';
 import { type DuetConfig, type Role, SCHEMA } from './schema.js';
-import { coerce, type FieldValue, showValue } from './validate.js';
+import { coerce, type FieldValue, keptValue, showValue } from './validate.js';
 
 export { type CliArgs, type OptionSpec, parseArgs } from './args.js';
 
@@ -98,7 +99,7 @@ class Assembly {
         if (!isTable(raw)) {
           throw new ConfigError(
             ref.key,
-            raw,
+            keptValue(raw),
             `${origin.at(ref.key)} is a section; give a table, got ${showValue(raw)}`,
           );
         }
@@ -110,7 +111,7 @@ class Assembly {
         if (value === undefined) {
           throw new ConfigError(
             `${ref.key}.${ref.entry}`,
-            raw,
+            keptValue(raw),
             `${origin.at(`${ref.key}.${ref.entry}`)} must be a string, got ${showValue(raw)}`,
           );
         }
@@ -123,13 +124,13 @@ class Assembly {
         const r = coerce(ref.field, raw, text);
         if (!r.ok) {
           const got = showValue(raw === undefined ? text : raw, ref.field.secret);
-          const kept = ref.field.secret ? '***' : raw; // errors get logged with their fields
+          const kept = keptValue(raw, ref.field.secret); // errors get logged with their fields
           throw new ConfigError(ref.key, kept, `${origin.at(shownKey)} must be ${r.rule}, got ${got}`);
         }
         const earlier = this.#layer.get(ref.key);
         // Repeating a key is fine (the later wins); a key and its alias disagreeing in one source is a mistake.
         if (earlier !== undefined && earlier.name !== shownKey && !sameValue(earlier.value, r.value)) {
-          const kept = ref.field.secret ? '***' : raw;
+          const kept = keptValue(raw, ref.field.secret);
           throw new ConfigError(
             ref.key,
             kept,
@@ -210,11 +211,15 @@ function applyFlags(asm: Assembly, sets: readonly string[], mode: string | undef
   asm.startLayer();
   for (const set of sets) {
     const eq = set.indexOf('=');
-    if (eq <= 0) throw new ConfigError('argv', set, `flag --set ${set}: expected dotted.key=value`);
+    if (eq <= 0) {
+      const shown = redactUrlCredentials(set);
+      throw new ConfigError('argv', shown, `flag --set ${shown}: expected dotted.key=value`);
+    }
     const key = set.slice(0, eq).trim();
     const text = set.slice(eq + 1);
     const ref = resolveKey(key.split('.'), true);
-    const hidden = ref.kind === 'field' && ref.field.secret ? '***' : text;
+    // The flag text names the source in messages and `config print`: no secret and no URL password in it.
+    const hidden = ref.kind === 'field' && ref.field.secret ? '***' : redactUrlCredentials(text);
     asm.apply(key.split('.'), parseLiteral(text), text, namedOrigin(`flag --set ${key}=${hidden}`), true);
   }
   asm.startLayer(); // --mode overrides --set mode=…

@@ -1,12 +1,14 @@
 /** Checks that involve more than one key, run once on the merged config (single-key rules live in validate.ts). */
 import { ConfigError } from '../errors.js';
+import { redactUrlCredentials } from '../log/redact.js';
 import { parseListenAddr } from './addr.js';
-import type { DuetConfig } from './schema.js';
+import { type DuetConfig, MIN_RESUME_SECRET_BYTES } from './schema.js';
+import { keptValue } from './validate.js';
 
 /** `where(key)` names the source of a key's effective value, e.g. `flag --set x=1: x` or `config/gate.toml:x`. */
 export function checkCrossFields(c: DuetConfig, where: (key: string) => string): void {
   const fail = (key: string, value: unknown, rule: string): never => {
-    throw new ConfigError(key, value, `${where(key)} ${rule}`);
+    throw new ConfigError(key, keptValue(value), redactUrlCredentials(`${where(key)} ${rule}`));
   };
   const ws = c.network.ws.server;
   if ((ws.keyFile === '') !== (ws.certFile === '')) {
@@ -15,6 +17,10 @@ export function checkCrossFields(c: DuetConfig, where: (key: string) => string):
   }
   if (parseListenAddr(ws.addr) === undefined) {
     fail('network.ws.server.addr', ws.addr, `must be host:port (e.g. ":3553"), got ${JSON.stringify(ws.addr)}`);
+  }
+  if (ws.handshakeTimeoutMs <= 0) {
+    // every socket needs a deadline before the upgrade; 0 would let silent sockets hold file descriptors forever
+    fail('network.ws.server.handshakeTimeout', ws.handshakeTimeoutMs, 'must be > 0, e.g. "10s"');
   }
   if (!ws.path.startsWith('/'))
     fail('network.ws.server.path', ws.path, `must start with "/", got ${JSON.stringify(ws.path)}`);
@@ -52,5 +58,14 @@ export function checkCrossFields(c: DuetConfig, where: (key: string) => string):
   const resume = c.session.resume;
   if (resume.windowMs > 0 && resume.secret === '') {
     fail('session.resume.window', resume.windowMs, 'is on but session.resume.secret (the token HMAC key) is empty');
+  }
+  const secretBytes = Buffer.byteLength(resume.secret, 'utf8');
+  if (resume.secret !== '' && secretBytes < MIN_RESUME_SECRET_BYTES) {
+    // A short HMAC key can be guessed offline from one captured token; the value itself is never shown.
+    fail(
+      'session.resume.secret',
+      '***',
+      `must be at least ${MIN_RESUME_SECRET_BYTES} bytes (got ${secretBytes}); e.g. \`openssl rand -hex 32\``,
+    );
   }
 }

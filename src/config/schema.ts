@@ -38,6 +38,15 @@ export const DEFAULT_MALFORMED_BUDGET = 0;
 export const DEFAULT_RATE_LIMIT = 0;
 export const DEFAULT_RATE_LIMIT_BURST = 0;
 export const DEFAULT_WRITE_QUEUE_BYTES = 4 * 1024 * 1024;
+/**
+ * Connections that have not upgraded yet (issue 20): due's handshakeTimeout, and caps so that silent or slowloris
+ * sockets cannot take every file descriptor. These are on by default: they cost a well-behaved client nothing.
+ */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+export const DEFAULT_MAX_HANDSHAKE_NUM = 1000;
+export const DEFAULT_MAX_HANDSHAKE_PER_IP = 100;
+/** HMAC keys shorter than this can be brute-forced offline from one captured resume token. */
+export const MIN_RESUME_SECRET_BYTES = 32;
 
 export const DEFAULT_NATS_SERVERS: readonly string[] = ['nats://127.0.0.1:4222'];
 export const DEFAULT_BUS_PREFIX = 'duet';
@@ -155,6 +164,20 @@ export const SCHEMA = {
           DEFAULT_WRITE_QUEUE_BYTES,
           'per-connection outbound budget; over it = slow consumer, closed',
         ),
+        handshakeTimeout: duration(
+          DEFAULT_HANDSHAKE_TIMEOUT_MS,
+          'a socket not upgraded to WebSocket by then is closed (slowloris, silent sockets); must be > 0',
+        ),
+        maxHandshakeNum: int(
+          DEFAULT_MAX_HANDSHAKE_NUM,
+          'most sockets not yet upgraded; more are refused (HTTP 503) before their request is read',
+          { min: 1 },
+        ),
+        maxHandshakePerIp: int(
+          DEFAULT_MAX_HANDSHAKE_PER_IP,
+          'most sockets not yet upgraded from one IP address; more get HTTP 429; 0 = no limit',
+          { min: 0 },
+        ),
       },
     },
   },
@@ -246,7 +269,13 @@ export const SCHEMA = {
         min: ROUTE_MIN,
         max: INT32_MAX,
       }),
-      secret: str('', 'HMAC key that signs resume tokens; required when window > 0', { secret: true }),
+      secret: str(
+        '',
+        `HMAC key that signs resume tokens, >= ${MIN_RESUME_SECRET_BYTES} bytes; required when window > 0`,
+        {
+          secret: true,
+        },
+      ),
     },
   },
 } as const;

@@ -2,6 +2,8 @@
  * Checks one raw value against its field and turns it into the typed value (durations → ms, sizes → bytes).
  * Returns the rule text on failure, so the loader can build a one-line ConfigError naming the source.
  */
+
+import { redactUrlCredentials } from '../log/redact.js';
 import { DURATION_UNITS, parseDuration, parseSize, SIZE_UNITS } from './duration.js';
 import type { Field } from './fields.js';
 
@@ -55,6 +57,11 @@ function isStringRecord(v: unknown): v is Record<string, string> {
   return Object.values(v).every((x) => typeof x === 'string');
 }
 
+/** A TOML list, table or date: never the text of a scalar key. */
+function isStructured(v: unknown): boolean {
+  return typeof v === 'object' && v !== null;
+}
+
 function inRange(n: number, min: number | undefined, max: number | undefined): boolean {
   return (min === undefined || n >= min) && (max === undefined || n <= max);
 }
@@ -65,6 +72,10 @@ function inRange(n: number, min: number | undefined, max: number | undefined): b
  */
 export function coerce(field: Field, raw: unknown, text?: string): Coerced {
   const fail = (): Coerced => ({ ok: false, rule: describeRule(field) });
+  // Env and flag text keeps scalars verbatim (`123` for a string key), but a list or table written there is a
+  // typing mistake, not a string: `DUET__BUS__NATS__TOKEN=["t"]` must stop the process, not become the token.
+  if (isStructured(raw) && field.kind !== 'strings' && field.kind !== 'map') return fail();
+  if (field.kind === 'strings' && isStructured(raw) && !Array.isArray(raw)) return fail();
   const asText = typeof raw === 'string' ? raw : text;
   switch (field.kind) {
     case 'string':
@@ -113,7 +124,18 @@ export function coerce(field: Field, raw: unknown, text?: string): Coerced {
   }
 }
 
-/** How a bad value is quoted in an error: strings quoted, secrets hidden, long values cut. */
+/** A value kept on a ConfigError: secrets replaced, URL credentials (`nats://u:pw@h`) removed, lists too. */
+export function keptValue(value: unknown, secret = false): unknown {
+  if (secret) return '***';
+  if (typeof value === 'string') return redactUrlCredentials(value);
+  if (Array.isArray(value)) return value.map((v) => keptValue(v));
+  if (typeof value === 'object' && value !== null && !(value instanceof Date)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, keptValue(v)]));
+  }
+  return value;
+}
+
+/** How a bad value is quoted in an error: strings quoted, secrets and URL credentials hidden, long values cut. */
 export function showValue(value: unknown, secret = false): string {
   if (secret) return '"***"';
   let s: string;
@@ -126,5 +148,6 @@ export function showValue(value: unknown, secret = false): string {
       s = String(value);
     }
   }
+  s = redactUrlCredentials(s);
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }

@@ -7,7 +7,7 @@ import { basename, dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import type { DuetConfig } from '../config/schema.js';
-import { redactFields } from './redact.js';
+import { isSecretKey, REDACTED, redactFields, redactUrlCredentials } from './redact.js';
 import { RotatingFile } from './rotating-file.js';
 import { createTimeFormatter, formatTextLine } from './text-format.js';
 import type { Log, LogFields } from './types.js';
@@ -191,6 +191,20 @@ class PinoLogger implements Logger {
   }
 }
 
+/** pino's error serializer, then URL credentials out of every string in it (an error's message may quote a URL). */
+function serializeError(err: unknown): unknown {
+  return redactSerialized(err instanceof Error ? pino.stdSerializers.err(err) : err, 0);
+}
+
+function redactSerialized(v: unknown, depth: number): unknown {
+  if (typeof v === 'string') return redactUrlCredentials(v);
+  if (typeof v !== 'object' || v === null || depth > 4) return v;
+  if (Array.isArray(v)) return v.map((x) => redactSerialized(x, depth + 1));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) out[k] = isSecretKey(k) && x ? REDACTED : redactSerialized(x, depth + 1);
+  return out;
+}
+
 /** Builds the process logger; the caller owns it and calls close() at exit to release log files. */
 export function createLogger(opts: LoggerOptions): Logger {
   const dest = new Destination(opts);
@@ -199,7 +213,7 @@ export function createLogger(opts: LoggerOptions): Logger {
       level: opts.level,
       base: opts.base === undefined ? null : redactFields(opts.base),
       formatters: { level: (label) => ({ level: label }) },
-      serializers: { err: pino.stdSerializers.err, error: pino.stdSerializers.err },
+      serializers: { err: serializeError, error: serializeError },
     },
     dest,
   ) as pino.Logger<never>;

@@ -57,7 +57,9 @@ export function formatTextLine(json: string, formatTime: (ms: number) => string)
   }
   let stack = '';
   const err = rec.err;
-  if (typeof err === 'object' && err !== null) {
+  // A cause given as text (`err: String(e)`, a reason code) is the most useful part of the line: never dropped.
+  if (typeof err === 'string' || typeof err === 'number' || typeof err === 'boolean') line += ` err=${showField(err)}`;
+  else if (typeof err === 'object' && err !== null) {
     const e = err as { message?: unknown; stack?: unknown; code?: unknown };
     line += ` err=${showField(e.message ?? '')}`;
     if (e.code !== undefined) line += ` code=${showField(e.code)}`;

@@ -23,7 +23,7 @@ const SECRETS = {
   natsPass: 'natsPa55-Wm27',
   natsUrlPass: 'urlPa55-Hk64',
   redisPass: 'redisPa55-Jx90',
-  resumeSecret: 'resumeS3cret-Lp53',
+  resumeSecret: 'resumeS3cret-Lp53-0123456789abcdef',
 } as const;
 
 function tempDir(t: { after: (fn: () => void) => void }): string {

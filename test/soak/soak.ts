@@ -79,6 +79,11 @@ async function startServer(): Promise<{ gate: DuetProcess; url: string }> {
     `network.ws.server.maxConnNum=${total * 2}`,
     '--set',
     'network.ws.server.heartbeatInterval="5s"',
+    // every session comes from 127.0.0.1: the shipped per-IP caps are for real clients
+    '--set',
+    'network.ws.server.maxConnPerIp=0',
+    '--set',
+    'network.ws.server.maxHandshakePerIp=0',
     '--set',
     'log.level="warn"',
     '--set',

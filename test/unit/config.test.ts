@@ -311,7 +311,7 @@ test('config - checks across keys name the source of the key at fault', () => {
   ];
   for (const [fn, re] of cases) assert.match(configError(fn), re);
   const ok = load(
-    '[network.ws.server]\nkeyFile = "k.pem"\ncertFile = "c.pem"\n[session.resume]\nwindow = "30s"\nsecret = "s3"\n',
+    '[network.ws.server]\nkeyFile = "k.pem"\ncertFile = "c.pem"\n[session.resume]\nwindow = "30s"\nsecret = "s3-0123456789abcdef0123456789abcdef"\n',
   );
   assert.equal(ok.config.session.resume.windowMs, 30_000);
   assert.equal(load('timezone = "Asia/Shanghai"\n').config.timezone, 'Asia/Shanghai');

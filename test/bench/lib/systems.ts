@@ -59,6 +59,11 @@ const DUET_COMMON = [
   'trace.enabled=false',
   'network.ws.server.addr="127.0.0.1:0"',
   'network.ws.server.maxConnNum=30000',
+  // every load worker connects from 127.0.0.1 and many never log in: the shipped per-IP caps would refuse them
+  'network.ws.server.maxConnPerIp=0',
+  'network.ws.server.maxHandshakePerIp=0',
+  'network.ws.server.maxHandshakeNum=30000',
+  'network.ws.server.authorizeTimeout="0s"',
   'network.ws.server.heartbeatInterval="10s"',
 ];
 
