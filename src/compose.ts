@@ -128,7 +128,7 @@ export function packetCodec(config: DuetConfig): PacketCodec {
 export function createTransport(
   config: DuetConfig,
   codec: PacketCodec,
-  http?: { handler?: WsTransportOptions['httpHandler']; reportError?: ErrorReporter },
+  http?: { handler?: WsTransportOptions['httpHandler']; reportError?: ErrorReporter; log?: Log },
 ): Transport {
   const ws = config.network.ws.server;
   const addr = parseListenAddr(ws.addr);
@@ -150,6 +150,10 @@ export function createTransport(
     writeQueue: { maxMessages: ws.writeQueueSize, maxBytes: ws.writeQueueBytes },
     httpHandler: http?.handler,
     reportError: http?.reportError,
+    handshakeTimeoutMs: ws.handshakeTimeoutMs,
+    maxHandshakeNum: ws.maxHandshakeNum,
+    maxHandshakePerIp: ws.maxHandshakePerIp,
+    log: http?.log,
   });
 }
 

@@ -82,10 +82,8 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
           })
         : undefined;
       if (capture) cleanup.defer(() => capture.close());
-      gate = createGate(config, adapters, createTransport(config, codec, { handler: http, reportError }), codec, {
-        log,
-        capture,
-      });
+      const transport = createTransport(config, codec, { handler: http, reportError, log });
+      gate = createGate(config, adapters, transport, codec, { log, capture });
       await gate.start();
       services.unshift(gate);
       const g = gate;
@@ -93,6 +91,7 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
         counters: g.counters,
         connections: () => g.sessions.size,
         sessionsByState: () => ({ bound: g.sessions.boundCount, unbound: g.sessions.size - g.sessions.boundCount }),
+        transport: () => transport.stats,
       });
     }
     if (config.metrics.addr) {

@@ -49,6 +49,8 @@ export interface GateSource {
   connections(): number;
   /** Sessions per state name; optional, the gate may report states through sessionMoved() instead. */
   sessionsByState?(): Readonly<Record<string, number>>;
+  /** The listener's own counts: sockets refused or reaped before a session existed, and sockets not upgraded yet. */
+  transport?(): { readonly refused: Readonly<Record<string, number>>; readonly pending?: number };
 }
 
 /** What a node already counts (structurally the node's NodeCounters). */
@@ -194,6 +196,22 @@ export class Metrics {
     totalCounter(`${p}slow_consumers_total`, 'Connections closed because they did not read fast enough.', () =>
       gateSum((c) => c.slowConsumers ?? 0, 0),
     );
+    labelledCounter(
+      `${p}connections_refused_total`,
+      'Sockets refused or closed before becoming a session, by reason.',
+      'reason',
+      () => {
+        const out = new Map<string, number>();
+        for (const g of this.#gates)
+          for (const [k, v] of Object.entries(g.transport?.().refused ?? {})) out.set(k, (out.get(k) ?? 0) + v);
+        return out;
+      },
+    );
+    gauge(`${p}connections_pending`, 'Sockets accepted and not yet upgraded to WebSocket.', () => {
+      let n = 0;
+      for (const g of this.#gates) n += g.transport?.().pending ?? 0;
+      return n;
+    });
     const plain = (m: Map<string, Cell>) => () => new Map([...m].map(([k, c]) => [k, c.n]));
     labelledCounter(`${p}bus_errors_total`, 'Failed bus operations, by operation.', 'op', plain(this.#busErrors));
     labelledCounter(

@@ -19,6 +19,10 @@ export const RefusalReason = {
   MAX_CONN: 'too-many-connections',
   MAX_CONN_PER_IP: 'too-many-connections-per-ip',
   UPGRADE_HOOK: 'upgrade-refused',
+  /** Before any request byte is read (handshake-guard.ts): too many sockets not yet upgraded, or too slow. */
+  MAX_HANDSHAKE: 'too-many-handshakes',
+  MAX_HANDSHAKE_PER_IP: 'too-many-handshakes-per-ip',
+  HANDSHAKE_TIMEOUT: 'handshake-timeout',
 } as const;
 export type RefusalReason = (typeof RefusalReason)[keyof typeof RefusalReason];
 

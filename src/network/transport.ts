@@ -43,7 +43,10 @@ export interface Refusal {
 
 export interface TransportStats {
   connections: number;
+  /** Refused upgrades and sockets closed before their upgrade, by reason (RefusalReason values). */
   refused: Record<string, number>;
+  /** Sockets accepted and not yet upgraded. */
+  pending?: number;
 }
 
 export interface Transport extends AsyncDisposable {

@@ -12,63 +12,25 @@ import {
   STATUS_CODES,
 } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ClosedError, ConfigError, DuetError, ErrorCode, type ErrorReporter, UnavailableError } from '../errors.js';
-import {
-  type AdmissionPolicy,
-  admit,
-  DEFAULT_MAX_CONN_NUM,
-  DEFAULT_ORIGINS,
-  DEFAULT_WS_PATH,
-  RefusalReason,
-} from './admission.js';
-import {
-  type ConnectionShared,
-  DEFAULT_CLOSE_TIMEOUT_MS,
-  DEFAULT_WRITE_QUEUE,
-  type WriteQueueBudget,
-  WsConnection,
-} from './connection.js';
+import { type AdmissionPolicy, admit, RefusalReason } from './admission.js';
+import { type ConnectionShared, type WriteQueueBudget, WsConnection } from './connection.js';
+import { HandshakeGuard, socketKey } from './handshake-guard.js';
+import { RefusalLog } from './refusal-log.js';
 import type { ConnectionHandler, Refusal, Transport, TransportStats } from './transport.js';
+import { checkOptions, OPTION_PREFIX, type WsTransportOptions } from './ws-transport-options.js';
 
-export interface WsTransportOptions {
-  /** Interface to bind; default all interfaces (due's `:3553`). */
-  host?: string;
-  /** 0 picks a free port (tests). */
-  port: number;
-  /** Default "/" = every path. */
-  path?: string;
-  /** Default ["*"]. */
-  origins?: readonly string[];
-  /** Default 5000; ≤ 0 means the default, as in due. */
-  maxConnNum?: number;
-  /** Live connections per remote IP; 0 (default) = no limit. Refused with 429. */
-  maxConnPerIp?: number;
-  /** Both set → https server (wss://). Exactly one set is a ConfigError. */
-  tls?: { keyFile?: string; certFile?: string };
-  /** Largest inbound frame in bytes (the gate passes codec.maxFrameBytes); larger frames close with 1009. */
-  maxPayload: number;
-  /** Outbound budget per connection; exceeding it closes with CloseCode.SLOW_CONSUMER. */
-  writeQueue?: Partial<WriteQueueBudget>;
-  /** Graceful close deadline (flush + close handshake), then the socket is destroyed. Default 3000. */
-  closeTimeoutMs?: number;
-  /** Plain HTTP requests (not upgrades). Return true when handled; otherwise the transport answers 426. */
-  httpHandler?: (req: IncomingMessage, res: ServerResponse) => boolean;
-  /** due's OnUpgrade: runs after admission passed; a Refusal (usually 403) is answered instead of upgrading. */
-  onUpgrade?: (req: IncomingMessage) => Refusal | undefined;
-  /** Sink for exceptions thrown by the handler or hooks; default writes to stderr. */
-  reportError?: ErrorReporter;
-}
+export type { WsTransportOptions } from './ws-transport-options.js';
 
 export interface WsTransportStats extends TransportStats {
   /** Connections closed because their outbound budget overflowed (issue 10). */
   slowConsumers: number;
+  /** Sockets accepted and not yet upgraded (or serving plain HTTP). */
+  pending: number;
 }
-
-const OPTION_PREFIX = 'network.ws.server';
-const UPGRADE_HEADERS_TIMEOUT_MS = 10_000;
 
 function defaultReportError(err: unknown, context: string): void {
   process.stderr.write(
@@ -95,6 +57,9 @@ export class WsTransport implements Transport {
   readonly #budget: WriteQueueBudget;
   readonly #closeTimeoutMs: number;
   readonly #reportError: ErrorReporter;
+  readonly #refusalLog: RefusalLog | undefined;
+  readonly #guard: HandshakeGuard;
+  readonly #handshakeTimeoutMs: number;
   readonly #connections = new Set<WsConnection>();
   /** Live connections per remote IP (an upgrade completes synchronously, so nothing is in flight). */
   readonly #perIp = new Map<string, number>();
@@ -110,57 +75,27 @@ export class WsTransport implements Transport {
   #closing: Promise<void> | undefined;
 
   constructor(opts: WsTransportOptions) {
-    if (!Number.isInteger(opts.maxPayload) || opts.maxPayload <= 0) {
-      throw new ConfigError(
-        `${OPTION_PREFIX}.maxPayload`,
-        opts.maxPayload,
-        `maxPayload must be a positive integer, got ${opts.maxPayload}`,
-      );
-    }
-    const maxConnNum = opts.maxConnNum ?? DEFAULT_MAX_CONN_NUM;
-    const maxConnPerIp = opts.maxConnPerIp ?? 0;
-    if (!Number.isInteger(maxConnPerIp) || maxConnPerIp < 0) {
-      throw new ConfigError(
-        `${OPTION_PREFIX}.maxConnPerIp`,
-        maxConnPerIp,
-        `maxConnPerIp must be an integer >= 0, got ${maxConnPerIp}`,
-      );
-    }
-    const path = opts.path ?? DEFAULT_WS_PATH;
-    if (!path.startsWith('/')) {
-      throw new ConfigError(`${OPTION_PREFIX}.path`, path, `path must start with "/", got "${path}"`);
-    }
-    this.#policy = {
-      path,
-      origins: opts.origins ?? DEFAULT_ORIGINS,
-      maxConnNum: maxConnNum > 0 ? maxConnNum : DEFAULT_MAX_CONN_NUM,
-      maxConnPerIp,
-    };
-    this.#budget = { ...DEFAULT_WRITE_QUEUE, ...opts.writeQueue };
-    for (const key of ['maxMessages', 'maxBytes'] as const) {
-      const v = this.#budget[key];
-      if (!Number.isInteger(v) || v <= 0) {
-        throw new ConfigError(`${OPTION_PREFIX}.writeQueue.${key}`, v, `writeQueue.${key} must be > 0, got ${v}`);
-      }
-    }
-    this.#closeTimeoutMs = opts.closeTimeoutMs ?? DEFAULT_CLOSE_TIMEOUT_MS;
-    if (!(this.#closeTimeoutMs >= 0)) {
-      throw new ConfigError(
-        `${OPTION_PREFIX}.closeTimeoutMs`,
-        opts.closeTimeoutMs,
-        `closeTimeoutMs must be >= 0, got ${opts.closeTimeoutMs}`,
-      );
-    }
-    const { keyFile, certFile } = opts.tls ?? {};
-    if (Boolean(keyFile) !== Boolean(certFile)) {
-      throw new ConfigError(`${OPTION_PREFIX}.keyFile`, keyFile, 'keyFile and certFile must be set together');
-    }
+    const checked = checkOptions(opts);
+    this.#policy = checked.policy;
+    this.#budget = checked.budget;
+    this.#closeTimeoutMs = checked.closeTimeoutMs;
     this.#reportError = opts.reportError ?? defaultReportError;
+    this.#refusalLog = opts.log === undefined ? undefined : new RefusalLog(opts.log);
+    this.#handshakeTimeoutMs = checked.handshake.timeoutMs;
+    this.#guard = new HandshakeGuard(checked.handshake, (reason, ip) => {
+      this.#count(reason);
+      this.#refusalLog?.note(reason, ip, undefined);
+    });
     this.#opts = opts;
   }
 
   get stats(): WsTransportStats {
-    return { connections: this.#connections.size, refused: { ...this.#refused }, slowConsumers: this.#slowConsumers };
+    return {
+      connections: this.#connections.size,
+      refused: { ...this.#refused },
+      slowConsumers: this.#slowConsumers,
+      pending: this.#guard.size,
+    };
   }
 
   /** True when listening with TLS (wss://). */
@@ -199,12 +134,13 @@ export class WsTransport implements Transport {
       // generous, while ws's default (16k) lets a client make us parse many empty fragments per message
       maxFragments: 1024,
     });
+    server.on('connection', this.#onConnection);
     server.on('request', this.#onRequest);
     server.on('upgrade', this.#onUpgrade);
-    // due has no handshake timeout (DUE-REFERENCE.md 2.1); a client that has not sent its upgrade request within
-    // this long only holds a socket open
-    server.headersTimeout = UPGRADE_HEADERS_TIMEOUT_MS;
-    server.requestTimeout = UPGRADE_HEADERS_TIMEOUT_MS;
+    // The guard reaps at handshakeTimeout; Node's own checks (run only every 30 s) are a second line.
+    server.headersTimeout = this.#handshakeTimeoutMs;
+    server.requestTimeout = this.#handshakeTimeoutMs;
+    this.#guard.start();
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error) => {
         reject(
@@ -251,7 +187,9 @@ export class WsTransport implements Transport {
       c.terminate();
       return c.ended;
     });
-    // keep-alive HTTP sockets (httpHandler traffic) would hold server.close() open
+    // keep-alive HTTP sockets (httpHandler traffic) and sockets not yet upgraded would hold server.close() open
+    this.#guard.stop();
+    this.#guard.destroyAll();
     server?.closeAllConnections();
     await Promise.all(ended);
     await serverClosed;
@@ -289,8 +227,23 @@ export class WsTransport implements Transport {
     res.end(body);
   };
 
+  /** Every TCP socket, before any byte is read: bounded and given a deadline until it upgrades. */
+  #onConnection = (socket: Socket): void => {
+    socket.on('error', ignoreSocketError);
+    const ip = normalizeIp(socket.remoteAddress);
+    const reason = socket.remoteAddress === undefined ? RefusalReason.CLOSING : this.#guard.accept(socket, ip);
+    if (reason === undefined) return;
+    this.#count(reason);
+    const status = reason === RefusalReason.MAX_HANDSHAKE_PER_IP ? 429 : 503;
+    this.#refusalLog?.note(reason, ip, status);
+    // Under TLS the first bytes must be a TLS handshake, so a plain HTTP answer would be noise: just close.
+    if (this.isTls) socket.destroy();
+    else writeRefusal(socket, { status, reason });
+  };
+
   #onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', ignoreSocketError);
+    this.#guard.upgraded(socketKey(req.socket));
     const ip = normalizeIp(req.socket.remoteAddress);
     let refusal = admit(
       this.#policy,
@@ -311,7 +264,7 @@ export class WsTransport implements Transport {
       }
     }
     if (refusal !== undefined) {
-      this.#refuse(socket, refusal, isHookRefusal ? RefusalReason.UPGRADE_HOOK : refusal.reason);
+      this.#refuse(socket, refusal, isHookRefusal ? RefusalReason.UPGRADE_HOOK : refusal.reason, ip);
       return;
     }
     const wss = this.#wss as WebSocketServer;
@@ -348,18 +301,24 @@ export class WsTransport implements Transport {
   };
 
   /** `statsKey` keeps the stats keys bounded: a hook's reason text may carry anything. */
-  #refuse(socket: Duplex, refusal: Refusal, statsKey: string): void {
+  #refuse(socket: Duplex, refusal: Refusal, statsKey: string, ip: string): void {
     this.#count(statsKey);
-    const body = refusal.reason;
-    const extra = refusal.status === 405 ? 'Allow: GET\r\n' : '';
-    socket.once('finish', () => socket.destroy());
-    socket.end(
-      `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\n` +
-        `Connection: close\r\n${extra}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
-    );
+    this.#refusalLog?.note(statsKey, ip, refusal.status);
+    writeRefusal(socket, refusal);
   }
 
   #count(reason: string): void {
     this.#refused[reason] = (this.#refused[reason] ?? 0) + 1;
   }
+}
+
+/** A plain HTTP answer, then the socket is closed (before any WebSocket handshake). */
+function writeRefusal(socket: Duplex, refusal: Refusal): void {
+  const body = refusal.reason;
+  const extra = refusal.status === 405 ? 'Allow: GET\r\n' : '';
+  socket.once('finish', () => socket.destroy());
+  socket.end(
+    `HTTP/1.1 ${refusal.status} ${STATUS_CODES[refusal.status]}\r\n` +
+      `Connection: close\r\n${extra}Content-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }

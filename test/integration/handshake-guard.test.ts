@@ -1,0 +1,196 @@
+// Issue 20 case 2: sockets before the WebSocket upgrade are bounded (gate-wide and per IP), counted, logged
+// (rate-limited) and closed within handshakeTimeout, slowloris included. Real sockets on loopback.
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { type Socket, connect as tcpConnect } from 'node:net';
+import { test } from 'node:test';
+import WebSocket from 'ws';
+import { createTransport, packetCodec } from '../../src/compose.js';
+import { loadConfig } from '../../src/config/index.js';
+import type { Log, LogFields } from '../../src/log/types.js';
+import { Metrics } from '../../src/metrics/metrics.js';
+import { RefusalReason } from '../../src/network/admission.js';
+import type { Connection, ConnectionHandler } from '../../src/network/transport.js';
+import { createWsTransport, type WsTransport, type WsTransportOptions } from '../../src/network/ws-transport.js';
+
+type TestContext = { after: (fn: () => unknown) => void };
+type Silent = { socket: Socket; data: Buffer[]; closed: () => boolean };
+
+class Recorder implements ConnectionHandler {
+  readonly opened: Connection[] = [];
+  open(c: Connection): void {
+    this.opened.push(c);
+  }
+  frame(): void {}
+  closed(): void {}
+}
+
+function recordingLog(): Log & { lines: Array<{ msg: string; fields: LogFields }> } {
+  const lines: Array<{ msg: string; fields: LogFields }> = [];
+  const log: Log & { lines: typeof lines } = {
+    lines,
+    debug: () => {},
+    info: () => {},
+    warn: (msg, fields = {}) => void lines.push({ msg, fields }),
+    error: (msg, fields = {}) => void lines.push({ msg, fields }),
+    child: () => log,
+  };
+  return log;
+}
+
+async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function start(t: TestContext, opts: Partial<WsTransportOptions> = {}) {
+  const log = recordingLog();
+  const transport = createWsTransport({ host: '127.0.0.1', port: 0, maxPayload: 64 * 1024, log, ...opts });
+  const rec = new Recorder();
+  const { port } = await transport.listen(rec);
+  t.after(() => transport.close());
+  return { transport, rec, port, log, url: `ws://127.0.0.1:${port}/` };
+}
+
+/** A raw TCP socket that says nothing; resolves once connected. Tracks when the server closes it. */
+async function silent(t: TestContext, port: number, localAddress = '127.0.0.1'): Promise<Silent> {
+  const socket = tcpConnect({ host: '127.0.0.1', port, localAddress });
+  const data: Buffer[] = [];
+  let isClosed = false;
+  socket.on('data', (d) => data.push(d));
+  socket.on('error', () => {});
+  socket.on('close', () => {
+    isClosed = true;
+  });
+  t.after(() => socket.destroy());
+  await once(socket, 'connect');
+  return { socket, data, closed: () => isClosed };
+}
+
+/** Resolves with the HTTP status of a WebSocket upgrade attempt (101 when it opened). */
+function upgradeStatus(t: TestContext, url: string, localAddress = '127.0.0.1'): Promise<number> {
+  const ws = new WebSocket(url, { localAddress, perMessageDeflate: false });
+  t.after(() => ws.terminate());
+  return new Promise((resolve) => {
+    ws.once('open', () => resolve(101));
+    ws.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0));
+    ws.once('error', () => resolve(0));
+  });
+}
+
+test('handshake guard - 300 silent sockets are closed within handshakeTimeout, counted, logged once, and clients connect meanwhile', async (t) => {
+  const timeoutMs = 400;
+  const { transport, port, url, log } = await start(t, { handshakeTimeoutMs: timeoutMs, maxHandshakePerIp: 0 });
+  const opened = Date.now();
+  const sockets: Silent[] = [];
+  for (let i = 0; i < 300; i++) sockets.push(await silent(t, port));
+  await until(() => transport.stats.pending === 300, '300 pending sockets');
+  assert.equal(await upgradeStatus(t, url), 101, 'a real client still upgrades while 300 sockets sit silent');
+  await until(() => sockets.every((s) => s.closed()), 'every silent socket closed by the gate');
+  const tookMs = Date.now() - opened;
+  // deadline + one sweep period (a tenth of the timeout), with room for a loaded machine
+  assert.ok(tookMs < timeoutMs + 3000, `closed after ${tookMs} ms`);
+  assert.equal(transport.stats.pending, 0);
+  assert.equal(transport.stats.refused[RefusalReason.HANDSHAKE_TIMEOUT], 300);
+  assert.equal(transport.stats.connections, 1, 'the upgraded client is not reaped');
+  const lines = log.lines.filter((l) => l.fields.reason === RefusalReason.HANDSHAKE_TIMEOUT);
+  assert.ok(lines.length >= 1 && lines.length < 5, `rate-limited: ${lines.length} lines for 300 reaps`);
+  assert.equal(lines[0]?.msg, 'connection refused');
+});
+
+test('handshake guard - slowloris (one header byte at a time) is closed within handshakeTimeout, never upgraded', async (t) => {
+  const timeoutMs = 500;
+  const { transport, rec, port } = await start(t, { handshakeTimeoutMs: timeoutMs, maxHandshakePerIp: 0 });
+  const request = `GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: ${'a'.repeat(22)}==\r\nX-Pad: ${'p'.repeat(200)}\r\n\r\n`;
+  const sockets: Silent[] = [];
+  for (let i = 0; i < 100; i++) sockets.push(await silent(t, port));
+  const started = Date.now();
+  let offset = 0;
+  const drip = setInterval(() => {
+    for (const s of sockets) if (!s.closed()) s.socket.write(request[offset % request.length] as string);
+    offset++;
+  }, 20);
+  t.after(() => clearInterval(drip));
+  await until(() => sockets.every((s) => s.closed()), 'every slowloris socket closed');
+  clearInterval(drip);
+  const tookMs = Date.now() - started;
+  assert.ok(offset < request.length, `closed before the request completed (${offset} of ${request.length} bytes)`);
+  assert.ok(tookMs < timeoutMs + 3000, `closed after ${tookMs} ms`);
+  assert.equal(rec.opened.length, 0);
+  assert.equal(transport.stats.refused[RefusalReason.HANDSHAKE_TIMEOUT], 100);
+});
+
+test('handshake guard - over maxHandshakeNum sockets are refused 503 at once; over maxHandshakePerIp 429; other IPs still served', async (t) => {
+  const { transport, port, url, log } = await start(t, {
+    handshakeTimeoutMs: 60_000,
+    maxHandshakeNum: 60,
+    maxHandshakePerIp: 40,
+  });
+  const fromTwo: Silent[] = [];
+  for (let i = 0; i < 45; i++) fromTwo.push(await silent(t, port, '127.0.0.2'));
+  await until(() => fromTwo.filter((s) => s.closed()).length === 5, '5 refused per IP');
+  const refusedPerIp = fromTwo.filter((s) => s.closed());
+  for (const s of refusedPerIp) assert.match(Buffer.concat(s.data).toString(), /^HTTP\/1\.1 429 /);
+  assert.equal(transport.stats.pending, 40);
+  assert.equal(await upgradeStatus(t, url, '127.0.0.2'), 429, 'that IP cannot even upgrade now');
+  assert.equal(await upgradeStatus(t, url, '127.0.0.3'), 101, 'another IP can');
+
+  const fromThree: Silent[] = [];
+  for (let i = 0; i < 30; i++) fromThree.push(await silent(t, port, '127.0.0.3'));
+  await until(() => fromThree.filter((s) => s.closed()).length === 10, '10 refused gate-wide');
+  for (const s of fromThree.filter((x) => x.closed()))
+    assert.match(Buffer.concat(s.data).toString(), /^HTTP\/1\.1 503 /);
+  assert.equal(transport.stats.pending, 60);
+  assert.equal(transport.stats.refused[RefusalReason.MAX_HANDSHAKE_PER_IP], 6);
+  assert.equal(transport.stats.refused[RefusalReason.MAX_HANDSHAKE], 10);
+  const reasons = log.lines.map((l) => l.fields.reason);
+  assert.equal(reasons.filter((r) => r === RefusalReason.MAX_HANDSHAKE).length, 1, 'one line per reason per interval');
+  assert.equal(reasons.filter((r) => r === RefusalReason.MAX_HANDSHAKE_PER_IP).length, 1);
+  assert.deepEqual(log.lines.find((l) => l.fields.reason === RefusalReason.MAX_HANDSHAKE)?.fields, {
+    reason: RefusalReason.MAX_HANDSHAKE,
+    ip: '127.0.0.3',
+    status: 503,
+    suppressed: 0,
+  });
+  // freeing slots lets new sockets in again
+  for (const s of fromTwo) s.socket.destroy();
+  await until(() => transport.stats.pending === 20, 'slots freed when sockets close');
+  assert.equal(await upgradeStatus(t, url, '127.0.0.2'), 101);
+});
+
+test('handshake guard - the config keys reach the transport through compose, and metrics count the refusals', async (t) => {
+  const { config } = loadConfig({
+    role: 'gate',
+    env: {},
+    argv: [
+      '--set',
+      'network.ws.server.addr="127.0.0.1:0"',
+      '--set',
+      'network.ws.server.handshakeTimeout="300ms"',
+      '--set',
+      'network.ws.server.maxHandshakeNum=5',
+      '--set',
+      'network.ws.server.maxHandshakePerIp=3',
+    ],
+  });
+  const transport = createTransport(config, packetCodec(config), { log: recordingLog() }) as WsTransport;
+  const { port } = await transport.listen(new Recorder());
+  t.after(() => transport.close());
+  const metrics = new Metrics();
+  t.after(() => metrics.close());
+  metrics.watchGate({ counters: emptyCounters, connections: () => 0, transport: () => transport.stats });
+  const sockets: Silent[] = [];
+  for (let i = 0; i < 4; i++) sockets.push(await silent(t, port));
+  for (let i = 0; i < 3; i++) sockets.push(await silent(t, port, '127.0.0.2'));
+  await until(() => sockets.every((s) => s.closed()), 'all closed: 1 per IP refused, 1 gate-wide, 5 reaped');
+  const text = await metrics.scrape();
+  assert.match(text, /duet_connections_refused_total\{reason="too-many-handshakes-per-ip"\} 1/);
+  assert.match(text, /duet_connections_refused_total\{reason="too-many-handshakes"\} 1/);
+  assert.match(text, /duet_connections_refused_total\{reason="handshake-timeout"\} 5/);
+  assert.match(text, /duet_connections_pending 0/);
+});
+
+const emptyCounters = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0, drops: {}, malformed: {} };
