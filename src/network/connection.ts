@@ -6,6 +6,7 @@
 import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode, type ErrorReporter } from '../errors.js';
+import type { CloseQueue } from './close-queue.js';
 import type { Connection, ConnectionHandler, Lane, SendResult } from './transport.js';
 
 /** Outbound budget per connection: frames waiting in the lanes (not yet handed to the socket). */
@@ -48,8 +49,10 @@ export interface ConnectionShared {
   writeQueue: WriteQueueBudget;
   closeTimeoutMs: number;
   reportError: ErrorReporter;
-  /** Transport bookkeeping; runs once, just before handler.closed. */
+  /** Transport bookkeeping; runs once, as soon as the socket has closed (before handler.closed). */
   onEnd: (c: WsConnection) => void;
+  /** handler.closed runs from here, time-sliced, so a mass disconnect does not stall the gate (close-queue.ts). */
+  closeQueue: CloseQueue;
   /** Counted by the transport (stats.slowConsumers). */
   onOverflow: (c: WsConnection) => void;
 }
@@ -262,11 +265,17 @@ export class WsConnection implements Connection {
     const finalReason = this.#closeCode === undefined ? reason.toString() : this.#closeReason;
     try {
       this.#shared.onEnd(this);
-      this.#shared.handler.closed(this, finalCode, finalReason);
     } catch (err) {
-      this.#shared.reportError(err, `connection ${this.cid}: handler.closed`);
+      this.#shared.reportError(err, `connection ${this.cid}: onEnd`);
     }
-    this.#resolveEnded?.();
+    this.#shared.closeQueue.push(() => {
+      try {
+        this.#shared.handler.closed(this, finalCode, finalReason);
+      } catch (err) {
+        this.#shared.reportError(err, `connection ${this.cid}: handler.closed`);
+      }
+      this.#resolveEnded?.();
+    });
   }
 
   #waitForDrain(): void {

@@ -17,6 +17,7 @@ import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { ClosedError, ConfigError, DuetError, ErrorCode, type ErrorReporter, UnavailableError } from '../errors.js';
 import { type AdmissionPolicy, admit, RefusalReason } from './admission.js';
+import { CloseQueue } from './close-queue.js';
 import { type ConnectionShared, type WriteQueueBudget, WsConnection } from './connection.js';
 import { HandshakeGuard, socketKey } from './handshake-guard.js';
 import { RefusalLog } from './refusal-log.js';
@@ -120,6 +121,7 @@ export class WsTransport implements Transport {
       reportError: this.#reportError,
       onEnd: this.#onEnd,
       onOverflow: this.#onOverflow,
+      closeQueue: new CloseQueue((err) => this.#reportError(err, 'handler.closed')),
     };
     const tls = this.isTls ? await this.#readTls() : undefined;
     if (this.#closing !== undefined) throw new ClosedError('ws transport: close() was called while listen() started');
