@@ -7,7 +7,8 @@
  *      (= how long the gate stalls other sessions).
  * Not part of `npm test`: it reports, it does not assert.
  *
- *   node --import tsx test/bench/crowd.ts [--sessions 15000] [--system dev|nats] [--probes 30] [--profile DIR]
+ *   node --import tsx test/bench/crowd.ts [--sessions 15000] [--system dev|nats] [--probes 30] [--tick] [--profile DIR]
+ * `DUET_BENCH_ROOT=<checkout>` runs another copy's duet (A/B), as for `npm run bench`.
  */
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
@@ -23,6 +24,7 @@ const { values: a } = parseArgs({
     sessions: { type: 'string', default: '15000' },
     system: { type: 'string', default: 'dev' },
     probes: { type: 'string', default: '30' },
+    tick: { type: 'boolean', default: false },
     profile: { type: 'string' },
   },
 });
@@ -87,17 +89,20 @@ function witness(url: string): Promise<{ stop(): Promise<number[]>; starts: numb
   const starts: number[] = [];
   let running = true;
   let sentAt = 0;
+  let isWaiting = false;
   const frame = duetRequest(1, 1, Buffer.from('w'));
   return new Promise((resolve, reject) => {
     ws.once('error', reject);
     ws.once('open', () => {
       ws.on('message', (d: Buffer) => {
         if (d.length < DUET_HEADER_BYTES || (d[4] as number) & 0x80) return;
+        isWaiting = false;
         rtts.push(performance.now() - sentAt);
         starts.push(sentAt);
         if (running) setTimeout(fire, 2);
       });
       const fire = (): void => {
+        isWaiting = true;
         sentAt = performance.now();
         ws.send(frame);
       };
@@ -108,6 +113,11 @@ function witness(url: string): Promise<{ stop(): Promise<number[]>; starts: numb
           running = false;
           await sleep(50);
           ws.terminate();
+          // a request still unanswered counts with the time it has waited so far (a stall must not hide)
+          if (isWaiting) {
+            rtts.push(performance.now() - sentAt);
+            starts.push(sentAt);
+          }
           return rtts;
         },
       });
@@ -125,6 +135,7 @@ async function loopLagMaxMs(metricsPort: number): Promise<number> {
 async function main(): Promise<void> {
   const metricsPort = await freePort();
   const sets = ['session.resume.window="0s"', `metrics.addr="127.0.0.1:${metricsPort}"`];
+  if (a.tick) sets.push('network.ws.server.heartbeatMechanism="tick"');
   const start = a.system === 'nats' ? startDuetNats : startDuetDev;
   const sys: System = await start({ duetSets: sets, cpuProfDir: a.profile });
   log(`crowd: ${sys.name} at ${sys.url}, pids ${JSON.stringify(sys.pids)}, ${sessions} idle sessions`);
