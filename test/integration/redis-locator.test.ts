@@ -86,7 +86,25 @@ async function captureChannel(
   return { messages, next };
 }
 
-locatorContract('redis', () => newLocator(undefined));
+locatorContract(
+  'redis',
+  () => newLocator(undefined),
+  {},
+  async () => {
+    // A server of its own: restarting the shared one would disturb the other tests of this file.
+    const server = await startRedis();
+    const locator = new RedisLocator({ addrs: [server.addr], prefix: uniquePrefix() });
+    await locator.ready();
+    return {
+      locator,
+      restart: () => server.restart(),
+      dispose: async () => {
+        await locator[Symbol.asyncDispose]();
+        await server[Symbol.asyncDispose]();
+      },
+    };
+  },
+);
 
 describe('redis locator - due layout', () => {
   it('redis locator - keys, value types and no TTL exactly as due writes them (default prefix)', async (t) => {
