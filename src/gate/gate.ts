@@ -17,6 +17,7 @@ import { GateCounters } from './counters.js';
 import { Dispatcher, nodeBatchEncoder } from './dispatcher.js';
 import { FrameHandler, type HeartbeatMechanism } from './frames.js';
 import { Operations } from './operations.js';
+import { gateRebinder } from './rebind.js';
 import { type ResumeOptions, ResumeService } from './resume.js';
 import { RouteTable } from './route-table.js';
 import { Session } from './session.js';
@@ -204,6 +205,9 @@ export class Gate implements Service {
       this.#cleanup.defer(() => this.resume.stop());
       await this.#watchNodes();
       this.#watchLocator();
+      const rebind = gateRebinder({ gid: this.id, sessions: this.sessions, locator: o.locator, log: this.#log });
+      rebind.start();
+      this.#cleanup.defer(() => rebind.stop());
       this.#cleanup.defer(() => this.#abort.abort());
       this.#address = await o.transport.listen(this.#frames);
       this.#cleanup.defer(() => o.transport.close());

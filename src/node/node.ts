@@ -13,6 +13,7 @@ import { ClusterEvent, type Registry, type ServiceInstance, type ServiceState } 
 import { type BodyCodec, jsonCodec } from './body-codec.js';
 import { EventContext, type EventName, RequestContext } from './context.js';
 import { GateLink } from './gate-link.js';
+import { HeldNodeBindings } from './held-bindings.js';
 import { ClusterProxy } from './proxy.js';
 import { Router, runChain } from './router.js';
 
@@ -78,6 +79,8 @@ export class Node implements Service {
   readonly #body: BodyCodec;
   readonly #link: GateLink;
   readonly #nodeOut: Batcher<NodeItem>;
+  /** The locator as the proxy sees it: remembers this node's bindNode bindings to re-assert them. */
+  readonly held: HeldNodeBindings;
   readonly #events = new Map<EventName, EventHandler[]>();
   readonly #cleanup = new Cleanup();
   /** Per-connection order: a connection has an entry only while one of its handlers is pending. */
@@ -102,11 +105,12 @@ export class Node implements Service {
         data: NodeBatchCodec.encode({ gid: '', items }),
       }),
     });
+    this.held = new HeldNodeBindings(o.locator, this.#log);
     this.proxy = new ClusterProxy({
       nid: this.id,
       name: this.name,
       link: this.#link,
-      locator: o.locator,
+      locator: this.held,
       registry: o.registry,
       codec: o.codec,
       body: this.#body,
@@ -154,6 +158,8 @@ export class Node implements Service {
     try {
       this.#link.start();
       this.#cleanup.defer(() => this.#link.close());
+      this.held.start();
+      this.#cleanup.defer(() => this.held.stop());
       const sub = o.bus.subscribe(this.#subjects.nodeAll(this.id));
       this.#cleanup.defer(() => sub.drain());
       void (async () => {
