@@ -5,6 +5,7 @@
 import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { connectNatsBus } from './bus/nats-bus.js';
+import { natsSecurity } from './bus/nats-security.js';
 import { parseListenAddr } from './config/addr.js';
 import type { DuetConfig } from './config/schema.js';
 import type { NodeApp } from './demo/app.js';
@@ -58,6 +59,7 @@ export async function createAdapters(config: DuetConfig): Promise<Adapters> {
         user: n.user || undefined,
         pass: n.pass || undefined,
         token: n.token || undefined,
+        ...natsSecurity(n),
       });
     } else bus = new MemoryBus();
     cleanup.defer(() => bus.drain());
@@ -104,6 +106,8 @@ async function createRegistry(config: DuetConfig): Promise<Registry> {
     // heartbeat check is registered (see consul-registry.ts).
     return new ConsulRegistry({
       addr: reg.consul.addr,
+      token: reg.consul.token || undefined,
+      tls: { caFile: reg.consul.caFile, certFile: reg.consul.certFile, keyFile: reg.consul.keyFile },
       heartbeatCheckIntervalMs: reg.consul.heartbeatCheckIntervalMs,
       deregisterCriticalServiceAfterMs: reg.consul.deregisterCriticalServiceAfterMs,
     });
@@ -117,6 +121,7 @@ async function createRegistry(config: DuetConfig): Promise<Registry> {
     user: config.bus.nats.user || undefined,
     pass: config.bus.nats.pass || undefined,
     token: config.bus.nats.token || undefined,
+    ...natsSecurity(config.bus.nats),
   });
 }
 
