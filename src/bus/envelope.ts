@@ -160,6 +160,8 @@ export interface Takeover {
   epoch: number;
   seen: number;
   gid: string;
+  /** The client's resume token, checked by the gate handing over. */
+  token: string;
 }
 export interface TakeoverReply {
   ok: boolean;
