@@ -6,6 +6,7 @@ import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { connectNatsBus } from './bus/nats-bus.js';
 import { natsSecurity } from './bus/nats-security.js';
+import { OpSigner } from './bus/op-signature.js';
 import { parseListenAddr } from './config/addr.js';
 import type { DuetConfig } from './config/schema.js';
 import type { NodeApp } from './demo/app.js';
@@ -125,6 +126,10 @@ async function createRegistry(config: DuetConfig): Promise<Registry> {
   });
 }
 
+function opsSigner(config: DuetConfig): OpSigner | undefined {
+  return config.bus.opsSecret ? new OpSigner(config.bus.opsSecret) : undefined;
+}
+
 export function packetCodec(config: DuetConfig): PacketCodec {
   return new PacketCodec({ ...config.packet });
 }
@@ -194,6 +199,7 @@ export function createGate(
     },
     log: extras.log,
     trace: extras.trace ?? createTraceSink(a.bus, config.trace, config.bus.nats.prefix),
+    signer: opsSigner(config),
   });
 }
 
@@ -220,6 +226,7 @@ export async function createNode(
     metadata: { ...n.metadata },
     log: extras.log,
     onHandled: extras.onHandled,
+    signer: opsSigner(config),
   });
   await app.register(node);
   return node;

@@ -167,6 +167,11 @@ export const SCHEMA = {
   },
   bus: {
     adapter: oneOf(['memory', 'nats'] as const, 'memory', 'message bus between gates and nodes'),
+    opsSecret: str(
+      '',
+      'HMAC key shared by all gates and nodes (at least 32 bytes): bind, unbind and kick operations are signed, unsigned or forged ones dropped and counted; empty = off',
+      { secret: true },
+    ),
     nats: {
       servers: strings(DEFAULT_NATS_SERVERS, 'NATS server URLs'),
       prefix: str(DEFAULT_BUS_PREFIX, 'first token of every subject, so clusters can share a NATS'),

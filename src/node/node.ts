@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Batcher } from '../bus/batcher.js';
 import type { Bus } from '../bus/bus.js';
-import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
+import { type GateOps, type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
+import type { OpSigner } from '../bus/op-signature.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import { DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
@@ -41,6 +42,8 @@ export interface NodeOptions {
   reportError?: ErrorReporter;
   /** Called after each request handler settles, with its route and duration in seconds (metrics). */
   onHandled?: (route: number, seconds: number) => void;
+  /** Signs the control ops (bind, unbind, kick) this node sends to gates (bus.opsSecret). */
+  signer?: OpSigner;
 }
 
 const EVENT_IDS: Record<EventName, ClusterEvent> = {
@@ -97,7 +100,9 @@ export class Node implements Service {
       o.reportError ?? ((err, context) => this.#log.error('unexpected failure', { context, err: errorMessage(err) }));
     this.#body = o.body ?? jsonCodec;
     this.router = new Router(() => this.#state !== 'idle');
-    this.#link = new GateLink(o.bus, this.#subjects, this.id, o.callTimeoutMs ?? 3000, this.#log);
+    const signer = o.signer;
+    const encodeOps = signer ? (b: GateOps) => signer.encode(b) : undefined;
+    this.#link = new GateLink(o.bus, this.#subjects, this.id, o.callTimeoutMs ?? 3000, this.#log, encodeOps);
     this.#nodeOut = new Batcher<NodeItem>({
       bus: o.bus,
       encode: (items, nid) => ({
