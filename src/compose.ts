@@ -5,6 +5,8 @@
 import type { Bus } from './bus/bus.js';
 import { MemoryBus } from './bus/memory-bus.js';
 import { connectNatsBus } from './bus/nats-bus.js';
+import { natsSecurity } from './bus/nats-security.js';
+import { OpSigner } from './bus/op-signature.js';
 import { parseListenAddr } from './config/addr.js';
 import type { DuetConfig } from './config/schema.js';
 import type { NodeApp } from './demo/app.js';
@@ -58,6 +60,7 @@ export async function createAdapters(config: DuetConfig): Promise<Adapters> {
         user: n.user || undefined,
         pass: n.pass || undefined,
         token: n.token || undefined,
+        ...natsSecurity(n),
       });
     } else bus = new MemoryBus();
     cleanup.defer(() => bus.drain());
@@ -104,6 +107,8 @@ async function createRegistry(config: DuetConfig): Promise<Registry> {
     // heartbeat check is registered (see consul-registry.ts).
     return new ConsulRegistry({
       addr: reg.consul.addr,
+      token: reg.consul.token || undefined,
+      tls: { caFile: reg.consul.caFile, certFile: reg.consul.certFile, keyFile: reg.consul.keyFile },
       heartbeatCheckIntervalMs: reg.consul.heartbeatCheckIntervalMs,
       deregisterCriticalServiceAfterMs: reg.consul.deregisterCriticalServiceAfterMs,
     });
@@ -117,7 +122,12 @@ async function createRegistry(config: DuetConfig): Promise<Registry> {
     user: config.bus.nats.user || undefined,
     pass: config.bus.nats.pass || undefined,
     token: config.bus.nats.token || undefined,
+    ...natsSecurity(config.bus.nats),
   });
+}
+
+function opsSigner(config: DuetConfig): OpSigner | undefined {
+  return config.bus.opsSecret ? new OpSigner(config.bus.opsSecret) : undefined;
 }
 
 export function packetCodec(config: DuetConfig): PacketCodec {
@@ -193,6 +203,7 @@ export function createGate(
     },
     log: extras.log,
     trace: extras.trace ?? createTraceSink(a.bus, config.trace, config.bus.nats.prefix),
+    signer: opsSigner(config),
   });
 }
 
@@ -219,6 +230,7 @@ export async function createNode(
     metadata: { ...n.metadata },
     log: extras.log,
     onHandled: extras.onHandled,
+    signer: opsSigner(config),
   });
   await app.register(node);
   return node;

@@ -56,6 +56,9 @@ export interface GateOps {
   ops: GateOp[];
   /** Relayed by a gate that handed a session over (issue 11); `nid` names the node that sent them. */
   forwarded?: boolean;
+  /** Signed control operations (op-signature.ts): set by OpSigner, never by hand. */
+  sig?: Uint8Array;
+  signedAt?: number;
 }
 
 export const ResultCode = { OK: 0, NOT_FOUND_SESSION: 1, INTERNAL: 2, UNAVAILABLE: 3, ILLEGAL_ARGUMENT: 4 } as const;
@@ -160,6 +163,8 @@ export interface Takeover {
   epoch: number;
   seen: number;
   gid: string;
+  /** The client's resume token, checked by the gate handing over. */
+  token: string;
 }
 export interface TakeoverReply {
   ok: boolean;

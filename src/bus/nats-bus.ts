@@ -1,4 +1,5 @@
 import {
+  type Authenticator,
   connect,
   createInbox,
   InvalidArgumentError,
@@ -39,6 +40,8 @@ export interface NatsBusOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** nkey or creds sign-in (see nats-security.ts); used besides user/pass/token when those are set too. */
+  authenticator?: Authenticator;
   /** Passed to nats.js as is; `{}` requires TLS, null refuses it. */
   tls?: TlsOptions | null;
   /** Per server; -1 (default) reconnects forever. */
@@ -360,6 +363,7 @@ export async function connectNatsBus(opts: NatsBusOptions): Promise<NatsBus> {
       user: opts.user,
       pass: opts.pass,
       token: opts.token,
+      authenticator: opts.authenticator,
       tls: opts.tls,
       maxReconnectAttempts: opts.maxReconnectAttempts ?? -1,
       reconnectTimeWait: opts.reconnectTimeWaitMs ?? DEFAULT_RECONNECT_TIME_WAIT_MS,

@@ -1,5 +1,6 @@
 import type { Bus } from '../bus/bus.js';
 import { connectNatsBus } from '../bus/nats-bus.js';
+import { natsSecurity } from '../bus/nats-security.js';
 import { loadConfig } from '../config/load.js';
 import type { DuetConfig } from '../config/schema.js';
 import { ConfigError } from '../errors.js';
@@ -28,6 +29,7 @@ export async function connectObserverBus(
     user: n.user || undefined,
     pass: n.pass || undefined,
     token: n.token || undefined,
+    ...natsSecurity(n),
     noRandomize: true,
   });
   return { bus, config, servers: urls };

@@ -190,6 +190,11 @@ export const SCHEMA = {
   },
   bus: {
     adapter: oneOf(['memory', 'nats'] as const, 'memory', 'message bus between gates and nodes'),
+    opsSecret: str(
+      '',
+      'HMAC key shared by all gates and nodes (at least 32 bytes): bind, unbind and kick operations are signed, unsigned or forged ones dropped and counted; empty = off',
+      { secret: true },
+    ),
     nats: {
       servers: strings(DEFAULT_NATS_SERVERS, 'NATS server URLs'),
       prefix: str(DEFAULT_BUS_PREFIX, 'first token of every subject, so clusters can share a NATS'),
@@ -197,6 +202,11 @@ export const SCHEMA = {
       user: str('', 'NATS user name'),
       pass: str('', 'NATS password', { secret: true }),
       token: str('', 'NATS authentication token', { secret: true }),
+      credsFile: str('', 'NATS credentials file (user JWT and nkey seed, as nsc writes it); empty = none'),
+      nkeySeedFile: str('', "file holding this user's NATS nkey seed (SU...); empty = none"),
+      caFile: str('', "CA certificate that signed the NATS server's; setting it turns TLS on"),
+      certFile: str('', 'TLS client certificate for NATS (with keyFile; turns TLS on)'),
+      keyFile: str('', 'TLS client key for NATS (with certFile)'),
     },
   },
   locate: {
@@ -206,9 +216,9 @@ export const SCHEMA = {
       db: int(0, 'Redis database number', { min: 0, max: 15 }),
       username: str('', 'Redis ACL user name'),
       password: str('', 'Redis password', { secret: true }),
-      certFile: str('', 'TLS client certificate (TLS is on when certFile, keyFile and caFile are all set)'),
-      keyFile: str('', 'TLS client key'),
-      caFile: str('', 'TLS CA certificate'),
+      certFile: str('', 'TLS client certificate (with keyFile and caFile: mutual TLS)'),
+      keyFile: str('', 'TLS client key (with certFile)'),
+      caFile: str('', 'CA certificate of the Redis server; setting it turns TLS on'),
       maxRetries: int(DEFAULT_REDIS_MAX_RETRIES, 'retries of a failed Redis command', { min: 0 }),
       prefix: str(DEFAULT_LOCATE_PREFIX, 'key prefix; due\'s layout adds ":locate:user:{uid}:gate"'),
     },
@@ -217,6 +227,10 @@ export const SCHEMA = {
     adapter: oneOf(['memory', 'consul', 'nats'] as const, 'memory', 'where instances, routes and states are published'),
     consul: {
       addr: str(DEFAULT_CONSUL_ADDR, 'Consul agent address, host:port'),
+      token: str('', 'Consul ACL token, sent as X-Consul-Token with every call', { secret: true }),
+      caFile: str('', 'CA certificate of the Consul agent; setting it turns HTTPS on'),
+      certFile: str('', 'TLS client certificate for Consul (with keyFile; turns HTTPS on)'),
+      keyFile: str('', 'TLS client key for Consul (with certFile)'),
       healthCheck: bool(true, 'register a Consul TCP health check'),
       healthCheckInterval: secondsDuration(10_000, 'TCP check period (a bare number is seconds)'),
       healthCheckTimeout: secondsDuration(5000, 'TCP check timeout (a bare number is seconds)'),

@@ -19,9 +19,16 @@ export function registerDiagnostics(node: Node): void {
       );
       return;
     }
-    // bindGate closes any session that held this uid, on this gate or another (due#90 fixed).
-    await ctx.bindGate(uid);
-    await ctx.bindNode(uid);
+    try {
+      // bindGate closes any session that held this uid, on this gate or another (due#90 fixed).
+      await ctx.bindGate(uid);
+      await ctx.bindNode(uid);
+    } catch (err) {
+      // The locator is down or the session went away: the client gets an answer at once, not a silent timeout.
+      // Only the error code: the message names internal addresses.
+      ctx.response(encode(`error: login failed: ${errorCode(err)}`));
+      return;
+    }
     ctx.response(body);
   });
 
@@ -41,4 +48,9 @@ export function registerDiagnostics(node: Node): void {
   node.on('disconnect', async (ctx) => {
     if (ctx.uid !== 0) await ctx.unbindNode(ctx.uid);
   });
+}
+
+function errorCode(err: unknown): string {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : 'DUET_ERR_INTERNAL';
 }

@@ -37,4 +37,6 @@ export class GateCounters {
   /** Stateful frames sent to a live node of the group because the user's node had left. */
   rerouted = 0;
   opErrors = 0;
+  /** Control operations dropped for a missing or bad signature (bus.opsSecret set). */
+  forgedOps = 0;
 }

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { SESSION_CLOSE } from '../../actors/session.js';
 import { Batcher } from '../bus/batcher.js';
 import type { Bus } from '../bus/bus.js';
-import { GateOpsCodec, type NodeItem, type Result, ResultsCodec, SessionKind } from '../bus/envelope.js';
+import { type GateOps, GateOpsCodec, type NodeItem, type Result, ResultsCodec, SessionKind } from '../bus/envelope.js';
+import type { OpSigner } from '../bus/op-signature.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import { type ErrorReporter, errorMessage } from '../errors.js';
 import { Cleanup, type Service, type ServiceRunState, type StopOptions, settleWithin } from '../lifecycle.js';
@@ -17,6 +18,7 @@ import { GateCounters } from './counters.js';
 import { Dispatcher, nodeBatchEncoder } from './dispatcher.js';
 import { FrameHandler, type HeartbeatMechanism } from './frames.js';
 import { Operations } from './operations.js';
+import { gateRebinder } from './rebind.js';
 import { type ResumeOptions, ResumeService } from './resume.js';
 import { RouteTable } from './route-table.js';
 import { Session } from './session.js';
@@ -52,6 +54,8 @@ export interface GateOptions {
   metadata?: Record<string, string>;
   /** Resumable sessions (issue 11); off unless windowMs > 0. */
   resume?: ResumeOptions;
+  /** Signs the control ops this gate sends and drops unsigned or forged ones it receives (bus.opsSecret). */
+  signer?: OpSigner;
 }
 
 /**
@@ -134,7 +138,7 @@ export class Gate implements Service {
       results: this.#results,
       displaceRemote: (gid, uid) => this.#displaceRemote(gid, uid),
       forward: (gid, nid, op) =>
-        o.bus.publish(this.#subjects.gateOp(gid), GateOpsCodec.encode({ nid, reply: '', ops: [op], forwarded: true })),
+        o.bus.publish(this.#subjects.gateOp(gid), this.#encodeOps({ nid, reply: '', ops: [op], forwarded: true })),
       capture: o.capture ?? nullCaptureSink,
       resume: this.resume,
     });
@@ -204,6 +208,9 @@ export class Gate implements Service {
       this.#cleanup.defer(() => this.resume.stop());
       await this.#watchNodes();
       this.#watchLocator();
+      const rebind = gateRebinder({ gid: this.id, sessions: this.sessions, locator: o.locator, log: this.#log });
+      rebind.start();
+      this.#cleanup.defer(() => rebind.stop());
       this.#cleanup.defer(() => this.#abort.abort());
       this.#address = await o.transport.listen(this.#frames);
       this.#cleanup.defer(() => o.transport.close());
@@ -225,6 +232,11 @@ export class Gate implements Service {
       for await (const msg of sub) {
         try {
           const batch = GateOpsCodec.decode(msg.data);
+          if (this.#o.signer && !this.#o.signer.verify(msg.data, batch)) {
+            this.counters.forgedOps++;
+            this.#log.warn('gate operation dropped: unsigned or bad signature', { nid: batch.nid });
+            continue;
+          }
           // Never awaited: an op waits only behind its own session's pending op (op-order.ts), not behind others'.
           for (const op of batch.ops) this.#ops.handle(op, batch.reply, batch.nid, batch.forwarded ?? false);
         } catch (err) {
@@ -263,12 +275,16 @@ export class Gate implements Service {
   }
 
   #displaceRemote(gid: string, uid: number): void {
-    const data = GateOpsCodec.encode({
+    const data = this.#encodeOps({
       nid: '',
       reply: '',
       ops: [{ id: 0, disconnect: { kind: SessionKind.USER, target: uid, force: false, displaced: true } }],
     });
     this.#o.bus.publish(this.#subjects.gateOp(gid), data);
+  }
+
+  #encodeOps(batch: GateOps): Uint8Array {
+    return this.#o.signer ? this.#o.signer.encode(batch) : GateOpsCodec.encode(batch);
   }
 
   #checkIdle(): void {

@@ -50,6 +50,8 @@ export interface ResumeCounters {
   resumedRemote: number;
   refused: number;
   handedOver: number;
+  /** Takeover requests whose resume token was missing, forged or named another session. */
+  takeoversRefused: number;
   expired: number;
   overflowed: number;
 }
@@ -69,6 +71,7 @@ export class ResumeService {
     resumedRemote: 0,
     refused: 0,
     handedOver: 0,
+    takeoversRefused: 0,
     expired: 0,
     overflowed: 0,
   };
@@ -175,7 +178,15 @@ export class ResumeService {
     fresh.early = [];
     this.#pendingUid.set(c.uid, fresh);
     try {
-      const data = TakeoverCodec.encode({ cid: c.cid, uid: c.uid, epoch: c.epoch, seen: req.seen, gid: this.#d.gid });
+      const token = req.token as string;
+      const data = TakeoverCodec.encode({
+        cid: c.cid,
+        uid: c.uid,
+        epoch: c.epoch,
+        seen: req.seen,
+        gid: this.#d.gid,
+        token,
+      });
       const bytes = await this.#d.bus.request(this.#d.subjects.gateTakeover(c.gid), data, {
         timeoutMs: TAKEOVER_TIMEOUT_MS,
       });
@@ -244,6 +255,14 @@ export class ResumeService {
 
   /** Another gate takes over one of our suspended sessions: hand over the missed pushes and let go. */
   #handOver(t: Takeover): TakeoverReply {
+    // Only the client's own token (signed by a gate with the shared secret) hands a session over.
+    const v = verifyResumeToken(t.token, this.o.secret, Date.now());
+    const c = v.ok ? v.claims : undefined;
+    if (c?.gid !== this.#d.gid || c.cid !== t.cid || c.uid !== t.uid || c.epoch !== t.epoch) {
+      this.counters.takeoversRefused++;
+      this.#d.log.warn('takeover refused: bad resume token', { cid: t.cid, uid: t.uid, by: t.gid });
+      return { ok: false, error: 'takeover refused: bad resume token', packets: [], pushed: 0, nodes: [] };
+    }
     const s = this.#d.sessions.byCid(t.cid);
     if (!s?.isSuspended || s.uid !== t.uid)
       return { ok: false, error: 'session not resumable', packets: [], pushed: 0, nodes: [] };

@@ -32,4 +32,16 @@ export interface Locator extends AsyncDisposable {
   locateNode(uid: Uid, name: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Change events of the given kinds until `signal` aborts. */
   watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent>;
+  /**
+   * Binds uid to `gid` only when no gate holds it (an event goes out only then); resolves the gate that holds it
+   * afterwards, `gid` when the claim took. For re-asserting after a store restart: never overwrites a newer login.
+   */
+  claimGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<string>;
+  /** claimGate for the node name's field: binds only when the field is empty; resolves the nid holding it. */
+  claimNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<string>;
+  /**
+   * `listener` runs each time the store is reachable again after its connection was lost: the store may have
+   * restarted empty, so whoever holds bindings claims them again. Returns the function that removes it.
+   */
+  onReconnect(listener: () => void): () => void;
 }

@@ -2,6 +2,7 @@ import type { AsyncQueue } from '../async-queue.js';
 import { ClosedError } from '../errors.js';
 import { Watchers } from '../watchers.js';
 import { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from './locator.js';
+import { ReconnectSignal } from './reconnect-signal.js';
 import { checkUid } from './uid.js';
 
 /** In-process locator with the same semantics as the Redis one (compare-and-delete, events after changes). */
@@ -10,6 +11,7 @@ export class MemoryLocator implements Locator {
   readonly #nodes = new Map<Uid, Map<string, string>>();
   readonly #watchers = new Watchers<LocateEvent>();
   readonly #kinds = new Map<AsyncQueue<LocateEvent>, ReadonlySet<LocateKind>>();
+  readonly #reconnected = new ReconnectSignal();
   #closed = false;
 
   #check(uid: Uid): void {
@@ -50,6 +52,36 @@ export class MemoryLocator implements Locator {
     this.#emit({ uid, type: LocateEventType.UNBIND_NODE, insID: nid, insKind: 'node', insName: name });
   }
 
+  async claimGate(uid: Uid, gid: string): Promise<string> {
+    const held = await this.locateGate(uid);
+    if (held !== undefined) return held;
+    await this.bindGate(uid, gid);
+    return gid;
+  }
+
+  async claimNode(uid: Uid, name: string, nid: string): Promise<string> {
+    const held = await this.locateNode(uid, name);
+    if (held !== undefined) return held;
+    await this.bindNode(uid, name, nid);
+    return nid;
+  }
+
+  onReconnect(listener: () => void): () => void {
+    return this.#reconnected.on(listener);
+  }
+
+  /**
+   * Forgets every binding and then runs the reconnect listeners, the way a store restarted without persistence
+   * looks to its clients (the in-process store itself never loses anything; tests of re-assertion use this).
+   */
+  reset(): void {
+    if (this.#closed) throw new ClosedError('locator is closed');
+    this.#gates.clear();
+    this.#nodes.clear();
+    const errors = this.#reconnected.fire();
+    if (errors.length > 0) throw new AggregateError(errors, 'a reconnect listener failed');
+  }
+
   async locateGate(uid: Uid): Promise<string | undefined> {
     this.#check(uid);
     return this.#gates.get(uid);
@@ -76,6 +108,7 @@ export class MemoryLocator implements Locator {
 
   async [Symbol.asyncDispose](): Promise<void> {
     this.#closed = true;
+    this.#reconnected.clear();
     this.#watchers.endAll();
     this.#kinds.clear();
   }

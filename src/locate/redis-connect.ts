@@ -16,7 +16,7 @@ export interface RedisConnectOptions {
   db?: number;
   username?: string;
   password?: string;
-  /** TLS when all three are set (due rule); setting only some of them is a config error here, not a silent no-TLS. */
+  /** TLS when any is set: caFile alone = server verified, no client certificate; certFile + keyFile = mutual TLS. */
   certFile?: string;
   keyFile?: string;
   caFile?: string;
@@ -71,24 +71,26 @@ function readPem(key: string, path: string): Buffer {
   }
 }
 
+/**
+ * TLS when any file is set: caFile alone verifies the server (managed Redis without client certificates);
+ * certFile and keyFile, which go together, add a client certificate (mutual TLS).
+ */
 function tlsOptions(o: RedisConnectOptions): ConnectionOptions | undefined {
   const { certFile, keyFile, caFile } = o;
   if (!certFile && !keyFile && !caFile) return undefined;
-  if (!certFile || !keyFile || !caFile) {
-    const missing = Object.entries({ certFile, keyFile, caFile })
-      .filter(([, v]) => !v)
-      .map(([k]) => k);
+  if (Boolean(certFile) !== Boolean(keyFile)) {
+    const missing = certFile ? 'keyFile' : 'certFile';
     throw new ConfigError(
-      `locate.redis.${missing[0]}`,
+      `locate.redis.${missing}`,
       undefined,
-      `locate.redis TLS needs certFile, keyFile and caFile together, missing ${missing.join(', ')}`,
+      `locate.redis.certFile and locate.redis.keyFile go together, ${missing} is missing`,
     );
   }
-  return {
-    cert: readPem('locate.redis.certFile', certFile),
-    key: readPem('locate.redis.keyFile', keyFile),
-    ca: readPem('locate.redis.caFile', caFile),
-  };
+  const client =
+    certFile && keyFile
+      ? { cert: readPem('locate.redis.certFile', certFile), key: readPem('locate.redis.keyFile', keyFile) }
+      : {};
+  return { ...client, ...(caFile ? { ca: readPem('locate.redis.caFile', caFile) } : {}) };
 }
 
 /**

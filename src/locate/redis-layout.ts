@@ -66,7 +66,7 @@ export interface LuaScript {
   readonly sha: string;
 }
 
-function script(name: string, lua: string): LuaScript {
+export function script(name: string, lua: string): LuaScript {
   return { name, lua, sha: createHash('sha1').update(lua).digest('hex') };
 }
 

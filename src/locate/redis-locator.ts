@@ -3,6 +3,8 @@ import { abortable, ConditionWaiters } from './condition-waiters.js';
 import { DEFAULT_CACHE_MAX_USERS, LocateCache, type LocateCacheStats } from './locate-cache.js';
 import { LocateWatchers } from './locate-watchers.js';
 import { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from './locator.js';
+import { ReconnectSignal } from './reconnect-signal.js';
+import { claimCall, claimOwner } from './redis-claim.js';
 import {
   createRedisClient,
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -67,6 +69,7 @@ export class RedisLocator implements Locator {
   readonly #waiters = new ConditionWaiters();
   readonly #startupWaitMs: number;
   readonly #onError: ErrorReporter;
+  readonly #reconnected = new ReconnectSignal();
   #everReady = false;
   #everLive = false;
   #lastError: unknown;
@@ -182,6 +185,25 @@ export class RedisLocator implements Locator {
     await this.#write('unbindNode', UNBIND_NODE, nodeKey(this.prefix, uid), args, forget, signal);
   }
 
+  claimGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<string> {
+    return this.#claim(uid, 'gate', '', gid, signal);
+  }
+
+  claimNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<string> {
+    return this.#claim(uid, 'node', name, nid, signal);
+  }
+
+  async #claim(uid: Uid, kind: LocateKind, name: string, id: string, signal?: AbortSignal): Promise<string> {
+    this.#check(uid, signal);
+    const c = claimCall(this.prefix, this.#channels[kind], { uid, kind, name, id });
+    const forget = (): void => (kind === 'gate' ? this.#cache.forgetGate(uid) : this.#cache.forgetNode(uid, name));
+    return claimOwner(await this.#write(c.what, c.script, c.key, c.args, forget, signal));
+  }
+
+  onReconnect(listener: () => void): () => void {
+    return this.#reconnected.on(listener);
+  }
+
   async locateGate(uid: Uid, signal?: AbortSignal): Promise<string | undefined> {
     this.#check(uid, signal);
     const key = gateKey(this.prefix, uid);
@@ -272,8 +294,8 @@ export class RedisLocator implements Locator {
     args: string[],
     forget: () => void,
     signal?: AbortSignal,
-  ): Promise<void> {
-    await this.#call(what, signal, async () => {
+  ): Promise<unknown> {
+    const reply = await this.#call(what, signal, async () => {
       try {
         return await this.#cmd.call('EVALSHA', s.sha, 1, key, ...args);
       } catch (err) {
@@ -282,6 +304,7 @@ export class RedisLocator implements Locator {
       }
     });
     forget();
+    return reply;
   }
 
   /** Runs one Redis exchange; every failure becomes UnavailableError with the cause kept. */
@@ -325,6 +348,7 @@ export class RedisLocator implements Locator {
     if (this.#everReady) {
       this.#reconnects++;
       this.#cache.drop();
+      for (const err of this.#reconnected.fire()) this.#onError(err, 'redis locator reconnect listener');
     }
     this.#everReady = true;
     this.#cmdReported = false;

@@ -41,6 +41,8 @@ export interface GateCountersView {
   readonly drops: Readonly<Record<string, number>>;
   readonly malformed: Readonly<Record<string, number>>;
   readonly slowConsumers?: number;
+  /** Control operations dropped for a missing or bad signature (bus.opsSecret). */
+  readonly forgedOps?: number;
 }
 
 export interface GateSource {
@@ -212,6 +214,11 @@ export class Metrics {
       for (const g of this.#gates) n += g.transport?.().pending ?? 0;
       return n;
     });
+    totalCounter(
+      `${p}forged_ops_total`,
+      'Gate operations dropped for a missing or bad signature (bus.opsSecret).',
+      () => gateSum((c) => c.forgedOps ?? 0, 0),
+    );
     const plain = (m: Map<string, Cell>) => () => new Map([...m].map(([k, c]) => [k, c.n]));
     labelledCounter(`${p}bus_errors_total`, 'Failed bus operations, by operation.', 'op', plain(this.#busErrors));
     labelledCounter(

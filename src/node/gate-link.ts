@@ -1,6 +1,14 @@
 import { Batcher } from '../bus/batcher.js';
 import type { Bus, Subscription } from '../bus/bus.js';
-import { type GateOp, type GateOpBody, GateOpsCodec, type Result, ResultCode, ResultsCodec } from '../bus/envelope.js';
+import {
+  type GateOp,
+  type GateOpBody,
+  type GateOps,
+  GateOpsCodec,
+  type Result,
+  ResultCode,
+  ResultsCodec,
+} from '../bus/envelope.js';
 import type { Subjects } from '../bus/subjects.js';
 import { DuetError, ErrorCode, TimeoutError, UnavailableError } from '../errors.js';
 import type { Log } from '../log/types.js';
@@ -29,7 +37,15 @@ export class GateLink {
   #sweep: NodeJS.Timeout | undefined;
   readonly callTimeoutMs: number;
 
-  constructor(bus: Bus, subjects: Subjects, nid: string, callTimeoutMs: number, log: Log) {
+  /** `encodeOps`: the envelope encoder, an OpSigner's when control ops are signed. */
+  constructor(
+    bus: Bus,
+    subjects: Subjects,
+    nid: string,
+    callTimeoutMs: number,
+    log: Log,
+    encodeOps: (b: GateOps) => Uint8Array = (b) => GateOpsCodec.encode(b),
+  ) {
     this.#bus = bus;
     this.#nid = nid;
     this.#reply = subjects.reply(nid);
@@ -39,7 +55,7 @@ export class GateLink {
       bus,
       encode: (ops, gid) => ({
         subject: gid === '*' ? subjects.gatesOp() : subjects.gateOp(gid),
-        data: GateOpsCodec.encode({ nid: this.#nid, reply: this.#reply, ops }),
+        data: encodeOps({ nid: this.#nid, reply: this.#reply, ops }),
       }),
     });
   }

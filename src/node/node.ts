@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Batcher } from '../bus/batcher.js';
 import type { Bus } from '../bus/bus.js';
-import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
+import { type GateOps, type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
+import type { OpSigner } from '../bus/op-signature.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import { DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
@@ -13,6 +14,7 @@ import { ClusterEvent, type Registry, type ServiceInstance, type ServiceState } 
 import { type BodyCodec, jsonCodec } from './body-codec.js';
 import { EventContext, type EventName, RequestContext } from './context.js';
 import { GateLink } from './gate-link.js';
+import { HeldNodeBindings } from './held-bindings.js';
 import { ClusterProxy } from './proxy.js';
 import { Router, runChain } from './router.js';
 
@@ -40,6 +42,8 @@ export interface NodeOptions {
   reportError?: ErrorReporter;
   /** Called after each request handler settles, with its route and duration in seconds (metrics). */
   onHandled?: (route: number, seconds: number) => void;
+  /** Signs the control ops (bind, unbind, kick) this node sends to gates (bus.opsSecret). */
+  signer?: OpSigner;
 }
 
 const EVENT_IDS: Record<EventName, ClusterEvent> = {
@@ -78,6 +82,8 @@ export class Node implements Service {
   readonly #body: BodyCodec;
   readonly #link: GateLink;
   readonly #nodeOut: Batcher<NodeItem>;
+  /** The locator as the proxy sees it: remembers this node's bindNode bindings to re-assert them. */
+  readonly held: HeldNodeBindings;
   readonly #events = new Map<EventName, EventHandler[]>();
   readonly #cleanup = new Cleanup();
   /** Per-connection order: a connection has an entry only while one of its handlers is pending. */
@@ -94,7 +100,9 @@ export class Node implements Service {
       o.reportError ?? ((err, context) => this.#log.error('unexpected failure', { context, err: errorMessage(err) }));
     this.#body = o.body ?? jsonCodec;
     this.router = new Router(() => this.#state !== 'idle');
-    this.#link = new GateLink(o.bus, this.#subjects, this.id, o.callTimeoutMs ?? 3000, this.#log);
+    const signer = o.signer;
+    const encodeOps = signer ? (b: GateOps) => signer.encode(b) : undefined;
+    this.#link = new GateLink(o.bus, this.#subjects, this.id, o.callTimeoutMs ?? 3000, this.#log, encodeOps);
     this.#nodeOut = new Batcher<NodeItem>({
       bus: o.bus,
       encode: (items, nid) => ({
@@ -102,11 +110,12 @@ export class Node implements Service {
         data: NodeBatchCodec.encode({ gid: '', items }),
       }),
     });
+    this.held = new HeldNodeBindings(o.locator, this.#log);
     this.proxy = new ClusterProxy({
       nid: this.id,
       name: this.name,
       link: this.#link,
-      locator: o.locator,
+      locator: this.held,
       registry: o.registry,
       codec: o.codec,
       body: this.#body,
@@ -154,6 +163,8 @@ export class Node implements Service {
     try {
       this.#link.start();
       this.#cleanup.defer(() => this.#link.close());
+      this.held.start();
+      this.#cleanup.defer(() => this.held.stop());
       const sub = o.bus.subscribe(this.#subjects.nodeAll(this.id));
       this.#cleanup.defer(() => sub.drain());
       void (async () => {

@@ -10,6 +10,7 @@ import {
   serviceId,
   serviceRegistration,
 } from './consul-meta.js';
+import { type ConsulTlsFiles, consulTlsAgent, positive, splitAddr } from './consul-options.js';
 import type { Registry, ServiceInstance, ServiceKind } from './registry.js';
 
 /**
@@ -40,6 +41,8 @@ export interface ConsulRegistryOptions {
   scheme?: 'http' | 'https';
   /** ACL token, sent as X-Consul-Token. */
   token?: string;
+  /** HTTPS with these files (implies scheme https). */
+  tls?: ConsulTlsFiles;
   /** TTL of the heartbeat check; refreshed every half of it. Default 10 s (due, in seconds there). */
   heartbeatCheckIntervalMs?: number;
   deregisterCriticalServiceAfterMs?: number;
@@ -76,23 +79,6 @@ interface ConsulClient {
   };
   destroy(): void;
 }
-function splitAddr(path: string, addr: string): { host: string; port: number } {
-  const at = addr.lastIndexOf(':');
-  const host = addr.slice(0, at).replace(/^\[(.*)\]$/, '$1');
-  const port = Number(addr.slice(at + 1));
-  if (at <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) {
-    throw new ConfigError(path, addr, `${path} must be host:port, got "${addr}"`);
-  }
-  return { host, port };
-}
-
-function positive(path: string, v: number | undefined, dflt: number): number {
-  if (v === undefined) return dflt;
-  if (!Number.isFinite(v) || v <= 0)
-    throw new ConfigError(path, v, `${path} must be a positive number of ms, got ${v}`);
-  return v;
-}
-
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
@@ -181,10 +167,12 @@ export class ConsulRegistry implements Registry {
     this.#report = opts.onError ?? (() => {});
     // The package's .d.ts omits the ctx/index/wait/timeout options its code reads (lib/utils.js options()), so the
     // client is seen through the narrower ConsulClient above.
+    const agent = consulTlsAgent(opts.tls);
     this.#client = new Consul({
       host,
       port,
-      secure: opts.scheme === 'https',
+      secure: opts.scheme === 'https' || agent !== undefined,
+      ...(agent ? { agent } : {}),
       ...(opts.token ? { defaults: { token: opts.token } } : {}),
     }) as unknown as ConsulClient;
   }

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type JetStreamManager, jetstreamManager } from '@nats-io/jetstream';
 import { type KV, type KvEntry, Kvm, type KvWatchEntry } from '@nats-io/kv';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { type Authenticator, connect, type NatsConnection, type TlsOptions } from '@nats-io/transport-node';
 import { AsyncQueue } from '../async-queue.js';
 import { ClosedError, ConfigError, type ErrorReporter, errorMessage, UnavailableError } from '../errors.js';
 import { withDeadline } from '../lifecycle.js';
@@ -32,6 +32,9 @@ export interface NatsRegistryOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** nkey/creds sign-in and TLS, as for the bus (see nats-security.ts). */
+  authenticator?: Authenticator;
+  tls?: TlsOptions;
   /** Or an open connection owned by the caller (not closed by dispose). */
   connection?: NatsConnection;
   /** Cluster name: the bucket is `duet_{cluster}`. Default "default". */
@@ -121,6 +124,8 @@ export class NatsRegistry implements Registry {
         user: opts.user,
         pass: opts.pass,
         token: opts.token,
+        authenticator: opts.authenticator,
+        tls: opts.tls,
       });
       const ttl = intervalMs * NATS_REGISTRY_MISSED_REFRESHES;
       const kv = await new Kvm(nc).create(bucket, { history: 1, replicas, ttl, timeout });

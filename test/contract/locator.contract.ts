@@ -10,6 +10,9 @@ import { type LocateEvent, LocateEventType, type Locator } from '../../src/locat
  */
 export type MakeLocator = () => Promise<Locator>;
 
+/** A locator on a store of its own that the test may restart empty (Redis: kill and start the server again). */
+export type MakeRestartable = () => Promise<{ locator: Locator; restart(): Promise<void>; dispose(): Promise<void> }>;
+
 const EVENT_WAIT_MS = 5_000;
 
 async function fresh(t: TestContext, make: MakeLocator): Promise<Locator> {
@@ -66,8 +69,65 @@ export interface KnownIssues {
   watchAfterDispose?: string;
 }
 
-export function locatorContract(name: string, make: MakeLocator, known: KnownIssues = {}): void {
+export function locatorContract(
+  name: string,
+  make: MakeLocator,
+  known: KnownIssues = {},
+  restartable?: MakeRestartable,
+): void {
   describe(`locator contract (${name})`, () => {
+    it('locator - claimGate binds an unbound uid and otherwise answers the holder, without an event', async (t) => {
+      const loc = await fresh(t, make);
+      const ac = new AbortController();
+      t.after(() => ac.abort());
+      const it = loc.watch(['gate', 'node'], ac.signal)[Symbol.asyncIterator]();
+      assert.equal(await loc.claimGate(3001, 'g1'), 'g1');
+      assert.equal(await loc.locateGate(3001), 'g1');
+      assert.equal(await loc.claimGate(3001, 'g2'), 'g1', 'a claim never overwrites');
+      assert.equal(await loc.locateGate(3001), 'g1');
+      assert.equal(await loc.claimNode(3001, 'game', 'n1'), 'n1');
+      assert.equal(await loc.claimNode(3001, 'game', 'n2'), 'n1');
+      assert.equal(await loc.claimNode(3001, 'chat', 'n2'), 'n2', 'another node name is another field');
+      assert.equal(await loc.locateNode(3001, 'game'), 'n1');
+      await loc.bindGate(3002, 'marker');
+      // The refused claims sent nothing: the next event after the three that took is the marker.
+      assert.deepEqual(plain(await take(it, 4)), [
+        gateEvent(3001, LocateEventType.BIND_GATE, 'g1'),
+        nodeEvent(3001, LocateEventType.BIND_NODE, 'game', 'n1'),
+        nodeEvent(3001, LocateEventType.BIND_NODE, 'chat', 'n2'),
+        gateEvent(3002, LocateEventType.BIND_GATE, 'marker'),
+      ]);
+      await assert.rejects(loc.claimGate(Number.MAX_SAFE_INTEGER + 1, 'g'), isUidInvalid);
+    });
+
+    it(
+      'locator - a restarted store runs the reconnect listeners, and claims then restore what was lost',
+      restartable ? {} : { skip: 'no restartable store for this implementation' },
+      async (t) => {
+        const r = await (restartable as MakeRestartable)();
+        t.after(() => r.dispose());
+        const loc = r.locator;
+        await loc.bindGate(4001, 'g1');
+        await loc.bindNode(4001, 'game', 'n1');
+        let calls = 0;
+        const off = loc.onReconnect(() => calls++);
+        let removedCalls = 0;
+        const offRemoved = loc.onReconnect(() => removedCalls++);
+        offRemoved();
+        await r.restart();
+        const deadline = Date.now() + 10_000;
+        while (calls === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+        assert.equal(calls, 1, 'the listener ran once after the restart');
+        assert.equal(removedCalls, 0, 'a removed listener does not run');
+        assert.equal(await loc.locateGate(4001), undefined, 'the restart lost the binding');
+        assert.equal(await loc.claimGate(4001, 'g1'), 'g1');
+        assert.equal(await loc.claimNode(4001, 'game', 'n1'), 'n1');
+        assert.equal(await loc.locateGate(4001), 'g1');
+        assert.equal(await loc.locateNode(4001, 'game'), 'n1');
+        off();
+      },
+    );
+
     it('locator - bindGate, locateGate and compare-and-delete unbindGate', async (t) => {
       const loc = await fresh(t, make);
       assert.equal(await loc.locateGate(1001), undefined);

@@ -1,5 +1,6 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { isDeepStrictEqual } from 'node:util';
 
@@ -93,6 +94,8 @@ export interface ConsulStandin extends AsyncDisposable {
 export interface ConsulStandinOptions {
   /** How often TTL expiry, TCP probes and the reaper run. Default 25 ms. */
   sweepIntervalMs?: number;
+  /** Serve HTTPS with this certificate (PEM files), as an agent with TLS on does. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 const META_KEY_RE = /^[A-Za-z0-9_-]+$/;
@@ -360,7 +363,8 @@ export async function startConsulStandin(opts: ConsulStandinOptions = {}): Promi
     return undefined;
   };
 
-  const server = createServer((req, res: ServerResponse) => {
+  const tlsFiles = opts.tls;
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
     const chunks: Buffer[] = [];
     let clientGone = false;
     res.once('close', () => {
@@ -425,7 +429,10 @@ export async function startConsulStandin(opts: ConsulStandinOptions = {}): Promi
         (err: unknown) => send({ status: 500, body: String(err) }),
       );
     });
-  });
+  };
+  const server = tlsFiles
+    ? createHttpsServer({ cert: readFileSync(tlsFiles.certFile), key: readFileSync(tlsFiles.keyFile) }, onRequest)
+    : createServer(onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port: 0, host: '127.0.0.1' }, () => resolve());

@@ -31,6 +31,8 @@ export interface StartNatsOptions {
   name?: string;
   /** Extra nats-server arguments, appended last (`--user`, `--tls`, `-D`...). */
   args?: string[];
+  /** Extra environment of the server process (a config file's `$NAME` references read it). */
+  env?: Record<string, string>;
   /** How long start/restart may take before failing. Default 10 s. */
   startTimeoutMs?: number;
 }
@@ -258,7 +260,8 @@ class HarnessNatsServer implements NatsServer {
   /** undefined when the server is up; the failure otherwise (the process is gone then). */
   async #spawnOnce(deadline: number): Promise<Error | undefined> {
     const args = this.#args();
-    const child = spawn(natsServerBin(), args, { stdio: 'ignore' });
+    const env = this.#opts.env ? { ...process.env, ...this.#opts.env } : process.env;
+    const child = spawn(natsServerBin(), args, { stdio: 'ignore', env });
     // Unref'd so a leaked server cannot keep the test process alive; the exit hook kills it.
     child.unref();
     hookExit();

@@ -358,7 +358,8 @@ export async function makeTestCerts(): Promise<RedisTlsFiles & AsyncDisposable> 
   const run = (args: string[]) => execFileP('openssl', args, { timeout: 10_000 });
   await run(['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.crt'), '-days', '1', '-subj', '/CN=duet-ca']);
   await run(['req', ...ec, '-keyout', f('redis.key'), '-out', f('redis.csr'), '-subj', '/CN=127.0.0.1']);
-  await writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1\n');
+  // DNS:localhost too: nats.js checks a server reached by IP address against the name localhost.
+  await writeFile(f('ext.cnf'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   await run([
     'x509',
     '-req',

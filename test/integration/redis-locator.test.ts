@@ -86,7 +86,25 @@ async function captureChannel(
   return { messages, next };
 }
 
-locatorContract('redis', () => newLocator(undefined));
+locatorContract(
+  'redis',
+  () => newLocator(undefined),
+  {},
+  async () => {
+    // A server of its own: restarting the shared one would disturb the other tests of this file.
+    const server = await startRedis();
+    const locator = new RedisLocator({ addrs: [server.addr], prefix: uniquePrefix() });
+    await locator.ready();
+    return {
+      locator,
+      restart: () => server.restart(),
+      dispose: async () => {
+        await locator[Symbol.asyncDispose]();
+        await server[Symbol.asyncDispose]();
+      },
+    };
+  },
+);
 
 describe('redis locator - due layout', () => {
   it('redis locator - keys, value types and no TTL exactly as due writes them (default prefix)', async (t) => {
@@ -337,6 +355,32 @@ describe('redis locator - due layout', () => {
 });
 
 describe('redis locator - TLS', () => {
+  it('redis locator - caFile alone: TLS that verifies the server, without a client certificate', async (t) => {
+    const certs = await makeTestCerts();
+    t.after(() => certs[Symbol.asyncDispose]());
+    const server = await startRedis({ tls: certs, args: ['--tls-auth-clients', 'no'] });
+    t.after(() => server[Symbol.asyncDispose]());
+    const loc = new RedisLocator({ addrs: [server.addr], prefix: uniquePrefix(), caFile: certs.caFile });
+    t.after(() => loc[Symbol.asyncDispose]());
+    await loc.ready();
+    await loc.bindGate(2, 'ca-only-gate');
+    assert.equal(await loc.locateGate(2), 'ca-only-gate');
+    // The CA is really checked: another CA's file makes the same server unreachable.
+    const other = await makeTestCerts();
+    t.after(() => other[Symbol.asyncDispose]());
+    const wrong = new RedisLocator({
+      addrs: [server.addr],
+      prefix: uniquePrefix(),
+      caFile: other.caFile,
+      startupWaitMs: 500,
+    });
+    t.after(() => wrong[Symbol.asyncDispose]());
+    await assert.rejects(
+      wrong.bindGate(2, 'g'),
+      (err: unknown) => (err as { code?: unknown }).code === ErrorCode.UNAVAILABLE,
+    );
+  });
+
   it('redis locator - certFile, keyFile and caFile connect over TLS; without them the TLS port is unavailable', async (t) => {
     const certs = await makeTestCerts();
     t.after(() => certs[Symbol.asyncDispose]());
