@@ -329,8 +329,8 @@ export class Operations {
     const s = d.sessions.byCid(cid);
     if (!s?.isActive) return NOT_FOUND;
     if (s.uid === uid) return OK;
-    const previousGate = await d.locator.locateGate(uid).catch(() => undefined);
-    await d.locator.bindGate(uid, d.gid);
+    // One locator call: the previous gate comes back with the write (a lookup first was a second round trip).
+    const previousGate = await d.locator.bindGate(uid, d.gid);
     if (!s.isActive) {
       // Closed while we waited: give the uid back.
       await d.locator.unbindGate(uid, d.gid).catch(() => {});
