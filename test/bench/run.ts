@@ -47,7 +47,7 @@ const settings = quick
         { clients: 100, bodyBytes: 32 },
         { clients: 1000, bodyBytes: 32 },
       ],
-      broadcast: { sessions: 5000, bursts: [1, 20], systems: ['duet-dev', 'ws'] as SystemName[] },
+      broadcast: { sessions: 5000, bursts: [1, 20], systems: ['duet-dev', 'ws', 'ws-prepared'] as SystemName[] },
       idle: { sessions: 2000, settleMs: 1500 },
       open: { clients: 1000, totalRate: 10_000, measureMs: 2000 },
     }
@@ -61,7 +61,11 @@ const settings = quick
         { clients: 100, bodyBytes: 1024 },
         { clients: 1000, bodyBytes: 1024 },
       ],
-      broadcast: { sessions: 5000, bursts: [1, 20], systems: ['duet-dev', 'duet-nats', 'ws'] as SystemName[] },
+      broadcast: {
+        sessions: 5000,
+        bursts: [1, 20],
+        systems: ['duet-dev', 'duet-nats', 'ws', 'ws-prepared'] as SystemName[],
+      },
       idle: { sessions: 10_000, settleMs: 3000 },
       open: { clients: 1000, totalRate: 10_000, measureMs: 4000 },
     };

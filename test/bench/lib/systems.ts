@@ -30,7 +30,7 @@ import {
   readDuetFrame,
 } from './wire.js';
 
-export type SystemName = 'duet-nats' | 'duet-dev' | 'ws' | 'passthrough' | 'pinus';
+export type SystemName = 'duet-nats' | 'duet-dev' | 'ws' | 'ws-prepared' | 'passthrough' | 'pinus';
 
 export interface System {
   readonly name: SystemName;
@@ -131,11 +131,13 @@ export async function probeEcho(url: string, protocol: Protocol, timeoutMs = 20_
   throw new Error(`no echo from ${url} within ${timeoutMs} ms ${last}`);
 }
 
-export async function startWsEcho(): Promise<System> {
-  const [cmd, args] = tsNode(join(HERE, 'servers', 'ws-echo.ts'));
+/** `prepared`: the fan-out ceiling (one frame for every socket, corked), else one ws.send per push per socket. */
+export async function startWsEcho(prepared = false): Promise<System> {
+  const [cmd, args] = tsNode(join(HERE, 'servers', 'ws-echo.ts'), prepared ? ['prepared'] : []);
   const p = await spawnReady(cmd, args, /listening on (ws:\S+)/);
   const url = p.match[1] as string;
-  return { name: 'ws', url, protocol: 'duet', pids: { server: p.pid }, stop: () => p.stop() };
+  const name = prepared ? 'ws-prepared' : 'ws';
+  return { name, url, protocol: 'duet', pids: { server: p.pid }, stop: () => p.stop() };
 }
 
 export async function startDuetDev(o: SystemOptions = {}): Promise<System> {
@@ -305,6 +307,8 @@ export function startSystem(name: SystemName, o: SystemOptions = {}): Promise<Sy
       return startDuetDev(o);
     case 'ws':
       return startWsEcho();
+    case 'ws-prepared':
+      return startWsEcho(true);
     case 'passthrough':
       return startPassthrough();
     case 'pinus':
