@@ -2,6 +2,7 @@
 import type { BroadcastResult } from '../scenarios/broadcast.js';
 import { describe, type EchoCell } from '../scenarios/echo.js';
 import type { IdleResult } from '../scenarios/idle.js';
+import type { StormResult } from '../scenarios/storm.js';
 import type { EnvInfo } from './env-info.js';
 
 export interface Ratio {
@@ -18,6 +19,7 @@ export interface BenchReport {
   echo: EchoCell[];
   openLoop: EchoCell[];
   broadcast: BroadcastResult[];
+  storm: StormResult[];
   idle: IdleResult[];
   ratios: Ratio[];
   skipped: Record<string, string>;
@@ -131,6 +133,17 @@ export function ratios(r: Omit<BenchReport, 'ratios'>): Ratio[] {
       met: b.medianMsgsPerSec >= 200_000,
     });
   }
+  for (const st of r.storm) {
+    const x = st.loginsPerSec / st.echo100Rps;
+    out.push({
+      name: `storm: logins/s / the gate's 100-client echo req/s`,
+      value: x,
+      target: '≥ 0.15',
+      met: x >= 0.15,
+    });
+    const y = st.during.p99ms / st.before.p99ms;
+    out.push({ name: 'storm: steady echo p99 during / before', value: y, target: '≤ 3', met: y <= 3 });
+  }
   return out;
 }
 
@@ -159,6 +172,33 @@ export function formatReport(r: BenchReport): string {
             f0(b.medianMsgsPerSec),
             f2(b.medianCpuUsPerMsg),
             String(b.runs.length),
+          ]),
+        ),
+    );
+  }
+  if (r.storm.length > 0) {
+    parts.push(
+      '\nLogin storm over NATS + Redis (steady sessions echo every 10 ms, open loop):\n' +
+        table(
+          [
+            'logins',
+            'logins/s',
+            'storm ms',
+            'login p50/p99 ms',
+            'failed',
+            'echo100 req/s',
+            'steady p50/p99 before',
+            'steady p50/p99 during',
+          ],
+          r.storm.map((st) => [
+            String(st.logins),
+            f0(st.loginsPerSec),
+            f0(st.stormMs),
+            `${f2(st.loginP50ms)} / ${f2(st.loginP99ms)}`,
+            String(st.loginsFailed),
+            f0(st.echo100Rps),
+            `${f2(st.before.p50ms)} / ${f2(st.before.p99ms)}`,
+            `${f2(st.during.p50ms)} / ${f2(st.during.p99ms)}`,
           ]),
         ),
     );
@@ -193,11 +233,16 @@ export function formatReport(r: BenchReport): string {
   );
   const short = r.broadcast.filter((b) => b.runs.some((x) => x.delivered < b.sessions * b.pushesPerRun));
   const idleShort = r.idle.filter((i) => i.runs.some((x) => x.open < i.sessions));
+  for (const st of r.storm) {
+    if (st.loginsFailed > 0) faults.push(`storm: ${st.loginsFailed} logins failed or unanswered`);
+    if (st.steadyLost > 0) faults.push(`storm: ${st.steadyLost} steady echoes unanswered`);
+  }
   parts.push(
     faults.length + short.length + idleShort.length === 0
       ? `\nNo faults: ${[
           r.echo.length + r.openLoop.length > 0 ? 'every request answered' : '',
           r.broadcast.length > 0 ? 'every push delivered' : '',
+          r.storm.length > 0 ? 'every login answered' : '',
           r.idle.length > 0 ? 'every idle session still open' : '',
         ]
           .filter(Boolean)

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { freePorts } from '../../harness/free-port.js';
 import { startNats } from '../../harness/nats.js';
+import { startRedis } from '../../harness/redis.js';
 import type { Protocol } from './load-protocol.js';
 import { childPids, cmdline } from './proc-stats.js';
 import { adopt, release, spawnReady, tempDir, tsNode } from './spawn.js';
@@ -46,6 +47,8 @@ export interface SystemOptions {
   duetSets?: string[];
   /** Directory for --cpu-prof output of the duet processes (gate, node, dev); undefined = no profiling. */
   cpuProfDir?: string;
+  /** duet-nats only: the locator on a redis-server of the bench's own instead of memory (logins write it). */
+  redisLocator?: boolean;
 }
 
 const HERE = fileURLToPath(new URL('..', import.meta.url));
@@ -161,13 +164,26 @@ export async function startDuetDev(o: SystemOptions = {}): Promise<System> {
 
 export async function startDuetNats(o: SystemOptions = {}): Promise<System> {
   const nats = await startNats({ jetstream: true });
+  const redis = o.redisLocator
+    ? await startRedis().catch(async (err: unknown) => {
+        await nats[Symbol.asyncDispose]();
+        throw err;
+      })
+    : undefined;
   const prefix = `bench${process.pid}`;
+  const locate = redis
+    ? ['locate.adapter="redis"', `locate.redis.addrs=["${redis.addr}"]`]
+    : ['locate.adapter="memory"'];
+  const stopStores = async (): Promise<void> => {
+    await nats[Symbol.asyncDispose]();
+    await redis?.[Symbol.asyncDispose]();
+  };
   const common = [
     ...DUET_COMMON,
     'bus.adapter="nats"',
     `bus.nats.servers=["${nats.url}"]`,
     `bus.nats.prefix="${prefix}"`,
-    'locate.adapter="memory"',
+    ...locate,
     'registry.adapter="nats"',
     `registry.nats.bucket="${prefix}-registry"`,
     'registry.nats.interval="1s"',
@@ -185,16 +201,16 @@ export async function startDuetNats(o: SystemOptions = {}): Promise<System> {
       name: 'duet-nats',
       url,
       protocol: 'duet',
-      pids: { gate: gate.pid, nats: nats.pid, node: node.pid },
+      pids: { gate: gate.pid, nats: nats.pid, node: node.pid, ...(redis ? { redis: redis.pid } : {}) },
       stop: async () => {
         await gate.stop();
         await node.stop();
-        await nats[Symbol.asyncDispose]();
+        await stopStores();
       },
     };
   } catch (err) {
     for (const p of started.reverse()) await p.stop().catch(() => {});
-    await nats[Symbol.asyncDispose]();
+    await stopStores();
     throw err;
   }
 }
