@@ -9,7 +9,9 @@ interface Pending {
   resolve(r: Result): void;
   reject(err: Error): void;
   deadline: number;
-  timeout: TimeoutError;
+  /** For the TimeoutError, built only when the deadline passes (a stack per call cost 4 % of a node in a login storm). */
+  gid: string;
+  timeoutMs: number;
 }
 
 /**
@@ -72,7 +74,7 @@ export class GateLink {
     for (const [id, p] of this.#pending) {
       if (p.deadline <= now) {
         this.#pending.delete(id);
-        p.reject(p.timeout);
+        p.reject(new TimeoutError(`gate ${p.gid} did not answer within ${p.timeoutMs} ms`));
       }
     }
   }
@@ -84,12 +86,11 @@ export class GateLink {
 
   /** Acked: resolves with the gate's Result (any code), rejects TimeoutError or UnavailableError. */
   call(gid: string, op: GateOpBody, timeoutMs = this.callTimeoutMs): Promise<Result> {
-    const timeout = new TimeoutError(`gate ${gid} did not answer within ${timeoutMs} ms`);
     if (this.#bus.status === 'closed') return Promise.reject(new UnavailableError('the bus is closed'));
     this.#nextId = (this.#nextId % Number.MAX_SAFE_INTEGER) + 1;
     const id = this.#nextId;
     return new Promise<Result>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs, timeout });
+      this.#pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs, gid, timeoutMs });
       this.#out.add(gid, { id, ...op }, 64);
     });
   }
