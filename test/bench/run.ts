@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--json FILE] [--only echo,open,broadcast,storm,idle] [--systems a,b] [--runs N]
+ * `npm run bench [-- --quick] [--json FILE] [--only echo,open,broadcast,storm,reconnect,idle] [--systems a,b] [--runs N]
  *  [--profile DIR [--profile-clients N] [--profile-body BYTES]]` — issue 9's benchmark suite (not part of npm test). Everything runs on 127.0.0.1 in processes
  * this runner starts on free ports and stops by pid: nats-server, duet gate/node/dev, a bare ws echo server, the
  * per-message pass-through baseline, pinus 1.7.4 (installed on demand into test/bench/pinus), and the load workers.
@@ -20,6 +20,7 @@ import { formatInclusive, formatTop, topInclusive, topSelf } from './profile-top
 import { runBroadcast } from './scenarios/broadcast.js';
 import { type EchoLoad, runEcho } from './scenarios/echo.js';
 import { runIdle } from './scenarios/idle.js';
+import { runReconnect } from './scenarios/reconnect.js';
 import { runStorm } from './scenarios/storm.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -52,6 +53,7 @@ const settings = quick
       idle: { sessions: 2000, settleMs: 1500 },
       open: { clients: 1000, totalRate: 10_000, measureMs: 2000 },
       storm: { logins: 5000, steady: 50, beforeMs: 1500 },
+      reconnect: { sessions: 5000, steady: 50, beforeMs: 1500, deadlineMs: 30_000 },
     }
   : {
       runs: 3,
@@ -71,9 +73,10 @@ const settings = quick
       idle: { sessions: 10_000, settleMs: 3000 },
       open: { clients: 1000, totalRate: 10_000, measureMs: 4000 },
       storm: { logins: 5000, steady: 50, beforeMs: 3000 },
+      reconnect: { sessions: 10_000, steady: 50, beforeMs: 3000, deadlineMs: 40_000 },
     };
 if (args.runs) settings.runs = Number(args.runs);
-const only = new Set((args.only ?? 'echo,open,broadcast,storm,idle').split(','));
+const only = new Set((args.only ?? 'echo,open,broadcast,storm,reconnect,idle').split(','));
 const wanted = (args.systems ? args.systems.split(',') : ALL_SYSTEMS) as SystemName[];
 
 const log = (line: string): void => console.log(line);
@@ -173,6 +176,7 @@ function emptyReport(part: Partial<BenchReport>): BenchReport {
     openLoop: [],
     broadcast: [],
     storm: [],
+    reconnect: [],
     idle: [],
     skipped,
     loadavgEnd: loadavg(),
@@ -205,6 +209,7 @@ async function main(): Promise<void> {
     openLoop: [],
     broadcast: [],
     storm: [],
+    reconnect: [],
     idle: [],
     skipped,
     loadavgEnd: [],
@@ -261,6 +266,15 @@ async function main(): Promise<void> {
       skipped.storm = (err as Error).message;
     } finally {
       await sys.stop();
+    }
+  }
+
+  if (only.has('reconnect')) {
+    log('\n== reconnect storm (gate A restarted under duet/client sessions; gate B serving steady sessions)');
+    try {
+      report.reconnect = [await runReconnect({ ...settings.reconnect, log })];
+    } catch (err) {
+      skipped.reconnect = (err as Error).message;
     }
   }
 

@@ -142,9 +142,10 @@ export class LoadGroup {
     let closed = 0;
     const samples = { atEpoch: [] as number[], ms: [] as number[] };
     for (const r of rs) {
-      if (r.samples) {
-        samples.atEpoch.push(...r.samples.atEpoch);
-        samples.ms.push(...r.samples.ms);
+      // a loop, not push(...xs): a long window holds more samples than a call may take arguments
+      for (let i = 0; i < (r.samples?.atEpoch.length ?? 0); i++) {
+        samples.atEpoch.push(r.samples?.atEpoch[i] as number);
+        samples.ms.push(r.samples?.ms[i] as number);
       }
       hist.add(r.hist);
       completed += r.completed;

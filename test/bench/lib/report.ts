@@ -2,6 +2,7 @@
 import type { BroadcastResult } from '../scenarios/broadcast.js';
 import { describe, type EchoCell } from '../scenarios/echo.js';
 import type { IdleResult } from '../scenarios/idle.js';
+import type { ReconnectResult } from '../scenarios/reconnect.js';
 import type { StormResult } from '../scenarios/storm.js';
 import type { EnvInfo } from './env-info.js';
 
@@ -20,6 +21,7 @@ export interface BenchReport {
   openLoop: EchoCell[];
   broadcast: BroadcastResult[];
   storm: StormResult[];
+  reconnect: ReconnectResult[];
   idle: IdleResult[];
   ratios: Ratio[];
   skipped: Record<string, string>;
@@ -203,6 +205,35 @@ export function formatReport(r: BenchReport): string {
         ),
     );
   }
+  if (r.reconnect.length > 0) {
+    parts.push(
+      '\nReconnect storm (gate A restarted; its duet/client sessions reconnect and log in again; gate B meanwhile):\n' +
+        table(
+          [
+            'sessions',
+            'stop ms',
+            'listening after ms',
+            'all served after ms',
+            'served',
+            'reconnect attempts',
+            'gate B echo p50/p99 before',
+            'during',
+            'gate B / node CPU ms',
+          ],
+          r.reconnect.map((x) => [
+            String(x.sessions),
+            f0(x.stopMs),
+            f0(x.restartMs),
+            f0(x.allServedMs),
+            String(x.served),
+            String(x.reconnectAttempts),
+            `${f2(x.otherGate.p50msBefore)} / ${f2(x.otherGate.p99msBefore)}`,
+            `${f2(x.otherGate.p50msDuring)} / ${f2(x.otherGate.p99msDuring)}`,
+            `${f0(x.cpuMs.gateB ?? Number.NaN)} / ${f0(x.cpuMs.node ?? Number.NaN)}`,
+          ]),
+        ),
+    );
+  }
   if (r.idle.length > 0) {
     parts.push(
       '\nIdle sessions with heartbeats, medians:\n' +
@@ -233,6 +264,10 @@ export function formatReport(r: BenchReport): string {
   );
   const short = r.broadcast.filter((b) => b.runs.some((x) => x.delivered < b.sessions * b.pushesPerRun));
   const idleShort = r.idle.filter((i) => i.runs.some((x) => x.open < i.sessions));
+  for (const x of r.reconnect) {
+    if (x.served < x.sessions) faults.push(`reconnect: ${x.sessions - x.served} sessions not served again`);
+    if (x.otherGate.lost > 0) faults.push(`reconnect: ${x.otherGate.lost} echoes on gate B unanswered`);
+  }
   for (const st of r.storm) {
     if (st.loginsFailed > 0) faults.push(`storm: ${st.loginsFailed} logins failed or unanswered`);
     if (st.steadyLost > 0) faults.push(`storm: ${st.steadyLost} steady echoes unanswered`);
@@ -243,6 +278,7 @@ export function formatReport(r: BenchReport): string {
           r.echo.length + r.openLoop.length > 0 ? 'every request answered' : '',
           r.broadcast.length > 0 ? 'every push delivered' : '',
           r.storm.length > 0 ? 'every login answered' : '',
+          r.reconnect.length > 0 ? 'every restarted session served again' : '',
           r.idle.length > 0 ? 'every idle session still open' : '',
         ]
           .filter(Boolean)

@@ -56,7 +56,7 @@ export const BENCH_APP = join(HERE, 'apps', 'bench-app.ts');
 const PINUS_DIR = join(HERE, 'pinus');
 
 /** Settings every duet process of the bench gets: quiet logs, no trace stream, room for 20k sockets. */
-const DUET_COMMON = [
+export const DUET_COMMON = [
   'mode="release"',
   'log.level="warn"',
   'trace.enabled=false',
@@ -65,7 +65,7 @@ const DUET_COMMON = [
   'network.ws.server.heartbeatInterval="10s"',
 ];
 
-const sets = (list: string[]): string[] => list.flatMap((s) => ['--set', s]);
+export const sets = (list: string[]): string[] => list.flatMap((s) => ['--set', s]);
 
 /** DUET_BENCH_ROOT=<checkout> runs another copy of duet (A/B of a src change) with this bench. */
 const DUET_BIN = join(process.env.DUET_BENCH_ROOT ?? join(HERE, '..', '..'), 'bin', 'duet.js');
@@ -74,7 +74,7 @@ const DUET_BIN = join(process.env.DUET_BENCH_ROOT ?? join(HERE, '..', '..'), 'bi
  * `node [--cpu-prof ...] bin/duet.js <args>` (node refuses --cpu-prof in NODE_OPTIONS, so the bench spawns duet
  * itself rather than through the test harness); resolves at its start-up line with the gate URL when it has one.
  */
-async function startDuetProcess(
+export async function startDuetProcess(
   args: string[],
   profDir: string | undefined,
   profName: string,
