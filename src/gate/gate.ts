@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SESSION_CLOSE } from '../../actors/session.js';
-import { Batcher } from '../bus/batcher.js';
-import type { Bus } from '../bus/bus.js';
+import { Batcher, batchMessage } from '../bus/batcher.js';
+import { type Bus, decodeMessage } from '../bus/bus.js';
 import { GateOpsCodec, type NodeItem, type Result, ResultsCodec, SessionKind } from '../bus/envelope.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import { type ErrorReporter, errorMessage } from '../errors.js';
@@ -94,7 +94,7 @@ export class Gate implements Service {
     this.#out = new Batcher<NodeItem>({ bus: o.bus, encode: nodeBatchEncoder(this.id, this.#subjects) });
     this.#results = new Batcher<Result>({
       bus: o.bus,
-      encode: (results, reply) => ({ subject: reply, data: ResultsCodec.encode({ results }) }),
+      encode: (results, reply) => batchMessage(reply, { results }, ResultsCodec),
     });
     this.#dispatcher = new Dispatcher(new RouteTable(), o.locator, this.#out, this.counters, this.#log);
     this.resume = new ResumeService(
@@ -224,7 +224,7 @@ export class Gate implements Service {
     void (async () => {
       for await (const msg of sub) {
         try {
-          const batch = GateOpsCodec.decode(msg.data);
+          const batch = decodeMessage(msg, GateOpsCodec);
           // Never awaited: an op waits only behind its own session's pending op (op-order.ts), not behind others'.
           for (const op of batch.ops) this.#ops.handle(op, batch.reply, batch.nid, batch.forwarded ?? false);
         } catch (err) {

@@ -1,5 +1,5 @@
-import { Batcher } from '../bus/batcher.js';
-import type { Bus, Subscription } from '../bus/bus.js';
+import { Batcher, batchMessage } from '../bus/batcher.js';
+import { type Bus, decodeMessage, type Subscription } from '../bus/bus.js';
 import { type GateOp, type GateOpBody, GateOpsCodec, type Result, ResultCode, ResultsCodec } from '../bus/envelope.js';
 import type { Subjects } from '../bus/subjects.js';
 import { DuetError, ErrorCode, TimeoutError, UnavailableError } from '../errors.js';
@@ -39,10 +39,12 @@ export class GateLink {
     this.#log = log;
     this.#out = new Batcher<GateOp>({
       bus,
-      encode: (ops, gid) => ({
-        subject: gid === '*' ? subjects.gatesOp() : subjects.gateOp(gid),
-        data: GateOpsCodec.encode({ nid: this.#nid, reply: this.#reply, ops }),
-      }),
+      encode: (ops, gid) =>
+        batchMessage(
+          gid === '*' ? subjects.gatesOp() : subjects.gateOp(gid),
+          { nid: this.#nid, reply: this.#reply, ops },
+          GateOpsCodec,
+        ),
     });
   }
 
@@ -52,7 +54,7 @@ export class GateLink {
     void (async () => {
       for await (const msg of sub) {
         try {
-          for (const r of ResultsCodec.decode(msg.data).results) this.#settle(r);
+          for (const r of decodeMessage(msg, ResultsCodec).results) this.#settle(r);
         } catch (err) {
           this.#log.warn('bad result envelope', { err: String(err) });
         }
