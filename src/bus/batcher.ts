@@ -1,9 +1,20 @@
-import type { Bus } from './bus.js';
+import type { Bus, ValueCodec } from './bus.js';
+
+/** One batch as a value and its codec (Bus.publishValue: an in-process bus skips the encoding). */
+export interface BatchMessage {
+  subject: string;
+  publish(bus: Bus): void;
+}
+
+/** Typed at the call site, so value and codec always match. */
+export function batchMessage<V>(subject: string, value: V, codec: ValueCodec<V>): BatchMessage {
+  return { subject, publish: (bus) => bus.publishValue(subject, value, codec) };
+}
 
 export interface BatcherOptions<T> {
   bus: Bus;
-  /** Encodes one key's items, in arrival order, into one bus message and names its subject. */
-  encode(items: T[], key: string): { subject: string; data: Uint8Array };
+  /** Builds one key's items, in arrival order, into one bus message (batchMessage) and names its subject. */
+  encode(items: T[], key: string): BatchMessage;
   /** A batch is published at once when it reaches this many items. */
   maxItems?: number;
   /** ... or this many payload bytes. */
@@ -17,7 +28,7 @@ export interface BatcherOptions<T> {
  */
 export class Batcher<T> {
   readonly #bus: Bus;
-  readonly #encode: (items: T[], key: string) => { subject: string; data: Uint8Array };
+  readonly #encode: (items: T[], key: string) => BatchMessage;
   readonly #maxItems: number;
   readonly #maxBytes: number;
   #pending = new Map<string, { items: T[]; bytes: number }>();
@@ -64,8 +75,7 @@ export class Batcher<T> {
 
   #publish(key: string, items: T[]): void {
     this.published++;
-    const { subject, data } = this.#encode(items, key);
-    this.#bus.publish(subject, data);
+    this.#encode(items, key).publish(this.#bus);
   }
 
   /** Drops the timer; pending items are flushed first. */

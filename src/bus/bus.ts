@@ -2,10 +2,22 @@
  * The message bus between gates and nodes (DESIGN.md "Bus subjects"). `memory` runs in one process, `nats` across
  * hosts; both pass test/contract/bus.contract.ts.
  */
+/** Encodes and decodes one envelope type (src/bus/envelope.ts). */
+export interface ValueCodec<T> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
 export interface BusMessage {
   readonly subject: string;
   /** Owned by the receiver; valid after the handler returns. */
   readonly data: Uint8Array;
+  /**
+   * Set when the message never left the process (memory bus, publishValue): the publisher's value and the codec
+   * `data` is encoded with. Read it through decodeMessage(), which falls back to decoding for any other codec.
+   */
+  readonly value?: unknown;
+  readonly codec?: ValueCodec<unknown>;
   /** Answers a request; false when the message carried no reply subject. */
   respond(data: Uint8Array): boolean;
 }
@@ -32,6 +44,12 @@ export type BusStatus = 'connected' | 'reconnecting' | 'closed';
 export interface Bus extends AsyncDisposable {
   /** Fire and forget. Order is kept per subject for one publisher. Never throws for a closed bus: counts a drop. */
   publish(subject: string, data: Uint8Array): void;
+  /**
+   * publish(subject, codec.encode(value)), except that an in-process bus hands `value` itself to receivers that
+   * decode with the same codec, and encodes only if a receiver reads `data` (a capture, a trace). The value must
+   * not change after publishing, like a published buffer.
+   */
+  publishValue<T>(subject: string, value: T, codec: ValueCodec<T>): void;
   subscribe(subject: string, opts?: SubscribeOptions): Subscription;
   /**
    * One request, one reply. Rejects with TimeoutError, NoRespondersError (no subscriber) or ClosedError.
@@ -49,4 +67,9 @@ export interface Bus extends AsyncDisposable {
   onStatus(listener: (status: BusStatus) => void): () => void;
   /** A unique subject under this bus's inbox prefix, for reply streams. */
   createInbox(): string;
+}
+
+/** The message's value when it was published in this process with `codec`, else `codec.decode(data)`. */
+export function decodeMessage<T>(m: BusMessage, codec: ValueCodec<T>): T {
+  return m.codec === codec ? (m.value as T) : codec.decode(m.data);
 }

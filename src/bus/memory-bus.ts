@@ -1,6 +1,6 @@
 import { AsyncQueue } from '../async-queue.js';
 import { ClosedError, DuetError, ErrorCode, TimeoutError } from '../errors.js';
-import type { Bus, BusMessage, BusStatus, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+import type { Bus, BusMessage, BusStatus, RequestOptions, SubscribeOptions, Subscription, ValueCodec } from './bus.js';
 import { hasWildcard, subjectMatches } from './subject-match.js';
 
 interface Sub {
@@ -50,6 +50,28 @@ export class MemoryBus implements Bus {
       return;
     }
     this.#route(subject, data, undefined);
+  }
+
+  publishValue<T>(subject: string, value: T, codec: ValueCodec<T>): void {
+    if (this.#status === 'closed') {
+      this.dropped++;
+      return;
+    }
+    const targets = this.#targets(subject);
+    if (targets.length === 0) return;
+    // Nothing leaves the process: the receivers get the value; the bytes exist only if one of them asks.
+    let data: Uint8Array | undefined;
+    const msg: BusMessage = {
+      subject,
+      get data(): Uint8Array {
+        data ??= codec.encode(value);
+        return data;
+      },
+      value,
+      codec: codec as ValueCodec<unknown>,
+      respond: () => false,
+    };
+    for (const t of targets) t.q.push(msg);
   }
 
   #route(subject: string, data: Uint8Array, reply: string | undefined): number {

@@ -17,7 +17,7 @@ import {
   TimeoutError,
   UnavailableError,
 } from '../errors.js';
-import type { Bus, BusStatus, RequestOptions, SubscribeOptions, Subscription } from './bus.js';
+import type { Bus, BusStatus, RequestOptions, SubscribeOptions, Subscription, ValueCodec } from './bus.js';
 import { isClosedCause, requestError } from './nats-errors.js';
 import { NatsBusSubscription } from './nats-subscription.js';
 
@@ -183,6 +183,10 @@ export class NatsBus implements Bus {
 
   publish(subject: string, data: Uint8Array): void {
     this.#publish(subject, data);
+  }
+
+  publishValue<T>(subject: string, value: T, codec: ValueCodec<T>): void {
+    this.#publish(subject, codec.encode(value));
   }
 
   /** false when the message was dropped (and counted). Also the path of BusMessage.respond(). */

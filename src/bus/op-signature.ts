@@ -1,5 +1,6 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { ConfigError } from '../errors.js';
+import type { ValueCodec } from './bus.js';
 import { type GateOpBody, type GateOps, GateOpsCodec } from './envelope.js';
 
 /**
@@ -38,6 +39,12 @@ export class OpSigner {
     this.#key = Buffer.from(secret);
     this.#maxSkewMs = maxSkewMs;
   }
+
+  /** The envelope codec of a signing publisher (Bus.publishValue): encodes signed, decodes as usual. */
+  readonly codec: ValueCodec<GateOps> = {
+    encode: (batch) => this.encode(batch),
+    decode: (bytes) => GateOpsCodec.decode(bytes),
+  };
 
   /** Encodes `batch`, signed when it holds a control op. */
   encode(batch: GateOps, now = Date.now()): Uint8Array {

@@ -1,4 +1,4 @@
-import type { Batcher } from '../bus/batcher.js';
+import { type Batcher, type BatchMessage, batchMessage } from '../bus/batcher.js';
 import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
 import type { Subjects } from '../bus/subjects.js';
 import type { Locator } from '../locate/locator.js';
@@ -179,12 +179,9 @@ export class Dispatcher {
 
 /** Encodes one node's items as a NodeBatch; a batch of only triggers goes on the event subject. */
 export function nodeBatchEncoder(gid: string, subjects: Subjects) {
-  return (items: NodeItem[], nid: string): { subject: string; data: Uint8Array } => {
+  return (items: NodeItem[], nid: string): BatchMessage => {
     const batch: NodeBatch = { gid, items };
     const onlyTriggers = items.every((i) => i.trigger !== undefined || i.moved !== undefined);
-    return {
-      subject: onlyTriggers ? subjects.nodeEvent(nid) : subjects.nodeDeliver(nid),
-      data: NodeBatchCodec.encode(batch),
-    };
+    return batchMessage(onlyTriggers ? subjects.nodeEvent(nid) : subjects.nodeDeliver(nid), batch, NodeBatchCodec);
   };
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { SESSION_CLOSE } from '../../actors/session.js';
-import { Batcher } from '../bus/batcher.js';
-import type { Bus } from '../bus/bus.js';
+import { Batcher, batchMessage } from '../bus/batcher.js';
+import { type Bus, decodeMessage } from '../bus/bus.js';
 import { type GateOps, GateOpsCodec, type NodeItem, type Result, ResultsCodec, SessionKind } from '../bus/envelope.js';
 import type { OpSigner } from '../bus/op-signature.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
@@ -98,7 +98,7 @@ export class Gate implements Service {
     this.#out = new Batcher<NodeItem>({ bus: o.bus, encode: nodeBatchEncoder(this.id, this.#subjects) });
     this.#results = new Batcher<Result>({
       bus: o.bus,
-      encode: (results, reply) => ({ subject: reply, data: ResultsCodec.encode({ results }) }),
+      encode: (results, reply) => batchMessage(reply, { results }, ResultsCodec),
     });
     this.#dispatcher = new Dispatcher(new RouteTable(), o.locator, this.#out, this.counters, this.#log);
     this.resume = new ResumeService(
@@ -231,7 +231,7 @@ export class Gate implements Service {
     void (async () => {
       for await (const msg of sub) {
         try {
-          const batch = GateOpsCodec.decode(msg.data);
+          const batch = decodeMessage(msg, GateOpsCodec);
           if (this.#o.signer && !this.#o.signer.verify(msg.data, batch)) {
             this.counters.forgedOps++;
             this.#log.warn('gate operation dropped: unsigned or bad signature', { nid: batch.nid });

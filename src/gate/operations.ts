@@ -4,6 +4,7 @@ import { type GateOp, type Result, ResultCode, SessionKind } from '../bus/envelo
 import { DuetError, ErrorCode, errorMessage } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
+import { PreparedFrame } from '../network/prepared-frame.js';
 import type { PacketCodec } from '../packet/codec.js';
 import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters } from './counters.js';
@@ -127,7 +128,8 @@ export class Operations {
     return s && !s.isClosed ? s : undefined;
   }
 
-  #write(s: Session, packet: Uint8Array): boolean {
+  /** `frame`: the packet framed once for every session of a fan-out (src/network/prepared-frame.ts). */
+  #write(s: Session, packet: Uint8Array, frame?: PreparedFrame): boolean {
     const isPush = this.#d.codec.seqOf(packet) === 0;
     if (isPush && s.ring && !this.#d.resume.recordPush(s, packet)) {
       // A suspended session missed more pushes than it may keep: it cannot be resumed without a gap.
@@ -136,7 +138,7 @@ export class Operations {
     }
     if (s.isSuspended) return true;
     const lane = isPush ? 'push' : 'response';
-    const r = s.conn.send(packet, lane);
+    const r = s.conn.send(frame ?? packet, lane);
     if (r === 'overflow') this.#d.counters.slowConsumers++;
     if (r === 'closed' || r === 'overflow') return false;
     this.#d.counters.framesOut++;
@@ -145,7 +147,7 @@ export class Operations {
     return true;
   }
 
-  #pushTo(s: Session, packet: Uint8Array, disconnect: boolean, src: Source): boolean {
+  #pushTo(s: Session, packet: Uint8Array, disconnect: boolean, src: Source, frame?: PreparedFrame): boolean {
     if (s.early) {
       // Its takeover is still being decided: keep the push (with its node) until then.
       s.early.push({ nid: src.nid, forwarded: src.forwarded, packet, disconnect });
@@ -163,7 +165,7 @@ export class Operations {
         s.pushers.add(src.nid);
       }
     }
-    return this.#deliver(s, packet, disconnect);
+    return this.#deliver(s, packet, disconnect, frame);
   }
 
   /** Writes a push (ring numbering, lanes, capture), then closes the session gracefully when asked. */
@@ -171,8 +173,8 @@ export class Operations {
     return this.#deliver(s, packet, disconnect);
   }
 
-  #deliver(s: Session, packet: Uint8Array, disconnect: boolean): boolean {
-    const ok = this.#write(s, packet);
+  #deliver(s: Session, packet: Uint8Array, disconnect: boolean, frame?: PreparedFrame): boolean {
+    const ok = this.#write(s, packet, frame);
     // due ignores the flag on multicast (v2.5.8 bug); duet honours it everywhere.
     if (disconnect)
       s.send({ type: 'session.kicked', force: false, code: SESSION_CLOSE.NORMAL, reason: 'disconnect after push' });
@@ -195,12 +197,13 @@ export class Operations {
     }
     if (op.multicast) {
       const { kind, targets, packet, disconnect } = op.multicast;
+      const frame = new PreparedFrame(packet);
       return this.#order.fanOut(
         targets,
         (t) => this.#order.targetKey(kind, t),
         (t) => {
           const s = this.#target(kind, t);
-          return s ? this.#pushTo(s, packet, disconnect, src) : this.#relay(kind, t, packet, disconnect, src);
+          return s ? this.#pushTo(s, packet, disconnect, src, frame) : this.#relay(kind, t, packet, disconnect, src);
         },
       );
     }
@@ -209,20 +212,23 @@ export class Operations {
       const users = kind === SessionKind.USER;
       // A copy (writes may close sessions); sessions whose bind is in flight count as bound, after it.
       const list = users ? [...d.sessions.bound(), ...this.#order.binding()] : [...d.sessions.all()];
+      const frame = new PreparedFrame(packet);
       return this.#order.fanOut(
         list,
         (s) => s.cid,
-        (s) => (s.isActive || s.isSuspended) && (!users || s.uid !== 0) && this.#pushTo(s, packet, disconnect, src),
+        (s) =>
+          (s.isActive || s.isSuspended) && (!users || s.uid !== 0) && this.#pushTo(s, packet, disconnect, src, frame),
       );
     }
     if (op.publish) {
       const { channel, packet, disconnect } = op.publish;
       const set = d.sessions.channel(channel);
       if (!set) return { total: 0 };
+      const frame = new PreparedFrame(packet);
       return this.#order.fanOut(
         [...set],
         (s) => s.cid,
-        (s) => !s.isClosed && this.#pushTo(s, packet, disconnect, src),
+        (s) => !s.isClosed && this.#pushTo(s, packet, disconnect, src, frame),
       );
     }
     if (op.subscribe || op.unsubscribe) {
@@ -329,8 +335,8 @@ export class Operations {
     const s = d.sessions.byCid(cid);
     if (!s?.isActive) return NOT_FOUND;
     if (s.uid === uid) return OK;
-    const previousGate = await d.locator.locateGate(uid).catch(() => undefined);
-    await d.locator.bindGate(uid, d.gid);
+    // One locator call: the previous gate comes back with the write (a lookup first was a second round trip).
+    const previousGate = await d.locator.bindGate(uid, d.gid);
     if (!s.isActive) {
       // Closed while we waited: give the uid back.
       await d.locator.unbindGate(uid, d.gid).catch(() => {});

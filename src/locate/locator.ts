@@ -20,8 +20,11 @@ export interface LocateEvent {
 }
 
 export interface Locator extends AsyncDisposable {
-  /** Binds uid to a gate instance; rejects UnavailableError when the store is down. */
-  bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Binds uid to a gate instance and resolves with the gate it was bound to before (undefined for none), read
+   * atomically with the write; rejects UnavailableError when the store is down.
+   */
+  bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Compare-and-delete: removes the binding only if it still names `gid`. */
   unbindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void>;
   bindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void>;

@@ -19,10 +19,12 @@ export class MemoryLocator implements Locator {
     checkUid(uid);
   }
 
-  async bindGate(uid: Uid, gid: string): Promise<void> {
+  async bindGate(uid: Uid, gid: string): Promise<string | undefined> {
     this.#check(uid);
+    const previous = this.#gates.get(uid);
     this.#gates.set(uid, gid);
     this.#emit({ uid, type: LocateEventType.BIND_GATE, insID: gid, insKind: 'gate', insName: '' });
+    return previous;
   }
 
   async unbindGate(uid: Uid, gid: string): Promise<void> {

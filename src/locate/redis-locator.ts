@@ -13,8 +13,6 @@ import {
   type RedisConnectOptions,
 } from './redis-connect.js';
 import {
-  BIND_GATE,
-  BIND_NODE,
   DEFAULT_LOCATE_PREFIX,
   encodeEvent,
   eventChannel,
@@ -22,9 +20,8 @@ import {
   type LuaScript,
   nodeKey,
   parseEvent,
-  UNBIND_GATE,
-  UNBIND_NODE,
 } from './redis-layout.js';
+import { RedisWriteBatch, type WriteKind, type WriteReply } from './redis-write-batch.js';
 import { checkUid } from './uid.js';
 
 export interface RedisLocatorOptions extends RedisConnectOptions {
@@ -63,6 +60,7 @@ export class RedisLocator implements Locator {
   readonly prefix: string;
   readonly #cmd: RedisClient;
   readonly #sub: RedisClient;
+  readonly #batch: RedisWriteBatch;
   readonly #cache: LocateCache;
   readonly #channels: Readonly<Record<LocateKind, string>>;
   readonly #watchers = new LocateWatchers();
@@ -90,6 +88,12 @@ export class RedisLocator implements Locator {
     this.#onError = opts.onError ?? (() => {});
     this.#cmd = createRedisClient(opts, 'duet-locate');
     this.#sub = createRedisClient(opts, 'duet-locate-events', 'events');
+    const maxWritesPerCall = (opts.addrs?.length ?? 0) > 1 ? 1 : undefined;
+    this.#batch = new RedisWriteBatch(this.#cmd, {
+      gateChannel: this.#channels.gate,
+      nodeChannel: this.#channels.node,
+      maxWritesPerCall,
+    });
     // Listeners are attached before the first tick, so no 'error' event is ever unhandled.
     this.#cmd.on('ready', () => this.#onCmdReady());
     this.#cmd.on('error', (err: Error) => this.#onConnError(err, 'cmd'));
@@ -141,48 +145,34 @@ export class RedisLocator implements Locator {
     };
   }
 
-  async bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void> {
+  /** Resolves with the gate uid was bound to before (undefined for none), read in the same call as the write. */
+  async bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<string | undefined> {
     this.#check(uid, signal);
     const ev = encodeEvent({ uid, type: LocateEventType.BIND_GATE, insID: gid, insKind: 'gate', insName: '' });
-    const args = [gid, this.#channels.gate, ev];
-    await this.#write(
-      'bindGate',
-      BIND_GATE,
-      gateKey(this.prefix, uid),
-      args,
-      () => this.#cache.forgetGate(uid),
-      signal,
-    );
+    const forget = (): void => this.#cache.forgetGate(uid);
+    const r = await this.#write('bindGate', 'bg', gateKey(this.prefix, uid), gid, '', ev, forget, signal);
+    return r.previous === '' ? undefined : r.previous;
   }
 
   async unbindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void> {
     this.#check(uid, signal);
     const ev = encodeEvent({ uid, type: LocateEventType.UNBIND_GATE, insID: gid, insKind: 'gate', insName: '' });
-    const args = [gid, this.#channels.gate, ev];
-    await this.#write(
-      'unbindGate',
-      UNBIND_GATE,
-      gateKey(this.prefix, uid),
-      args,
-      () => this.#cache.forgetGate(uid),
-      signal,
-    );
+    const forget = (): void => this.#cache.forgetGate(uid);
+    await this.#write('unbindGate', 'ug', gateKey(this.prefix, uid), gid, '', ev, forget, signal);
   }
 
   async bindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void> {
     this.#check(uid, signal);
     const ev = encodeEvent({ uid, type: LocateEventType.BIND_NODE, insID: nid, insKind: 'node', insName: name });
-    const args = [name, nid, this.#channels.node, ev];
     const forget = (): void => this.#cache.forgetNode(uid, name);
-    await this.#write('bindNode', BIND_NODE, nodeKey(this.prefix, uid), args, forget, signal);
+    await this.#write('bindNode', 'bn', nodeKey(this.prefix, uid), name, nid, ev, forget, signal);
   }
 
   async unbindNode(uid: Uid, name: string, nid: string, signal?: AbortSignal): Promise<void> {
     this.#check(uid, signal);
     const ev = encodeEvent({ uid, type: LocateEventType.UNBIND_NODE, insID: nid, insKind: 'node', insName: name });
-    const args = [name, nid, this.#channels.node, ev];
     const forget = (): void => this.#cache.forgetNode(uid, name);
-    await this.#write('unbindNode', UNBIND_NODE, nodeKey(this.prefix, uid), args, forget, signal);
+    await this.#write('unbindNode', 'un', nodeKey(this.prefix, uid), name, nid, ev, forget, signal);
   }
 
   claimGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<string> {
@@ -197,7 +187,7 @@ export class RedisLocator implements Locator {
     this.#check(uid, signal);
     const c = claimCall(this.prefix, this.#channels[kind], { uid, kind, name, id });
     const forget = (): void => (kind === 'gate' ? this.#cache.forgetGate(uid) : this.#cache.forgetNode(uid, name));
-    return claimOwner(await this.#write(c.what, c.script, c.key, c.args, forget, signal));
+    return claimOwner(await this.#eval(c.what, c.script, c.key, c.args, forget, signal));
   }
 
   onReconnect(listener: () => void): () => void {
@@ -243,6 +233,8 @@ export class RedisLocator implements Locator {
     this.#closed = true;
     this.#watchers.endAll();
     this.#notify();
+    // Writes queued this turn go out before QUIT, so they are answered rather than refused.
+    this.#batch.flush();
     await Promise.all([quitThenDisconnect(this.#cmd), quitThenDisconnect(this.#sub)]);
     this.#cache.live = false;
     this.#cache.drop();
@@ -282,12 +274,28 @@ export class RedisLocator implements Locator {
   }
 
   /**
-   * EVALSHA, falling back to EVAL when Redis does not know the script (first use, or after a restart). On success
-   * `forget` drops this instance's entry for the key, so its next lookup reads the new value even if the change's
-   * own event has not arrived yet. A failed call leaves the cache alone: during an outage it must keep answering,
-   * and a write that failed but did apply is corrected by its event, or by the drop when the connection returns.
+   * Joins this turn's batch (redis-write-batch.ts). On success `forget` drops this instance's entry for the key,
+   * so its next lookup reads the new value even if the change's own event has not arrived yet. A failed call
+   * leaves the cache alone: during an outage it must keep answering, and a write that failed but did apply is
+   * corrected by its event, or by the drop when the connection returns.
    */
   async #write(
+    what: string,
+    kind: WriteKind,
+    key: string,
+    a: string,
+    b: string,
+    event: string,
+    forget: () => void,
+    signal?: AbortSignal,
+  ): Promise<WriteReply> {
+    const r = await this.#call(what, signal, () => this.#batch.add(kind, key, a, b, event));
+    forget();
+    return r;
+  }
+
+  /** One script call outside the turn's batch (claims: rare, only when bindings are re-asserted). */
+  async #eval(
     what: string,
     s: LuaScript,
     key: string,
@@ -349,6 +357,7 @@ export class RedisLocator implements Locator {
       this.#reconnects++;
       this.#cache.drop();
       for (const err of this.#reconnected.fire()) this.#onError(err, 'redis locator reconnect listener');
+      this.#batch.forgetScript();
     }
     this.#everReady = true;
     this.#cmdReported = false;

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode, type ErrorReporter } from '../errors.js';
 import type { CloseQueue } from './close-queue.js';
+import { PreparedFrame, writeCorked } from './prepared-frame.js';
 import type { Connection, ConnectionHandler, Lane, SendResult } from './transport.js';
 
 /** Outbound budget per connection: frames waiting in the lanes (not yet handed to the socket). */
@@ -60,19 +61,21 @@ export interface ConnectionShared {
 type Phase = 'open' | 'flushing' | 'closing' | 'closed';
 
 /** FIFO over an array with a moving head: shift() is O(n), this is O(1) amortised. */
+type Frame = Uint8Array | PreparedFrame;
+
 class FrameQueue {
-  #items: Uint8Array[] = [];
+  #items: Frame[] = [];
   #head = 0;
 
   get length(): number {
     return this.#items.length - this.#head;
   }
 
-  push(frame: Uint8Array): void {
+  push(frame: Frame): void {
     this.#items.push(frame);
   }
 
-  shift(): Uint8Array | undefined {
+  shift(): Frame | undefined {
     if (this.#head >= this.#items.length) return undefined;
     const frame = this.#items[this.#head];
     this.#items[this.#head] = EMPTY;
@@ -175,14 +178,14 @@ export class WsConnection implements Connection {
    * The frame is written at once when nothing is queued and the socket has not crossed its high-water mark;
    * otherwise it waits in its lane. The caller must not modify `frame` afterwards (it is written without a copy).
    */
-  send(frame: Uint8Array, lane: Lane = 'push'): SendResult {
+  send(frame: Uint8Array | PreparedFrame, lane: Lane = 'push'): SendResult {
     // readyState leaves OPEN as soon as the peer's close frame arrives, before 'close' reaches us
     if (this.#phase !== 'open' || this.#ws.readyState !== this.#ws.OPEN) return 'closed';
     // writableNeedDrain is the socket's own low-water signal: once it is set a 'drain' event is guaranteed, so the
     // queue never waits for an event that will not come (polling bufferedAmount would need a timer per connection,
     // and a send callback per frame would allocate a closure on the hot path).
     if (this.#queuedMessages === 0 && !this.#socket.writableNeedDrain) {
-      this.#ws.send(frame, SEND_OPTIONS);
+      this.#write(frame);
       return 'sent';
     }
     const budget = this.#shared.writeQueue;
@@ -292,10 +295,20 @@ export class WsConnection implements Connection {
       if (frame === undefined) break;
       this.#queuedMessages--;
       this.#queuedBytes -= frame.byteLength;
-      this.#ws.send(frame, SEND_OPTIONS);
+      this.#write(frame);
     }
     if (this.#queuedMessages > 0) this.#waitForDrain();
     else if (this.#phase === 'flushing') this.#sendCloseFrame();
+  }
+
+  /**
+   * A prepared frame's bytes go straight to the socket, corked until the turn ends: ws writes synchronously
+   * (no permessage-deflate here, no Blob data), so frames of both paths stay whole and in order.
+   */
+  #write(frame: Frame): void {
+    if (frame instanceof PreparedFrame) {
+      writeCorked(this.#socket, frame.wire);
+    } else this.#ws.send(frame, SEND_OPTIONS);
   }
 
   #sendCloseFrame(): void {

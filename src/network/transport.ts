@@ -3,6 +3,7 @@
  * src/network/ws-transport.ts. The gate sees Connections and frames only.
  */
 import type { CloseCode } from '../errors.js';
+import type { PreparedFrame } from './prepared-frame.js';
 
 /** Outbound priority: control (heartbeats) before responses before pushes. */
 export type Lane = 'control' | 'response' | 'push';
@@ -13,8 +14,11 @@ export interface Connection {
   readonly cid: number;
   /** Remote IP address (IPv4 or IPv6 text). */
   readonly remote: string;
-  /** Writes one binary frame; 'overflow' means the outbound budget is exceeded and the connection is being closed (slow consumer). */
-  send(frame: Uint8Array, lane?: Lane): SendResult;
+  /**
+   * Writes one binary frame; 'overflow' means the outbound budget is exceeded and the connection is being closed
+   * (slow consumer). A PreparedFrame (fan-out) is written as its shared, already framed bytes.
+   */
+  send(frame: Uint8Array | PreparedFrame, lane?: Lane): SendResult;
   /**
    * Graceful: stops reading, flushes queued frames, sends a WebSocket close frame with `code`/`reason`, resolves when
    * the socket has ended (or after the close deadline, then it terminates). Safe to call twice.

@@ -85,7 +85,7 @@ export class HeldNodeBindings implements Locator {
     this.#forget(uid, name, nid);
   }
 
-  bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<void> {
+  bindGate(uid: Uid, gid: string, signal?: AbortSignal): Promise<string | undefined> {
     return this.#inner.bindGate(uid, gid, signal);
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { Batcher } from '../bus/batcher.js';
-import type { Bus } from '../bus/bus.js';
-import { type GateOps, type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
+import { Batcher, batchMessage } from '../bus/batcher.js';
+import { type Bus, type BusMessage, decodeMessage } from '../bus/bus.js';
+import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
 import type { OpSigner } from '../bus/op-signature.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import { DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
@@ -101,14 +101,10 @@ export class Node implements Service {
     this.#body = o.body ?? jsonCodec;
     this.router = new Router(() => this.#state !== 'idle');
     const signer = o.signer;
-    const encodeOps = signer ? (b: GateOps) => signer.encode(b) : undefined;
-    this.#link = new GateLink(o.bus, this.#subjects, this.id, o.callTimeoutMs ?? 3000, this.#log, encodeOps);
+    this.#link = new GateLink(o.bus, this.#subjects, this.id, o.callTimeoutMs ?? 3000, this.#log, signer?.codec);
     this.#nodeOut = new Batcher<NodeItem>({
       bus: o.bus,
-      encode: (items, nid) => ({
-        subject: this.#subjects.nodeDeliver(nid),
-        data: NodeBatchCodec.encode({ gid: '', items }),
-      }),
+      encode: (items, nid) => batchMessage(this.#subjects.nodeDeliver(nid), { gid: '', items }, NodeBatchCodec),
     });
     this.held = new HeldNodeBindings(o.locator, this.#log);
     this.proxy = new ClusterProxy({
@@ -168,7 +164,7 @@ export class Node implements Service {
       const sub = o.bus.subscribe(this.#subjects.nodeAll(this.id));
       this.#cleanup.defer(() => sub.drain());
       void (async () => {
-        for await (const msg of sub) this.#onBatch(msg.data);
+        for await (const msg of sub) this.#onBatch(msg);
       })().catch((err: unknown) => this.#report(err, 'node inbound loop'));
       await o.bus.flush();
       await o.registry.register(this.#instance('work'));
@@ -186,10 +182,10 @@ export class Node implements Service {
     await this.#o.registry.register(this.#instance(state));
   }
 
-  #onBatch(data: Uint8Array): void {
+  #onBatch(msg: BusMessage): void {
     let batch: NodeBatch;
     try {
-      batch = NodeBatchCodec.decode(data);
+      batch = decodeMessage(msg, NodeBatchCodec);
     } catch (err) {
       this.counters.badPackets++;
       this.#log.warn('bad node envelope', { err: errorMessage(err) });

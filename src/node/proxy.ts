@@ -103,8 +103,10 @@ export class ClusterProxy {
     const byGate = new Map<string, number[]>();
     if (a.kind === SessionKind.CONN) byGate.set(await this.#gateOf(a.kind, 0, a.gid), a.targets);
     else {
-      for (const uid of a.targets) {
-        const gid = a.gid ?? (await this.#d.locator.locateGate(checkUid(uid)));
+      // Looked up together: one after the other, N uncached users would cost N round trips before the first send.
+      const gids = a.gid ? undefined : await Promise.all(a.targets.map((u) => this.#d.locator.locateGate(checkUid(u))));
+      for (const [i, uid] of a.targets.entries()) {
+        const gid = a.gid ?? gids?.[i];
         if (!gid) continue;
         const list = byGate.get(gid) ?? [];
         list.push(uid);

@@ -6,6 +6,7 @@
  *             (no coordinated omission)
  *   idle      only heartbeats every `heartbeatMs` (random phase per socket)
  *   broadcast counts pushes on `pushRoute`; socket 0 can send the trigger request
+ *   login     on command, every socket sends one login (route 2, body = its uid) at once; latency per login
  * Protocols: `duet` (due packets; also what the bare ws echo server and the pass-through echo verbatim) and `pomelo`.
  */
 import { performance } from 'node:perf_hooks';
@@ -13,6 +14,7 @@ import WebSocket from 'ws';
 import { Histogram } from './lib/histogram.js';
 import type { WorkerCommand, WorkerReply, WorkerSpec } from './lib/load-protocol.js';
 import {
+  DUET_HEADER_BYTES,
   DUET_HEARTBEAT,
   duetRequest,
   POMELO_RESPONSE,
@@ -62,6 +64,15 @@ let closedUnexpectedly = 0;
 let lastPushEpoch = 0;
 let pushesTotal = 0;
 let ticker: NodeJS.Timeout | undefined;
+const samples = { atEpoch: [] as number[], ms: [] as number[] };
+/** login mode: answers still awaited, and when the storm began / last answer came (epoch ms). */
+let loginsWaiting = 0;
+let loginOk = 0;
+let loginFailed = 0;
+let loginFirstEpoch = 0;
+let loginLastEpoch = 0;
+let loginTimer: NodeJS.Timeout | undefined;
+let loginHist = new Histogram();
 
 function body(): Buffer {
   return Buffer.alloc(spec.bodyBytes, 0x61);
@@ -94,8 +105,60 @@ function onResponse(c: Conn, now: number, seq: number): void {
     if (at >= windowFrom && at < windowTo) {
       hist.record((now - at) * 1000);
       completed++;
+      if (spec.keepSamples) {
+        samples.atEpoch.push(performance.timeOrigin + at);
+        samples.ms.push(now - at);
+      }
     }
   }
+}
+
+function startLogins(uidOffset: number, timeoutMs: number): void {
+  const base = (spec.loginUidBase ?? 1) + uidOffset;
+  loginsWaiting = 0;
+  loginOk = 0;
+  loginFailed = 0;
+  loginHist = new Histogram();
+  loginFirstEpoch = epochNow();
+  const now = performance.now();
+  conns.forEach((c, i) => {
+    if (c.ws.readyState !== WebSocket.OPEN) {
+      loginFailed++;
+      return;
+    }
+    c.sentAt = now;
+    loginsWaiting++;
+    c.ws.send(duetRequest(2, 1, Buffer.from(String(base + i))));
+  });
+  loginTimer = setTimeout(() => {
+    loginFailed += loginsWaiting;
+    loginsWaiting = 0;
+    reportLogins();
+  }, timeoutMs);
+  if (loginsWaiting === 0) reportLogins();
+}
+
+function onLoginAnswer(c: Conn, now: number, data: Buffer): void {
+  if (c.sentAt === 0 || loginsWaiting === 0) return;
+  loginHist.record((now - c.sentAt) * 1000);
+  c.sentAt = 0;
+  // The demo login answers with the uid it bound, or a text starting "error".
+  if (data.subarray(DUET_HEADER_BYTES).toString().startsWith('error')) loginFailed++;
+  else loginOk++;
+  loginLastEpoch = epochNow();
+  if (--loginsWaiting === 0) reportLogins();
+}
+
+function reportLogins(): void {
+  clearTimeout(loginTimer);
+  send({
+    type: 'logins',
+    hist: loginHist.toJSON(),
+    ok: loginOk,
+    failed: loginFailed,
+    firstSendEpoch: loginFirstEpoch,
+    lastAnswerEpoch: loginLastEpoch,
+  });
 }
 
 function fire(c: Conn): void {
@@ -123,6 +186,10 @@ function onMessage(c: Conn, data: Buffer): void {
   }
   const f = readDuetFrame(data);
   if (!f || f.heartbeat) return;
+  if (spec.mode === 'login') {
+    if (f.seq === 1) onLoginAnswer(c, now, data);
+    return;
+  }
   if (spec.mode === 'broadcast') {
     if (f.route === spec.pushRoute && f.seq === 0) {
       c.pushes++;
@@ -262,7 +329,16 @@ async function finish(): Promise<void> {
   let lost = 0;
   if (spec.mode === 'closed') lost = conns.filter((c) => c.sentAt !== 0).length;
   else for (const c of conns) for (const v of c.scheduled ?? []) if (v !== 0) lost++;
-  send({ type: 'result', hist: hist.toJSON(), completed, sent, errors, lost, closed: closedUnexpectedly });
+  send({
+    type: 'result',
+    hist: hist.toJSON(),
+    completed,
+    sent,
+    errors,
+    lost,
+    closed: closedUnexpectedly,
+    samples: spec.keepSamples ? samples : undefined,
+  });
 }
 
 let closing = false;
@@ -294,6 +370,9 @@ process.on('message', (m: WorkerCommand) => {
       }
       break;
     }
+    case 'login':
+      startLogins(m.uidOffset, m.timeoutMs);
+      break;
     case 'count':
       send({
         type: 'count',

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--json FILE] [--only echo,open,broadcast,idle] [--systems a,b] [--runs N]
+ * `npm run bench [-- --quick] [--json FILE] [--only echo,open,broadcast,storm,reconnect,idle] [--systems a,b] [--runs N]
  *  [--profile DIR [--profile-clients N] [--profile-body BYTES]]` — issue 9's benchmark suite (not part of npm test). Everything runs on 127.0.0.1 in processes
  * this runner starts on free ports and stops by pid: nats-server, duet gate/node/dev, a bare ws echo server, the
  * per-message pass-through baseline, pinus 1.7.4 (installed on demand into test/bench/pinus), and the load workers.
@@ -20,6 +20,8 @@ import { formatInclusive, formatTop, topInclusive, topSelf } from './profile-top
 import { runBroadcast } from './scenarios/broadcast.js';
 import { type EchoLoad, runEcho } from './scenarios/echo.js';
 import { runIdle } from './scenarios/idle.js';
+import { runReconnect } from './scenarios/reconnect.js';
+import { runStorm } from './scenarios/storm.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const ALL_SYSTEMS: SystemName[] = ['duet-nats', 'pinus', 'passthrough', 'duet-dev', 'ws'];
@@ -47,9 +49,11 @@ const settings = quick
         { clients: 100, bodyBytes: 32 },
         { clients: 1000, bodyBytes: 32 },
       ],
-      broadcast: { sessions: 5000, bursts: [1, 20], systems: ['duet-dev', 'ws'] as SystemName[] },
+      broadcast: { sessions: 5000, bursts: [1, 20], systems: ['duet-dev', 'ws', 'ws-prepared'] as SystemName[] },
       idle: { sessions: 2000, settleMs: 1500 },
       open: { clients: 1000, totalRate: 10_000, measureMs: 2000 },
+      storm: { logins: 5000, steady: 50, beforeMs: 1500 },
+      reconnect: { sessions: 5000, steady: 50, beforeMs: 1500, deadlineMs: 30_000 },
     }
   : {
       runs: 3,
@@ -61,12 +65,18 @@ const settings = quick
         { clients: 100, bodyBytes: 1024 },
         { clients: 1000, bodyBytes: 1024 },
       ],
-      broadcast: { sessions: 5000, bursts: [1, 20], systems: ['duet-dev', 'duet-nats', 'ws'] as SystemName[] },
+      broadcast: {
+        sessions: 5000,
+        bursts: [1, 20],
+        systems: ['duet-dev', 'duet-nats', 'ws', 'ws-prepared'] as SystemName[],
+      },
       idle: { sessions: 10_000, settleMs: 3000 },
       open: { clients: 1000, totalRate: 10_000, measureMs: 4000 },
+      storm: { logins: 5000, steady: 50, beforeMs: 3000 },
+      reconnect: { sessions: 10_000, steady: 50, beforeMs: 3000, deadlineMs: 40_000 },
     };
 if (args.runs) settings.runs = Number(args.runs);
-const only = new Set((args.only ?? 'echo,open,broadcast,idle').split(','));
+const only = new Set((args.only ?? 'echo,open,broadcast,storm,reconnect,idle').split(','));
 const wanted = (args.systems ? args.systems.split(',') : ALL_SYSTEMS) as SystemName[];
 
 const log = (line: string): void => console.log(line);
@@ -165,6 +175,8 @@ function emptyReport(part: Partial<BenchReport>): BenchReport {
     echo: [],
     openLoop: [],
     broadcast: [],
+    storm: [],
+    reconnect: [],
     idle: [],
     skipped,
     loadavgEnd: loadavg(),
@@ -196,6 +208,8 @@ async function main(): Promise<void> {
     echo: [],
     openLoop: [],
     broadcast: [],
+    storm: [],
+    reconnect: [],
     idle: [],
     skipped,
     loadavgEnd: [],
@@ -240,6 +254,27 @@ async function main(): Promise<void> {
       } finally {
         await sys.stop();
       }
+    }
+  }
+
+  if (only.has('storm')) {
+    log('\n== login storm (NATS + Redis locator)');
+    const sys = await startSystem('duet-nats', { redisLocator: true });
+    try {
+      report.storm = [await runStorm(sys, { ...settings.storm, log })];
+    } catch (err) {
+      skipped.storm = (err as Error).message;
+    } finally {
+      await sys.stop();
+    }
+  }
+
+  if (only.has('reconnect')) {
+    log('\n== reconnect storm (gate A restarted under duet/client sessions; gate B serving steady sessions)');
+    try {
+      report.reconnect = [await runReconnect({ ...settings.reconnect, log })];
+    } catch (err) {
+      skipped.reconnect = (err as Error).message;
     }
   }
 

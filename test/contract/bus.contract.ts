@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import type { Bus, BusMessage, BusStatus, Subscription } from '../../src/bus/bus.js';
+import { type Bus, type BusMessage, type BusStatus, decodeMessage, type Subscription } from '../../src/bus/bus.js';
+import { type GateOps, GateOpsCodec } from '../../src/bus/envelope.js';
 import { ClosedError, DuetError, ErrorCode, TimeoutError } from '../../src/errors.js';
 
 /**
@@ -105,6 +106,28 @@ export function busContract(name: string, make: () => Promise<BusFixture>): void
         ],
       );
       await sub.drain();
+    });
+
+    it('bus - publishValue: the value, or its encoding, reaches every subscriber in publish order', async () => {
+      const sub = peer.subscribe(`${p}.value`);
+      const wild = peer.subscribe(`${p}.>`);
+      await peer.flush();
+      const it = sub[Symbol.asyncIterator]();
+      const all = wild[Symbol.asyncIterator]();
+      const ops: GateOps = { nid: 'n1', reply: 'r1', ops: [{ id: 7, stat: { kind: 2 } }] };
+      bus.publish(`${p}.value`, enc.encode('bytes first'));
+      bus.publishValue(`${p}.value`, ops, GateOpsCodec);
+      const [first, second] = await take(it, 2);
+      assert.equal(dec.decode(first?.data), 'bytes first', 'order kept across publish and publishValue');
+      const got = decodeMessage(second as BusMessage, GateOpsCodec);
+      assert.equal(got.nid, 'n1');
+      assert.equal(got.ops[0]?.id, 7);
+      assert.equal(got.ops[0]?.stat?.kind, 2);
+      // Whoever reads the bytes (a capture, another codec) gets the same message encoded.
+      const [, viaBytes] = await take(all, 2);
+      assert.deepEqual(GateOpsCodec.decode((viaBytes as BusMessage).data).ops[0]?.stat?.kind, 2);
+      await sub.drain();
+      await wild.drain();
     });
 
     it('bus - * matches one token and > matches one or more', async () => {

@@ -144,6 +144,17 @@ export function locatorContract(
       assert.equal(await loc.locateGate(1002), undefined, 'other uids untouched');
     });
 
+    it('locator - bindGate resolves with the gate the uid was bound to before', async (t) => {
+      const loc = await fresh(t, make);
+      assert.equal(await loc.bindGate(1003, 'gate-a'), undefined, 'first bind: no previous gate');
+      assert.equal(await loc.bindGate(1003, 'gate-b'), 'gate-a');
+      assert.equal(await loc.bindGate(1003, 'gate-b'), 'gate-b', 'rebinding the same gate reports it');
+      await loc.unbindGate(1003, 'gate-b');
+      assert.equal(await loc.bindGate(1003, 'gate-c'), undefined, 'after an unbind: none');
+      const many = await Promise.all([1, 2, 3].map((i) => loc.bindGate(1004, `gate-${i}`)));
+      assert.deepEqual(many, [undefined, 'gate-1', 'gate-2'], 'concurrent binds see each other in call order');
+    });
+
     it('locator - bindNode keeps one nid per node name and unbindNode compares the nid', async (t) => {
       const loc = await fresh(t, make);
       assert.equal(await loc.locateNode(7, 'game'), undefined);

@@ -5,6 +5,7 @@ import { Gate } from '../../src/gate/gate.js';
 import type { ResumeOptions } from '../../src/gate/resume.js';
 import type { DispatchStrategy } from '../../src/gate/strategy.js';
 import { MemoryLocator } from '../../src/locate/memory-locator.js';
+import type { WriteQueueBudget } from '../../src/network/connection.js';
 import { createWsTransport, type WsTransport } from '../../src/network/ws-transport.js';
 import { Node } from '../../src/node/node.js';
 import { PacketCodec } from '../../src/packet/codec.js';
@@ -30,6 +31,8 @@ export interface EmbeddedOptions {
   tls: { keyFile: string; certFile: string };
   /** Graceful close deadline of the transport (flush + close handshake). */
   closeTimeoutMs: number;
+  /** Outbound budget per connection (slow consumers are closed with 4006 past it). */
+  writeQueue: Partial<WriteQueueBudget>;
   /** Runs on the node before it starts, after the diagnostic routes (extra routes and event handlers). */
   register: (node: Node) => void;
   /** Shared adapters, to put a second gate or node on the same in-process cluster. */
@@ -72,6 +75,7 @@ export async function startEmbedded(o: Partial<EmbeddedOptions> = {}): Promise<E
     tls: o.tls,
     maxPayload: codec.maxFrameBytes,
     closeTimeoutMs: o.closeTimeoutMs,
+    writeQueue: o.writeQueue,
   });
   const node =
     o.withNode === false

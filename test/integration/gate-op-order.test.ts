@@ -27,7 +27,7 @@ type TestContext = { after: (fn: () => unknown) => void };
 /** A memory locator whose bindGate waits while `held` is set: a Redis round trip that takes as long as we like. */
 class HeldLocator extends MemoryLocator {
   held: Promise<void> | undefined;
-  override async bindGate(uid: Uid, gid: string): Promise<void> {
+  override async bindGate(uid: Uid, gid: string): Promise<string | undefined> {
     if (this.held) await this.held;
     return super.bindGate(uid, gid);
   }

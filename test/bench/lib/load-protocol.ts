@@ -3,7 +3,7 @@ import type { HistogramJson } from './histogram.js';
 /** IPC between the runner (lib/load.ts) and load-worker.ts. */
 
 export type Protocol = 'duet' | 'pomelo';
-export type LoadMode = 'closed' | 'open' | 'idle' | 'broadcast';
+export type LoadMode = 'closed' | 'open' | 'idle' | 'broadcast' | 'login';
 
 export interface WorkerSpec {
   url: string;
@@ -21,6 +21,10 @@ export interface WorkerSpec {
   /** broadcast: the route pushes arrive on. */
   pushRoute?: number;
   connectConcurrency?: number;
+  /** open loop: also return every sample (scheduled epoch, latency), so windows can be cut afterwards. */
+  keepSamples?: boolean;
+  /** login: socket i logs in as uid loginUidBase + i (+ the login command's offset). */
+  loginUidBase?: number;
 }
 
 export type WorkerCommand =
@@ -29,6 +33,8 @@ export type WorkerCommand =
   | { type: 'idle' }
   | { type: 'trigger'; route: number; body: Uint8Array }
   | { type: 'count' }
+  /** login mode: every socket sends one login (diagnostic route 2) at once; answered by 'logins'. */
+  | { type: 'login'; uidOffset: number; timeoutMs: number }
   | { type: 'close' };
 
 export interface WorkerResult {
@@ -41,10 +47,24 @@ export interface WorkerResult {
   lost: number;
   /** Sockets the server closed during the run. */
   closed: number;
+  /** keepSamples: per answered request, its scheduled epoch ms and latency ms. */
+  samples?: { atEpoch: number[]; ms: number[] };
+}
+
+export interface LoginResult {
+  type: 'logins';
+  hist: HistogramJson;
+  /** Logins answered with their uid. */
+  ok: number;
+  /** Answered otherwise (an error text), or not answered before the timeout. */
+  failed: number;
+  firstSendEpoch: number;
+  lastAnswerEpoch: number;
 }
 
 export type WorkerReply =
   | { type: 'ready'; opened: number; failed: number }
   | WorkerResult
+  | LoginResult
   | { type: 'triggered'; atEpoch: number }
   | { type: 'count'; pushes: number; lastPushEpoch: number; open: number };

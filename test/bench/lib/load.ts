@@ -2,7 +2,7 @@ import { type ChildProcess, fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { Histogram } from './histogram.js';
-import type { WorkerCommand, WorkerReply, WorkerResult, WorkerSpec } from './load-protocol.js';
+import type { LoginResult, WorkerCommand, WorkerReply, WorkerResult, WorkerSpec } from './load-protocol.js';
 
 const WORKER = fileURLToPath(new URL('../load-worker.ts', import.meta.url));
 /** Sockets per worker process: below the 20,000 open files a process may have here. */
@@ -63,6 +63,16 @@ export interface RunResult {
   /** completed / window seconds */
   rate: number;
   measureMs: number;
+  /** keepSamples: every answered request's scheduled epoch ms and latency ms, all workers. */
+  samples: { atEpoch: number[]; ms: number[] };
+}
+
+export interface LoginStorm {
+  hist: Histogram;
+  ok: number;
+  failed: number;
+  firstSendEpoch: number;
+  lastAnswerEpoch: number;
 }
 
 export interface WindowHooks {
@@ -130,7 +140,13 @@ export class LoadGroup {
     let errors = 0;
     let lost = 0;
     let closed = 0;
+    const samples = { atEpoch: [] as number[], ms: [] as number[] };
     for (const r of rs) {
+      // a loop, not push(...xs): a long window holds more samples than a call may take arguments
+      for (let i = 0; i < (r.samples?.atEpoch.length ?? 0); i++) {
+        samples.atEpoch.push(r.samples?.atEpoch[i] as number);
+        samples.ms.push(r.samples?.ms[i] as number);
+      }
       hist.add(r.hist);
       completed += r.completed;
       sent += r.sent;
@@ -138,7 +154,23 @@ export class LoadGroup {
       lost += r.lost;
       closed += r.closed;
     }
-    return { hist, completed, sent, errors, lost, closed, rate: completed / (measureMs / 1000), measureMs };
+    return { hist, completed, sent, errors, lost, closed, rate: completed / (measureMs / 1000), measureMs, samples };
+  }
+
+  /** login mode: every socket of every worker logs in at once; resolves when all are answered or timed out. */
+  async login(uidOffset: number, timeoutMs: number): Promise<LoginStorm> {
+    const replies = this.#workers.map((w) => w.next('logins', timeoutMs + 10_000));
+    for (const w of this.#workers) w.send({ type: 'login', uidOffset, timeoutMs });
+    const rs: LoginResult[] = await Promise.all(replies);
+    const hist = new Histogram();
+    for (const r of rs) hist.add(r.hist);
+    return {
+      hist,
+      ok: rs.reduce((a, r) => a + r.ok, 0),
+      failed: rs.reduce((a, r) => a + r.failed, 0),
+      firstSendEpoch: Math.min(...rs.map((r) => r.firstSendEpoch)),
+      lastAnswerEpoch: Math.max(...rs.map((r) => r.lastAnswerEpoch)),
+    };
   }
 
   idle(): void {

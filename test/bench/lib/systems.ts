@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url';
 import WebSocket from 'ws';
 import { freePorts } from '../../harness/free-port.js';
 import { startNats } from '../../harness/nats.js';
+import { startRedis } from '../../harness/redis.js';
 import type { Protocol } from './load-protocol.js';
 import { childPids, cmdline } from './proc-stats.js';
 import { adopt, release, spawnReady, tempDir, tsNode } from './spawn.js';
@@ -30,7 +31,7 @@ import {
   readDuetFrame,
 } from './wire.js';
 
-export type SystemName = 'duet-nats' | 'duet-dev' | 'ws' | 'passthrough' | 'pinus';
+export type SystemName = 'duet-nats' | 'duet-dev' | 'ws' | 'ws-prepared' | 'passthrough' | 'pinus';
 
 export interface System {
   readonly name: SystemName;
@@ -46,6 +47,8 @@ export interface SystemOptions {
   duetSets?: string[];
   /** Directory for --cpu-prof output of the duet processes (gate, node, dev); undefined = no profiling. */
   cpuProfDir?: string;
+  /** duet-nats only: the locator on a redis-server of the bench's own instead of memory (logins write it). */
+  redisLocator?: boolean;
 }
 
 const HERE = fileURLToPath(new URL('..', import.meta.url));
@@ -53,7 +56,7 @@ export const BENCH_APP = join(HERE, 'apps', 'bench-app.ts');
 const PINUS_DIR = join(HERE, 'pinus');
 
 /** Settings every duet process of the bench gets: quiet logs, no trace stream, room for 20k sockets. */
-const DUET_COMMON = [
+export const DUET_COMMON = [
   'mode="release"',
   'log.level="warn"',
   'trace.enabled=false',
@@ -67,7 +70,7 @@ const DUET_COMMON = [
   'network.ws.server.heartbeatInterval="10s"',
 ];
 
-const sets = (list: string[]): string[] => list.flatMap((s) => ['--set', s]);
+export const sets = (list: string[]): string[] => list.flatMap((s) => ['--set', s]);
 
 /** DUET_BENCH_ROOT=<checkout> runs another copy of duet (A/B of a src change) with this bench. */
 const DUET_BIN = join(process.env.DUET_BENCH_ROOT ?? join(HERE, '..', '..'), 'bin', 'duet.js');
@@ -76,7 +79,7 @@ const DUET_BIN = join(process.env.DUET_BENCH_ROOT ?? join(HERE, '..', '..'), 'bi
  * `node [--cpu-prof ...] bin/duet.js <args>` (node refuses --cpu-prof in NODE_OPTIONS, so the bench spawns duet
  * itself rather than through the test harness); resolves at its start-up line with the gate URL when it has one.
  */
-async function startDuetProcess(
+export async function startDuetProcess(
   args: string[],
   profDir: string | undefined,
   profName: string,
@@ -136,11 +139,13 @@ export async function probeEcho(url: string, protocol: Protocol, timeoutMs = 20_
   throw new Error(`no echo from ${url} within ${timeoutMs} ms ${last}`);
 }
 
-export async function startWsEcho(): Promise<System> {
-  const [cmd, args] = tsNode(join(HERE, 'servers', 'ws-echo.ts'));
+/** `prepared`: the fan-out ceiling (one frame for every socket, corked), else one ws.send per push per socket. */
+export async function startWsEcho(prepared = false): Promise<System> {
+  const [cmd, args] = tsNode(join(HERE, 'servers', 'ws-echo.ts'), prepared ? ['prepared'] : []);
   const p = await spawnReady(cmd, args, /listening on (ws:\S+)/);
   const url = p.match[1] as string;
-  return { name: 'ws', url, protocol: 'duet', pids: { server: p.pid }, stop: () => p.stop() };
+  const name = prepared ? 'ws-prepared' : 'ws';
+  return { name, url, protocol: 'duet', pids: { server: p.pid }, stop: () => p.stop() };
 }
 
 export async function startDuetDev(o: SystemOptions = {}): Promise<System> {
@@ -164,13 +169,26 @@ export async function startDuetDev(o: SystemOptions = {}): Promise<System> {
 
 export async function startDuetNats(o: SystemOptions = {}): Promise<System> {
   const nats = await startNats({ jetstream: true });
+  const redis = o.redisLocator
+    ? await startRedis().catch(async (err: unknown) => {
+        await nats[Symbol.asyncDispose]();
+        throw err;
+      })
+    : undefined;
   const prefix = `bench${process.pid}`;
+  const locate = redis
+    ? ['locate.adapter="redis"', `locate.redis.addrs=["${redis.addr}"]`]
+    : ['locate.adapter="memory"'];
+  const stopStores = async (): Promise<void> => {
+    await nats[Symbol.asyncDispose]();
+    await redis?.[Symbol.asyncDispose]();
+  };
   const common = [
     ...DUET_COMMON,
     'bus.adapter="nats"',
     `bus.nats.servers=["${nats.url}"]`,
     `bus.nats.prefix="${prefix}"`,
-    'locate.adapter="memory"',
+    ...locate,
     'registry.adapter="nats"',
     `registry.nats.bucket="${prefix}-registry"`,
     'registry.nats.interval="1s"',
@@ -188,16 +206,16 @@ export async function startDuetNats(o: SystemOptions = {}): Promise<System> {
       name: 'duet-nats',
       url,
       protocol: 'duet',
-      pids: { gate: gate.pid, nats: nats.pid, node: node.pid },
+      pids: { gate: gate.pid, nats: nats.pid, node: node.pid, ...(redis ? { redis: redis.pid } : {}) },
       stop: async () => {
         await gate.stop();
         await node.stop();
-        await nats[Symbol.asyncDispose]();
+        await stopStores();
       },
     };
   } catch (err) {
     for (const p of started.reverse()) await p.stop().catch(() => {});
-    await nats[Symbol.asyncDispose]();
+    await stopStores();
     throw err;
   }
 }
@@ -310,6 +328,8 @@ export function startSystem(name: SystemName, o: SystemOptions = {}): Promise<Sy
       return startDuetDev(o);
     case 'ws':
       return startWsEcho();
+    case 'ws-prepared':
+      return startWsEcho(true);
     case 'passthrough':
       return startPassthrough();
     case 'pinus':

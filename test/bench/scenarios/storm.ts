@@ -1,0 +1,120 @@
+/**
+ * Login storm (issue 15): a gate and a node over NATS with the Redis locator. `logins` connected clients log in at
+ * once (diagnostic route 2: bindGate + bindNode, each a Redis write) while `steady` other sessions echo every
+ * 10 ms (open loop, latency from the scheduled send). Reports logins/s, login latency, and the steady sessions'
+ * echo p50/p99 before the storm and during it (samples cut to the storm's exact span), plus the same gate's
+ * 100-client closed-loop echo req/s for the logins/s ratio. A first, unmeasured storm warms JIT and Redis; each
+ * storm logs in fresh uids (a session already bound to the uid would be answered without a write).
+ */
+import { Histogram } from '../lib/histogram.js';
+import { LoadGroup } from '../lib/load.js';
+import { sleep } from '../lib/stats.js';
+import type { System } from '../lib/systems.js';
+
+export interface StormResult {
+  system: string;
+  logins: number;
+  steady: number;
+  /** Closed-loop echo of 100 clients on the same gate, req/s. */
+  echo100Rps: number;
+  loginsPerSec: number;
+  stormMs: number;
+  loginP50ms: number;
+  loginP99ms: number;
+  loginsFailed: number;
+  before: { p50ms: number; p99ms: number; samples: number };
+  during: { p50ms: number; p99ms: number; samples: number };
+  steadyLost: number;
+}
+
+export interface StormOptions {
+  logins: number;
+  steady: number;
+  beforeMs: number;
+  log(line: string): void;
+}
+
+const STEADY_RATE_PER_CONN = 100;
+
+function cut(s: { atEpoch: number[]; ms: number[] }, from: number, to: number): Histogram {
+  const h = new Histogram();
+  for (let i = 0; i < s.atEpoch.length; i++) {
+    const at = s.atEpoch[i] as number;
+    if (at >= from && at <= to) h.record((s.ms[i] as number) * 1000);
+  }
+  return h;
+}
+
+const figures = (h: Histogram): { p50ms: number; p99ms: number; samples: number } => ({
+  p50ms: h.quantile(0.5) / 1000,
+  p99ms: h.quantile(0.99) / 1000,
+  samples: h.toJSON().total,
+});
+
+async function echo100(sys: System): Promise<number> {
+  const g = await LoadGroup.open({ url: sys.url, protocol: 'duet', mode: 'closed', bodyBytes: 32, route: 1 }, 100, 1);
+  try {
+    return (await g.run(500, 2000)).rate;
+  } finally {
+    await g.close();
+  }
+}
+
+export async function runStorm(sys: System, o: StormOptions): Promise<StormResult> {
+  const echo100Rps = await echo100(sys);
+  o.log(`  ${sys.name} 100-client echo: ${Math.round(echo100Rps)} req/s`);
+  const steady = await LoadGroup.open(
+    {
+      url: sys.url,
+      protocol: 'duet',
+      mode: 'open',
+      bodyBytes: 32,
+      route: 1,
+      ratePerConn: STEADY_RATE_PER_CONN,
+      keepSamples: true,
+    },
+    o.steady,
+    1,
+  );
+  const storm = await LoadGroup.open(
+    { url: sys.url, protocol: 'duet', mode: 'login', bodyBytes: 0, route: 2, loginUidBase: 1, connectConcurrency: 200 },
+    o.logins,
+    1,
+  );
+  try {
+    if (steady.failed + storm.failed > 0) throw new Error(`${steady.failed + storm.failed} clients failed to connect`);
+    const warm = await storm.login(10_000_000, 30_000);
+    const warmMs = warm.lastAnswerEpoch - warm.firstSendEpoch;
+    o.log(`  ${sys.name} warm-up storm: ${warm.ok}/${o.logins} logins in ${Math.round(warmMs)} ms`);
+    await sleep(300);
+    // One steady window: before (beforeMs), the storm (sized from the warm-up's), a margin; samples are cut after.
+    const window = steady.run(200, o.beforeMs + Math.min(15_000, 2 * warmMs + 1000));
+    await sleep(200 + o.beforeMs);
+    const s = await storm.login(20_000_000, 30_000);
+    const stormMs = s.lastAnswerEpoch - s.firstSendEpoch;
+    const result = await window;
+    const before = figures(cut(result.samples, s.firstSendEpoch - o.beforeMs, s.firstSendEpoch));
+    const during = figures(cut(result.samples, s.firstSendEpoch, s.lastAnswerEpoch));
+    const out: StormResult = {
+      system: sys.name,
+      logins: o.logins,
+      steady: o.steady,
+      echo100Rps,
+      loginsPerSec: s.ok / (stormMs / 1000),
+      stormMs,
+      loginP50ms: s.hist.quantile(0.5) / 1000,
+      loginP99ms: s.hist.quantile(0.99) / 1000,
+      loginsFailed: s.failed,
+      before,
+      during,
+      steadyLost: result.lost,
+    };
+    o.log(
+      `  ${sys.name} storm: ${s.ok}/${o.logins} logins in ${Math.round(stormMs)} ms = ${Math.round(out.loginsPerSec)}/s; steady p99 ${before.p99ms.toFixed(2)} ms before, ${during.p99ms.toFixed(2)} ms during`,
+    );
+    return out;
+  } finally {
+    await storm.close();
+    await steady.close();
+  }
+}
