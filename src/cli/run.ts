@@ -14,13 +14,12 @@ import { createMetrics } from '../metrics/metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
 import type { WsTransportOptions } from '../network/ws-transport.js';
 import type { Node } from '../node/node.js';
+import { packageUrl } from '../package-root.js';
 import { FileCaptureSink } from '../replay/file-capture-sink.js';
 
 type WsHttpHandler = NonNullable<WsTransportOptions['httpHandler']>;
 
-const VERSION = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
+const VERSION = (JSON.parse(readFileSync(packageUrl('package.json'), 'utf8')) as { version: string }).version;
 
 async function loadApp(module: string | undefined): Promise<NodeApp> {
   if (!module) return demoApp;

@@ -8,6 +8,7 @@ import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { ConfigError } from '../errors.js';
+import { packageUrl } from '../package-root.js';
 import { parseArgs } from './args.js';
 import { isField, outputKey, type SchemaSection } from './fields.js';
 import { allFields, resolveKey } from './keys.js';
@@ -18,7 +19,7 @@ import { coerce, type FieldValue, showValue } from './validate.js';
 export { type CliArgs, type OptionSpec, parseArgs } from './args.js';
 
 /** The repository's config/ directory, used when neither --config nor DUET_CONFIG names one. */
-export const DEFAULT_CONFIG_DIR = fileURLToPath(new URL('../../config/', import.meta.url));
+export const DEFAULT_CONFIG_DIR = fileURLToPath(packageUrl('config/'));
 
 export interface LoadOptions {
   role: Role;
