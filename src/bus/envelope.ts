@@ -1,8 +1,12 @@
-import { readFileSync } from 'node:fs';
-import protobuf from 'protobufjs';
+import protobuf from 'protobufjs/minimal.js';
 import { DuetError, ErrorCode } from '../errors.js';
+import { duet } from '../generated/cluster.js';
 
-/** TypeScript views of proto/cluster.proto (field names in protobufjs's camelCase). int64 fields are safe integers. */
+/**
+ * The bus envelopes of proto/cluster.proto. Encode and decode run the static code that scripts/gen-proto.mjs
+ * generates into src/generated/ (`npm run gen:proto`); these views are what the rest of duet reads (field names in
+ * protobufjs's camelCase, int64 fields as safe-integer numbers), each checked against the generated types below.
+ */
 export interface Deliver {
   cid: number;
   uid: number;
@@ -94,55 +98,71 @@ export interface Codec<T> {
   decode(bytes: Uint8Array): T;
 }
 
-const protoPath = new URL('../../proto/cluster.proto', import.meta.url);
-const root = protobuf.parse(readFileSync(protoPath, 'utf8'), { keepCase: false }).root;
-interface LongLike {
-  toNumber(): number;
+/**
+ * The generated reader's int64/uint64 return Long objects when the long package is loaded (protobufjs depends on
+ * it, and the switch is process-wide). This reader returns numbers instead (duet's ids are safe integers), so a
+ * decoded envelope needs no walk and no copy: the generated decoders call these methods for every int64 field.
+ */
+class NumberReader extends protobuf.Reader {}
+const TWO_32 = 2 ** 32;
+/** A varint as a 64-bit integer (low and high words, as protobufjs's LongBits), then as a number. */
+function readVarint64(r: protobuf.Reader, signed: boolean): number {
+  const buf = r.buf;
+  let pos = r.pos;
+  let lo = 0;
+  let hi = 0;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= r.len) throw new RangeError(`index out of range: ${pos} + 1 > ${r.len}`);
+    const b = (buf[pos++] as number) & 0x7f;
+    if (i < 4) lo |= b << (7 * i);
+    else if (i === 4) {
+      lo |= b << 28;
+      hi |= b >>> 4;
+    } else hi |= b << (7 * i - 32);
+    if ((buf[pos - 1] as number) < 0x80) {
+      r.pos = pos;
+      lo >>>= 0;
+      hi >>>= 0;
+      if (!signed || hi >>> 31 === 0) return lo + hi * TWO_32;
+      // Two's complement negative (never one of duet's ids, but decoded exactly as Long.toNumber would).
+      lo = (~lo + 1) >>> 0;
+      hi = ~hi >>> 0;
+      if (lo === 0) hi = (hi + 1) >>> 0;
+      return -(lo + hi * TWO_32);
+    }
+  }
+  throw new Error('invalid varint encoding');
 }
-const isLong = (v: object): v is LongLike => 'low' in v && 'high' in v && 'unsigned' in v;
+Object.defineProperties(NumberReader.prototype, {
+  int64: {
+    value: function int64(this: protobuf.Reader) {
+      return readVarint64(this, true);
+    },
+  },
+  uint64: {
+    value: function uint64(this: protobuf.Reader) {
+      return readVarint64(this, false);
+    },
+  },
+});
+
+/** What a generated message class offers: encode from its properties, decode from a reader. */
+interface MessageType<P> {
+  encode(message: P, writer?: protobuf.Writer): protobuf.Writer;
+  decode(reader: protobuf.Reader | Uint8Array): object;
+}
 
 /**
- * Turns the int64 fields protobufjs decodes as Long into numbers, in place, over the decoded message tree (our ids
- * are safe integers). About 3× cheaper than Type.toObject(), which copies every message: this runs per bus message
- * on the hot path. Unset fields keep protobufjs's prototype defaults ('' / 0 / false / null / empty bytes).
+ * A codec over a generated message class. `T extends P` ties each view above to the generated properties: a field
+ * renamed or retyped in proto/cluster.proto fails the type check here. Unset fields read the generated prototype
+ * defaults ('' / 0 / false / null / empty bytes), so a decoded message has every field of its view.
  */
-function normalize(m: Record<string, unknown>): void {
-  for (const k of Object.keys(m)) {
-    const v = m[k];
-    if (typeof v !== 'object' || v === null || v instanceof Uint8Array) continue;
-    if (Array.isArray(v)) {
-      for (let i = 0; i < v.length; i++) {
-        const e: unknown = v[i];
-        if (typeof e === 'object' && e !== null && !(e instanceof Uint8Array)) {
-          if (isLong(e)) v[i] = e.toNumber();
-          else normalize(e as Record<string, unknown>);
-        }
-      }
-    } else if (isLong(v)) m[k] = v.toNumber();
-    else normalize(v as Record<string, unknown>);
-  }
-}
-
-/** Unset int64 fields read their default from the message prototype: make that 0, not a Long (see normalize). */
-function numberDefaults(type: protobuf.Type): void {
-  const proto = type.ctor.prototype as Record<string, unknown>;
-  for (const f of type.fieldsArray) {
-    f.resolve();
-    if (f.long && !f.repeated) proto[f.name] = 0;
-    if (f.resolvedType instanceof protobuf.Type && f.resolvedType !== type) numberDefaults(f.resolvedType);
-  }
-}
-
-function codec<T>(name: string): Codec<T> {
-  const type = root.lookupType(`duet.cluster.${name}`);
-  numberDefaults(type);
+function codec<T extends P, P>(name: string, type: MessageType<P>): Codec<T> {
   return {
-    encode: (value) => type.encode(value as unknown as Record<string, unknown>).finish(),
+    encode: (value) => type.encode(value).finish(),
     decode: (bytes) => {
       try {
-        const m = type.decode(bytes) as unknown as Record<string, unknown>;
-        normalize(m);
-        return m as T;
+        return type.decode(new NumberReader(bytes)) as T;
       } catch (err) {
         throw new DuetError(ErrorCode.ENVELOPE_DECODE, `invalid ${name} envelope: ${(err as Error).message}`, {
           cause: err,
@@ -152,10 +172,12 @@ function codec<T>(name: string): Codec<T> {
   };
 }
 
-export const NodeBatchCodec = codec<NodeBatch>('NodeBatch');
-export const GateOpsCodec = codec<GateOps>('GateOps');
-export const ResultsCodec = codec<Results>('Results');
-export const TransitionCodec = codec<Transition>('Transition');
+const pb = duet.cluster;
+
+export const NodeBatchCodec = codec<NodeBatch, duet.cluster.NodeBatch.$Properties>('NodeBatch', pb.NodeBatch);
+export const GateOpsCodec = codec<GateOps, duet.cluster.GateOps.$Properties>('GateOps', pb.GateOps);
+export const ResultsCodec = codec<Results, duet.cluster.Results.$Properties>('Results', pb.Results);
+export const TransitionCodec = codec<Transition, duet.cluster.Transition.$Properties>('Transition', pb.Transition);
 
 export interface Takeover {
   cid: number;
@@ -173,5 +195,8 @@ export interface TakeoverReply {
   pushed: number;
   nodes: string[];
 }
-export const TakeoverCodec = codec<Takeover>('Takeover');
-export const TakeoverReplyCodec = codec<TakeoverReply>('TakeoverReply');
+export const TakeoverCodec = codec<Takeover, duet.cluster.Takeover.$Properties>('Takeover', pb.Takeover);
+export const TakeoverReplyCodec = codec<TakeoverReply, duet.cluster.TakeoverReply.$Properties>(
+  'TakeoverReply',
+  pb.TakeoverReply,
+);

@@ -9,10 +9,6 @@ import { formatConfig } from '../config/print.js';
 import type { Role } from '../config/schema.js';
 import { DuetError, ErrorCode, errorMessage } from '../errors.js';
 import { redactUrlCredentials } from '../log/redact.js';
-import { CAPTURE_HELP, runCapture } from './capture-command.js';
-import { REPLAY_HELP, runReplay } from './replay-command.js';
-import { runServices } from './run.js';
-import { runTrace, TRACE_HELP } from './trace-command.js';
 
 const HELP: Record<string, string> = {
   main: `duet — a due-compatible gateway and node cluster
@@ -44,16 +40,33 @@ Listens on network.ws.server.addr (default :3553).`,
     'duet config print [--role gate|node|dev] — prints the effective configuration and where each value came from.',
 };
 
-/** Commands with options of their own: they parse the whole argv (command word first). */
-const OBSERVERS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
-  trace: { run: runTrace, help: TRACE_HELP },
-  replay: { run: runReplay, help: REPLAY_HELP },
-  capture: { run: runCapture, help: CAPTURE_HELP },
+/**
+ * Commands with options of their own: they parse the whole argv (command word first). Each is imported when it
+ * runs, as is the gate and node code, so `duet --help` loads no bus or socket library.
+ */
+interface Observer {
+  run: (argv: string[]) => Promise<number>;
+  help: string;
+}
+const OBSERVERS: Record<string, () => Promise<Observer>> = {
+  trace: async () => {
+    const m = await import('./trace-command.js');
+    return { run: m.runTrace, help: m.TRACE_HELP };
+  },
+  replay: async () => {
+    const m = await import('./replay-command.js');
+    return { run: m.runReplay, help: m.REPLAY_HELP };
+  },
+  capture: async () => {
+    const m = await import('./capture-command.js');
+    return { run: m.runCapture, help: m.CAPTURE_HELP };
+  },
 };
 
 async function main(argv: string[]): Promise<number> {
-  const observer = OBSERVERS[argv[0] ?? ''];
-  if (observer) {
+  const loadObserver = OBSERVERS[argv[0] ?? ''];
+  if (loadObserver) {
+    const observer = await loadObserver();
     if (argv.includes('--help') || argv.includes('-h')) {
       console.log(observer.help);
       return 0;
@@ -74,7 +87,7 @@ async function main(argv: string[]): Promise<number> {
     case 'dev':
     case 'gate':
     case 'node':
-      return runServices(command, argv, args.app);
+      return (await import('./run.js')).runServices(command, argv, args.app);
     case 'config': {
       if (sub !== 'print') {
         console.error(`duet config: unknown subcommand ${sub ?? '(none)'}; try: duet config print`);

@@ -1,11 +1,9 @@
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { createAdapters, createGate, createNode, createTransport, packetCodec } from '../compose.js';
 import { loadConfig } from '../config/load.js';
 import type { DuetConfig } from '../config/schema.js';
-import { demoApp, type NodeApp } from '../demo/app.js';
-import { ConfigError, errorMessage } from '../errors.js';
+import { demoApp } from '../demo/app.js';
+import { errorMessage } from '../errors.js';
 import type { Gate } from '../gate/gate.js';
 import { Cleanup, type Service } from '../lifecycle.js';
 import { bannerLink, renderBanner } from '../log/banner.js';
@@ -13,29 +11,15 @@ import { createProcessLogger, type Logger } from '../log/logger.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
 import type { WsTransportOptions } from '../network/ws-transport.js';
+import type { NodeApp } from '../node/app.js';
 import type { Node } from '../node/node.js';
+import { packageUrl } from '../package-root.js';
 import { FileCaptureSink } from '../replay/file-capture-sink.js';
+import { loadApp } from './load-app.js';
 
 type WsHttpHandler = NonNullable<WsTransportOptions['httpHandler']>;
 
-const VERSION = (
-  JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
-).version;
-
-async function loadApp(module: string | undefined): Promise<NodeApp> {
-  if (!module) return demoApp;
-  const url = pathToFileURL(resolve(module)).href;
-  const mod = (await import(url)) as { default?: NodeApp; app?: NodeApp };
-  const app = mod.default ?? mod.app;
-  if (!app || typeof app.register !== 'function') {
-    throw new ConfigError(
-      '--app',
-      module,
-      `--app ${module} must export a node app ({ register(node) }) as default or "app"`,
-    );
-  }
-  return app;
-}
+const VERSION = (JSON.parse(readFileSync(packageUrl('package.json'), 'utf8')) as { version: string }).version;
 
 /** Starts gate and/or node for `role`, runs until a signal, stops gracefully (second signal forces). */
 export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[], appModule?: string): Promise<number> {
@@ -55,11 +39,12 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
   let node: Node | undefined;
   let app: NodeApp | undefined;
   try {
+    // The app loads before any connection, so a bad --app stops the process with one line and nothing to undo.
+    if (role === 'node' || role === 'dev') app = appModule ? await loadApp(appModule) : demoApp;
     const adapters = await createAdapters(config);
     cleanup.defer(() => adapters.dispose());
     const codec = packetCodec(config);
-    if (role === 'node' || role === 'dev') {
-      app = await loadApp(appModule);
+    if (app) {
       node = await createNode(config, adapters, codec, app, {
         log,
         // Only when something scrapes it: a histogram observe per request is not free.

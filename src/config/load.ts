@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseToml, TomlError } from 'smol-toml';
 import { ConfigError } from '../errors.js';
 import { redactUrlCredentials } from '../log/redact.js';
+import { packageUrl } from '../package-root.js';
 import { parseArgs } from './args.js';
 import { isField, outputKey, type SchemaSection } from './fields.js';
 import { allFields, resolveKey } from './keys.js';
@@ -19,7 +20,7 @@ import { coerce, type FieldValue, keptValue, showValue } from './validate.js';
 export { type CliArgs, type OptionSpec, parseArgs } from './args.js';
 
 /** The repository's config/ directory, used when neither --config nor DUET_CONFIG names one. */
-export const DEFAULT_CONFIG_DIR = fileURLToPath(new URL('../../config/', import.meta.url));
+export const DEFAULT_CONFIG_DIR = fileURLToPath(packageUrl('config/'));
 
 export interface LoadOptions {
   role: Role;

@@ -1,7 +1,8 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
+import { packageUrl } from '../package-root.js';
 import type { PacketOptions } from '../packet/options.js';
 
 /** What the page needs to talk to the gate it is served by (GET /config.json). */
@@ -21,7 +22,7 @@ interface Asset {
   body: Promise<Uint8Array>;
 }
 
-const DEFAULT_WEB_DIR = fileURLToPath(new URL('../../web/', import.meta.url));
+const DEFAULT_WEB_DIR = fileURLToPath(packageUrl('web/'));
 
 /**
  * Serves the demo page on the WebSocket port (compose.createTransport's `handler`): GET / (index.html), /app.js
@@ -43,7 +44,7 @@ export function demoHttpHandler(opts: DemoPageOptions = {}): HttpHandler {
     ['/', { type: 'text/html; charset=utf-8', body: readAsset(dir, 'index.html') }],
     ['/index.html', { type: 'text/html; charset=utf-8', body: readAsset(dir, 'index.html') }],
     ['/style.css', { type: 'text/css; charset=utf-8', body: readAsset(dir, 'style.css') }],
-    ['/app.js', { type: 'text/javascript; charset=utf-8', body: bundle(`${dir}app.ts`) }],
+    ['/app.js', { type: 'text/javascript; charset=utf-8', body: pageScript(opts.webDir) }],
     ['/config.json', { type: 'application/json', body: Promise.resolve(config) }],
   ]);
   // Settled promises are read by the handler; a failure is shown to whoever asks for that asset, never thrown here.
@@ -84,6 +85,15 @@ function readAsset(dir: string, name: string): Promise<Uint8Array> {
   } catch (err) {
     return Promise.reject(new Error(`cannot read ${dir}${name}: ${errorMessage(err)}`, { cause: err }));
   }
+}
+
+/** web/app.ts as bundled by `npm run build` (scripts/build.mjs): what an installed package serves. */
+const PREBUILT_APP = fileURLToPath(packageUrl('dist/web/app.js'));
+
+/** The built page script for the package's own web/, else web/app.ts bundled now (a custom webDir, no build). */
+function pageScript(webDir: string | undefined): Promise<Uint8Array> {
+  if (webDir === undefined && existsSync(PREBUILT_APP)) return readAsset('', PREBUILT_APP);
+  return bundle(`${webDir ?? DEFAULT_WEB_DIR}app.ts`);
 }
 
 /**

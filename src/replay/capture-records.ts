@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import protobuf from 'protobufjs';
+import { packageUrl } from '../package-root.js';
 import { type PacketOptions, packetOptions } from '../packet/options.js';
 import type { CaptureDirection } from './capture-sink.js';
 
@@ -35,7 +36,7 @@ export interface CaptureEntry {
   subject: string;
 }
 
-const protoPath = new URL('../../proto/capture.proto', import.meta.url);
+const protoPath = packageUrl('proto/capture.proto');
 const root = protobuf.parse(readFileSync(protoPath, 'utf8'), { keepCase: false }).root;
 const RecordType = root.lookupType('duet.capture.Record');
 const toObjectOptions: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: true };

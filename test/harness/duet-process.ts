@@ -28,9 +28,13 @@ export interface DuetProcess extends AsyncDisposable {
 /** Spawns `duet <args>` as its own process and waits for its start-up line. */
 export async function startDuet(
   args: string[],
-  opts: { env?: NodeJS.ProcessEnv; readyTimeoutMs?: number } = {},
+  opts: {
+    env?: NodeJS.ProcessEnv;
+    readyTimeoutMs?: number /** Another duet CLI (an installed package's). */;
+    bin?: string;
+  } = {},
 ): Promise<DuetProcess> {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, [opts.bin ?? BIN, ...args], {
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
