@@ -41,6 +41,8 @@ export interface ComposeExtras {
   log?: Log;
   /** Called after each request handler with its route and duration (node metrics). */
   onHandled?: (route: number, seconds: number) => void;
+  /** Called after each service call a node makes (metrics). */
+  onCall?: (service: string, method: string, outcome: string, seconds: number) => void;
   trace?: TraceSink;
   capture?: CaptureSink;
 }
@@ -215,6 +217,7 @@ export async function createNode(
     metadata: { ...n.metadata },
     log: extras.log,
     onHandled: extras.onHandled,
+    onCall: extras.onCall,
   });
   await app.register(node);
   return node;

@@ -38,8 +38,15 @@ async function loadApp(module: string | undefined): Promise<NodeApp> {
 }
 
 /** Starts gate and/or node for `role`, runs until a signal, stops gracefully (second signal forces). */
-export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[], appModule?: string): Promise<number> {
-  const { config } = loadConfig({ role, argv });
+export async function runServices(
+  role: 'dev' | 'gate' | 'node' | 'mesh',
+  argv: string[],
+  appModule?: string,
+): Promise<number> {
+  // A mesh process is a node that only provides services: node.toml, and an app is required.
+  if (role === 'mesh' && !appModule)
+    throw new ConfigError('--app', '', 'duet mesh needs --app MODULE (an app that provides services)');
+  const { config } = loadConfig({ role: role === 'mesh' ? 'node' : role, argv });
   const log = createProcessLogger(config, role);
   const cleanup = new Cleanup();
   cleanup.defer(() => log.close());
@@ -58,13 +65,20 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
     const adapters = await createAdapters(config);
     cleanup.defer(() => adapters.dispose());
     const codec = packetCodec(config);
-    if (role === 'node' || role === 'dev') {
-      app = await loadApp(appModule);
+    if (role === 'node' || role === 'dev' || role === 'mesh') {
+      app = role === 'mesh' ? meshApp(await loadApp(appModule)) : await loadApp(appModule);
       node = await createNode(config, adapters, codec, app, {
         log,
         // Only when something scrapes it: a histogram observe per request is not free.
         onHandled: config.metrics.addr ? (route, seconds) => metrics.observeRouteLatency(route, seconds) : undefined,
+        onCall: (service, method, outcome, seconds) => metrics.observeServiceCall(service, method, outcome, seconds),
       });
+      if (role === 'mesh' && node.router.routes().length > 0)
+        throw new ConfigError(
+          '--app',
+          appModule,
+          `duet mesh: ${appModule} adds routes; a mesh app only provides services`,
+        );
       await node.start();
       services.push(node);
       metrics.watchNode(node.counters);
@@ -114,7 +128,8 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
   writePid(config, cleanup);
   // One stable line that scripts and tests wait for (the banner is for people).
   const parts: string[] = [];
-  if (node) parts.push(`node ${node.name} ${node.id} (codec ${config.cluster.node.codec})`);
+  if (node && role === 'mesh') parts.push(`mesh ${node.name} ${node.id} services ${node.services.names().join(',')}`);
+  else if (node) parts.push(`node ${node.name} ${node.id} (codec ${config.cluster.node.codec})`);
   if (gate) {
     const a = gate.address;
     const host = a?.host.includes(':') ? `[${a.host}]` : a?.host;
@@ -128,6 +143,11 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
   await app?.stop?.();
   await cleanup.run();
   return 0;
+}
+
+/** The app of a mesh process: named `mesh` unless it names itself. */
+function meshApp(app: NodeApp): NodeApp {
+  return { name: app.name ?? 'mesh', register: (node) => app.register(node), stop: () => app.stop?.() };
 }
 
 /** The demo web page on the WebSocket port, when the demo game provides one (src/demo/static.ts). */

@@ -15,6 +15,8 @@ import { EventContext, type EventName, RequestContext } from './context.js';
 import { GateLink } from './gate-link.js';
 import { ClusterProxy } from './proxy.js';
 import { Router, runChain } from './router.js';
+import { Services } from './services/services.js';
+import type { CallObserver } from './services/types.js';
 
 /** One connection, as the node orders its messages: the gate, the sending node (node-to-node deliver), the cid. */
 function connKey(gid: string, nid: string, cid: number): string {
@@ -40,6 +42,8 @@ export interface NodeOptions {
   reportError?: ErrorReporter;
   /** Called after each request handler settles, with its route and duration in seconds (metrics). */
   onHandled?: (route: number, seconds: number) => void;
+  /** Called after each service call this node makes (metrics). */
+  onCall?: CallObserver;
 }
 
 const EVENT_IDS: Record<EventName, ClusterEvent> = {
@@ -69,6 +73,8 @@ export class Node implements Service {
   readonly name: string;
   readonly router: Router;
   readonly proxy: ClusterProxy;
+  /** Mesh RPC: provide() services before start, call() them from anywhere in the cluster. */
+  readonly services: Services;
   readonly counters: NodeCounters = { delivered: 0, events: 0, handlerErrors: 0, unknownRoute: 0, badPackets: 0 };
   #state: ServiceRunState = 'idle';
   readonly #o: NodeOptions;
@@ -101,6 +107,15 @@ export class Node implements Service {
         subject: this.#subjects.nodeDeliver(nid),
         data: NodeBatchCodec.encode({ gid: '', items }),
       }),
+    });
+    this.services = new Services({
+      bus: o.bus,
+      prefix: this.#subjects.prefix,
+      nodeId: this.id,
+      body: this.#body,
+      log: this.#log,
+      defaultTimeoutMs: o.callTimeoutMs ?? 3000,
+      onCall: o.onCall,
     });
     this.proxy = new ClusterProxy({
       nid: this.id,
@@ -159,6 +174,7 @@ export class Node implements Service {
       void (async () => {
         for await (const msg of sub) this.#onBatch(msg.data);
       })().catch((err: unknown) => this.#report(err, 'node inbound loop'));
+      this.services.start();
       await o.bus.flush();
       await o.registry.register(this.#instance('work'));
       this.#cleanup.defer(() => o.registry.deregister(this.#instance('shut')));
@@ -280,6 +296,7 @@ export class Node implements Service {
       await this.setState('hang').catch((err: unknown) => this.#report(err, 'register hang'));
       if (this.#order.size > 0) await settleWithin(this.#order.idle(), opts.deadlineMs ?? 3000);
     }
+    await this.services.stop(opts.graceful === false ? 0 : (opts.deadlineMs ?? 3000));
     this.#nodeOut.close();
     const errors = await this.#cleanup.run();
     for (const e of errors) this.#report(e, 'node stop');
