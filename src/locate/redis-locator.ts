@@ -23,6 +23,7 @@ import {
   UNBIND_GATE,
   UNBIND_NODE,
 } from './redis-layout.js';
+import { RedisPlacement } from './redis-placement.js';
 import { checkUid } from './uid.js';
 
 export interface RedisLocatorOptions extends RedisConnectOptions {
@@ -77,6 +78,13 @@ export class RedisLocator implements Locator {
   #malformed = 0;
   #connectionErrors = 0;
   #reconnects = 0;
+  readonly #placement: RedisPlacement;
+  // Actor placement (redis-placement.ts): duet's own keys beside due's.
+  readonly renewLease: Locator['renewLease'] = (nid, ttlMs, s) => this.#placement.renewLease(nid, ttlMs, s);
+  readonly dropLease: Locator['dropLease'] = (nid, s) => this.#placement.dropLease(nid, s);
+  readonly placeActor: Locator['placeActor'] = (key, nid, s) => this.#placement.placeActor(key, nid, s);
+  readonly releaseActor: Locator['releaseActor'] = (key, p, s) => this.#placement.releaseActor(key, p, s);
+  readonly locateActor: Locator['locateActor'] = (key, s) => this.#placement.locateActor(key, s);
 
   /** Connects at once; await `ready()` to know both connections are up and the subscription confirmed. */
   constructor(opts: RedisLocatorOptions = {}) {
@@ -86,6 +94,9 @@ export class RedisLocator implements Locator {
     this.#startupWaitMs = opts.startupWaitMs ?? opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#onError = opts.onError ?? (() => {});
     this.#cmd = createRedisClient(opts, 'duet-locate');
+    this.#placement = new RedisPlacement(this.prefix, (what, signal, fn) =>
+      this.#call(what, signal, () => fn(this.#cmd)),
+    );
     this.#sub = createRedisClient(opts, 'duet-locate-events', 'events');
     // Listeners are attached before the first tick, so no 'error' event is ever unhandled.
     this.#cmd.on('ready', () => this.#onCmdReady());
