@@ -7,6 +7,8 @@ export const DiagnosticRoute = { ECHO: 1, LOGIN: 2, WHOAMI: 3, LOGOUT: 4, RPC: 6
 
 /** The service every demo node provides: `whoami` answers with the node's id. */
 export const DIAG_SERVICE = 'diag';
+/** The actor kind of route 7. */
+export const COUNTER_KIND = 'counter';
 
 const text = new TextDecoder();
 const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -49,6 +51,27 @@ export function registerDiagnostics(node: Node): void {
     try {
       const reply = await node.services.call(service, 'whoami');
       ctx.response(encode(`${node.id}->${reply.text()}`));
+    } catch (err) {
+      ctx.response(encode(`error:${codeOf(err)}`));
+    }
+  });
+
+  // One `counter/{name}` in the whole cluster: add one, wait 1 ms (the mailbox holds the next caller), answer.
+  node.actors.define(COUNTER_KIND, (actor) => {
+    let count = 0;
+    actor.handle('add', async () => {
+      count++;
+      await new Promise((r) => setTimeout(r, 1));
+      return String(count);
+    });
+    return undefined;
+  });
+
+  node.addRoute(DiagnosticRoute.COUNTER, async (ctx) => {
+    const name = text.decode(ctx.body);
+    try {
+      const reply = await node.actors.call(COUNTER_KIND, name, 'add');
+      ctx.response(reply.body);
     } catch (err) {
       ctx.response(encode(`error:${codeOf(err)}`));
     }

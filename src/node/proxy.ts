@@ -7,6 +7,7 @@ import type { PacketCodec } from '../packet/codec.js';
 import type { Registry, ServiceInstance } from '../registry/registry.js';
 import { type BodyCodec, toBody } from './body-codec.js';
 import { checkResult, type GateLink } from './gate-link.js';
+import type { NodeRuntime } from './runtime.js';
 
 export { SessionKind };
 
@@ -38,6 +39,7 @@ export interface ProxyDeps {
   codec: PacketCodec;
   body: BodyCodec;
   nodeOut: Batcher<NodeItem>;
+  runtime: NodeRuntime;
 }
 
 /**
@@ -50,6 +52,11 @@ export class ClusterProxy {
   readonly #moved = new Map<number, { gid: string; until: number }>();
   constructor(d: ProxyDeps) {
     this.#d = d;
+  }
+
+  /** Actors, services and tasks of this node. */
+  get runtime(): NodeRuntime {
+    return this.#d.runtime;
   }
 
   /** Encodes a client packet with this node's packet settings. */
