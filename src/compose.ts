@@ -203,6 +203,8 @@ export async function createNode(
 ): Promise<Node> {
   const n = config.cluster.node;
   const body: BodyCodec = bodyCodec(n.codec);
+  if (config.actor.leaseTtlMs < 100)
+    throw new ConfigError('actor.leaseTtl', config.actor.leaseTtlMs, 'actor.leaseTtl must be at least 100ms');
   const node = new Node({
     id: n.id || undefined,
     name: n.name || app.name || 'node',
@@ -218,6 +220,11 @@ export async function createNode(
     log: extras.log,
     onHandled: extras.onHandled,
     onCall: extras.onCall,
+    actors: {
+      mailboxSize: config.actor.mailboxSize,
+      idleMs: config.actor.idleTimeoutMs,
+      leaseTtlMs: config.actor.leaseTtlMs,
+    },
   });
   await app.register(node);
   return node;

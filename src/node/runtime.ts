@@ -1,4 +1,9 @@
 import type { Bus } from '../bus/bus.js';
+import {
+  DEFAULT_ACTOR_IDLE_TIMEOUT_MS,
+  DEFAULT_ACTOR_LEASE_TTL_MS,
+  DEFAULT_ACTOR_MAILBOX_SIZE,
+} from '../config/schema.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
 import { Actors } from './actors/actors.js';
@@ -43,9 +48,9 @@ export function createRuntime(d: RuntimeDeps): NodeRuntime {
     actors: new Actors({
       ...common,
       locator: d.locator,
-      mailboxSize: d.actors?.mailboxSize ?? 1024,
-      idleMs: d.actors?.idleMs ?? 300_000,
-      leaseTtlMs: d.actors?.leaseTtlMs ?? 2000,
+      mailboxSize: d.actors?.mailboxSize ?? DEFAULT_ACTOR_MAILBOX_SIZE,
+      idleMs: d.actors?.idleMs ?? DEFAULT_ACTOR_IDLE_TIMEOUT_MS,
+      leaseTtlMs: d.actors?.leaseTtlMs ?? DEFAULT_ACTOR_LEASE_TTL_MS,
       defaultTimeoutMs: d.callTimeoutMs,
     }),
   };

@@ -45,8 +45,11 @@ export class Actors {
   readonly #bindings = new Map<number, Map<string, Actor>>();
   readonly #host: ActorHost;
   readonly cluster: ClusterActors;
+  /** The effective settings (config `[actor]`). */
+  readonly settings: Readonly<Pick<ActorsOptions, 'mailboxSize' | 'idleMs' | 'leaseTtlMs'>>;
 
   constructor(o: ActorsOptions) {
+    this.settings = { mailboxSize: o.mailboxSize, idleMs: o.idleMs, leaseTtlMs: o.leaseTtlMs };
     this.#host = { log: o.log, mailboxSize: o.mailboxSize, removed: (a) => this.#removed(a) };
     this.cluster = new ClusterActors({
       ...o,
