@@ -36,6 +36,8 @@ export interface Locator extends AsyncDisposable {
   /** undefined when unbound. */
   locateGate(uid: Uid, signal?: AbortSignal): Promise<string | undefined>;
   locateNode(uid: Uid, name: string, signal?: AbortSignal): Promise<string | undefined>;
+  /** Every node name → node id `uid` is bound to (due LocateNodes); {} when none. */
+  locateNodes(uid: Uid, signal?: AbortSignal): Promise<Record<string, string>>;
   /** Change events of the given kinds until `signal` aborts. */
   watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent>;
   /** Keeps node `nid`'s placement lease alive for `ttlMs` more: its actor placements hold while it lives. */

@@ -71,6 +71,11 @@ export class MemoryLocator implements Locator {
     return this.#nodes.get(uid)?.get(name);
   }
 
+  async locateNodes(uid: Uid): Promise<Record<string, string>> {
+    this.#check(uid);
+    return Object.fromEntries(this.#nodes.get(uid) ?? []);
+  }
+
   watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent> {
     // One stream per watch call, fed by #emit for the kinds it asked for; ended by abort or dispose.
     const q = this.#watchers.add(this.#closed ? AbortSignal.abort() : signal);

@@ -79,6 +79,10 @@ export class RedisLocator implements Locator {
   #connectionErrors = 0;
   #reconnects = 0;
   readonly #placement: RedisPlacement;
+  readonly locateNodes: Locator['locateNodes'] = (uid, s) => {
+    this.#check(uid, s);
+    return this.#placement.locateNodes(nodeKey(this.prefix, uid), s);
+  };
   // Actor placement (redis-placement.ts): duet's own keys beside due's.
   readonly renewLease: Locator['renewLease'] = (nid, ttlMs, s) => this.#placement.renewLease(nid, ttlMs, s);
   readonly dropLease: Locator['dropLease'] = (nid, s) => this.#placement.dropLease(nid, s);

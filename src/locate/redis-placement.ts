@@ -55,6 +55,16 @@ export class RedisPlacement {
     return `${this.#base}:place:${key}`;
   }
 
+  /** HGETALL of due's user → node hash (not cached: the locator's cache holds single names). */
+  locateNodes(key: string, signal?: AbortSignal): Promise<Record<string, string>> {
+    return this.#run('locateNodes', signal, async (cmd) => {
+      const r = await cmd.call('HGETALL', key);
+      const out: Record<string, string> = {};
+      if (Array.isArray(r)) for (let i = 0; i + 1 < r.length; i += 2) out[String(r[i])] = String(r[i + 1]);
+      return out;
+    });
+  }
+
   renewLease(nid: string, ttlMs: number, signal?: AbortSignal): Promise<void> {
     return this.#run('renew lease', signal, async (cmd) => {
       await cmd.call('SET', this.#lease(nid), '1', 'PX', String(Math.max(1, Math.ceil(ttlMs))));

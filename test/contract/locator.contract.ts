@@ -102,6 +102,10 @@ export function locatorContract(name: string, make: MakeLocator, known: KnownIss
       assert.equal(await loc.locateNode(7, 'game'), undefined);
       assert.equal(await loc.locateNode(7, 'chat'), 'node-9', 'other names of the uid stay bound');
       assert.equal(await loc.locateGate(7), undefined, 'node bindings do not bind a gate');
+      assert.deepEqual(await loc.locateNodes(7), { chat: 'node-9' });
+      await loc.bindNode(7, 'game', 'node-3');
+      assert.deepEqual(await loc.locateNodes(7), { chat: 'node-9', game: 'node-3' });
+      assert.deepEqual(await loc.locateNodes(8), {});
     });
 
     it('locator - gate and node bindings are independent', async (t) => {
