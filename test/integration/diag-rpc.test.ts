@@ -51,7 +51,7 @@ test('diag counter - route 7 counts in one actor across two nodes and gates: 1..
   );
   assert.equal(a.node.actors.cluster.counters.activations + b.node.actors.cluster.counters.activations, 1);
   assert.equal(
-    (await (clients[0] as (typeof clients)[0]).request(7, 'bad name')).text,
+    (await (clients[0] as (typeof clients)[0]).request(7, 'x'.repeat(200))).text,
     `error:${ErrorCode.ILLEGAL_OPERATION}`,
   );
 });

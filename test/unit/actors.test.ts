@@ -165,7 +165,7 @@ test('cluster actors - unknown kind, unknown method and handler errors are typed
   });
   await assert.rejects(b.actors.call('counter', 'c', 'nope'), (err) => codeOf(err) === ErrorCode.ROUTE_NOT_FOUND);
   await assert.rejects(
-    b.actors.call('counter', 'bad id!', 'add'),
+    b.actors.call('counter', 'bad\nid', 'add'),
     (err) => codeOf(err) === ErrorCode.ILLEGAL_OPERATION,
   );
 });

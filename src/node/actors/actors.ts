@@ -25,7 +25,9 @@ export interface ActorsOptions {
 }
 
 const KIND = /^[A-Za-z0-9_-]{1,64}$/;
-const ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+/** Ids travel in message bodies and Redis keys, never in subjects: any text without control characters. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+const ID = /^[^\u0000-\u001f\u007f]{1,128}$/u;
 
 export function checkActorAddress(kind: string, id: string): void {
   if (!KIND.test(kind))
