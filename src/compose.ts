@@ -43,6 +43,8 @@ export interface ComposeExtras {
   log?: Log;
   /** Called after each request handler with its route and duration (node metrics). */
   onHandled?: (route: number, seconds: number) => void;
+  /** Called after each service call a node makes (metrics). */
+  onCall?: (service: string, method: string, outcome: string, seconds: number) => void;
   trace?: TraceSink;
   capture?: CaptureSink;
 }
@@ -216,6 +218,8 @@ export async function createNode(
 ): Promise<Node> {
   const n = config.cluster.node;
   const body: BodyCodec = bodyCodec(n.codec);
+  if (config.actor.leaseTtlMs < 100)
+    throw new ConfigError('actor.leaseTtl', config.actor.leaseTtlMs, 'actor.leaseTtl must be at least 100ms');
   const node = new Node({
     id: n.id || undefined,
     name: n.name || app.name || 'node',
@@ -231,6 +235,12 @@ export async function createNode(
     log: extras.log,
     onHandled: extras.onHandled,
     signer: opsSigner(config),
+    onCall: extras.onCall,
+    actors: {
+      mailboxSize: config.actor.mailboxSize,
+      idleMs: config.actor.idleTimeoutMs,
+      leaseTtlMs: config.actor.leaseTtlMs,
+    },
   });
   await app.register(node);
   return node;

@@ -23,6 +23,11 @@ export const ErrorCode = {
   ILLEGAL_OPERATION: 'DUET_ERR_ILLEGAL_OPERATION',
   INTERNAL: 'DUET_ERR_INTERNAL',
   CAPTURE_CORRUPT: 'DUET_ERR_CAPTURE_CORRUPT',
+  NO_INSTANCE: 'DUET_ERR_NO_INSTANCE',
+  CANCELLED: 'DUET_ERR_CANCELLED',
+  REMOTE: 'DUET_ERR_REMOTE',
+  MAILBOX_FULL: 'DUET_ERR_MAILBOX_FULL',
+  ACTOR_NOT_FOUND: 'DUET_ERR_ACTOR_NOT_FOUND',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -100,6 +105,18 @@ export class ClosedError extends DuetError {
   constructor(message: string, options?: ErrorOptions) {
     super(ErrorCode.CLOSED, message, options);
     this.name = 'ClosedError';
+  }
+}
+
+/** A service call or an actor call failed at the callee: `remoteCode` and `remoteMessage` are the callee's own. */
+export class RemoteError extends DuetError {
+  readonly remoteCode: string;
+  readonly remoteMessage: string;
+  constructor(remoteCode: string, remoteMessage: string, where: string) {
+    super(ErrorCode.REMOTE, `${where} failed at the callee: ${remoteCode}: ${remoteMessage}`);
+    this.name = 'RemoteError';
+    this.remoteCode = remoteCode;
+    this.remoteMessage = remoteMessage;
   }
 }
 

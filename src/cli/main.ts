@@ -19,6 +19,7 @@ Commands:
   dev            gate + demo node in one process on the in-process bus, locator and registry
   gate           a gate (config/gate.toml)
   node           a node running an app (config/node.toml; --app MODULE, default the demo app)
+  mesh           a process that only provides services to nodes (config/node.toml; --app MODULE)
   config print   the effective configuration with the source of every value
   trace          live session transitions from every gate, over NATS (--uid N --cid N --gate ID --json)
   capture        record the bus envelopes to a capture file (--out FILE)
@@ -36,6 +37,7 @@ Exit codes: 0 ok, 1 runtime failure (replay: a mismatch), 2 bad usage, configura
 Listens on network.ws.server.addr (default :3553).`,
   gate: 'duet gate [--config DIR] [--set key=value]...  — runs a gate with config/gate.toml.',
   node: 'duet node [--app MODULE] [--config DIR] [--set key=value]...  — runs a node app (default: the demo app).',
+  mesh: "duet mesh --app MODULE [--config DIR] [--set key=value]...  — provides the app's services (mesh RPC), no routes.",
   config:
     'duet config print [--role gate|node|dev] — prints the effective configuration and where each value came from.',
 };
@@ -87,6 +89,7 @@ async function main(argv: string[]): Promise<number> {
     case 'dev':
     case 'gate':
     case 'node':
+    case 'mesh':
       return (await import('./run.js')).runServices(command, argv, args.app);
     case 'config': {
       if (sub !== 'print') {

@@ -3,7 +3,7 @@ import { createAdapters, createGate, createNode, createTransport, packetCodec } 
 import { loadConfig } from '../config/load.js';
 import type { DuetConfig } from '../config/schema.js';
 import { demoApp } from '../demo/app.js';
-import { errorMessage } from '../errors.js';
+import { ConfigError, errorMessage } from '../errors.js';
 import type { Gate } from '../gate/gate.js';
 import { Cleanup, type Service } from '../lifecycle.js';
 import { bannerLink, renderBanner } from '../log/banner.js';
@@ -22,8 +22,15 @@ type WsHttpHandler = NonNullable<WsTransportOptions['httpHandler']>;
 const VERSION = (JSON.parse(readFileSync(packageUrl('package.json'), 'utf8')) as { version: string }).version;
 
 /** Starts gate and/or node for `role`, runs until a signal, stops gracefully (second signal forces). */
-export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[], appModule?: string): Promise<number> {
-  const { config } = loadConfig({ role, argv });
+export async function runServices(
+  role: 'dev' | 'gate' | 'node' | 'mesh',
+  argv: string[],
+  appModule?: string,
+): Promise<number> {
+  // A mesh process is a node that only provides services: node.toml, and an app is required.
+  if (role === 'mesh' && !appModule)
+    throw new ConfigError('--app', '', 'duet mesh needs --app MODULE (an app that provides services)');
+  const { config } = loadConfig({ role: role === 'mesh' ? 'node' : role, argv });
   const log = createProcessLogger(config, role);
   const cleanup = new Cleanup();
   cleanup.defer(() => log.close());
@@ -40,7 +47,8 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
   let app: NodeApp | undefined;
   try {
     // The app loads before any connection, so a bad --app stops the process with one line and nothing to undo.
-    if (role === 'node' || role === 'dev') app = appModule ? await loadApp(appModule) : demoApp;
+    if (role === 'mesh' && appModule) app = meshApp(await loadApp(appModule));
+    else if (role === 'node' || role === 'dev') app = appModule ? await loadApp(appModule) : demoApp;
     const adapters = await createAdapters(config);
     cleanup.defer(() => adapters.dispose());
     const codec = packetCodec(config);
@@ -49,7 +57,14 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
         log,
         // Only when something scrapes it: a histogram observe per request is not free.
         onHandled: config.metrics.addr ? (route, seconds) => metrics.observeRouteLatency(route, seconds) : undefined,
+        onCall: (service, method, outcome, seconds) => metrics.observeServiceCall(service, method, outcome, seconds),
       });
+      if (role === 'mesh' && node.router.routes().length > 0)
+        throw new ConfigError(
+          '--app',
+          appModule,
+          `duet mesh: ${appModule} adds routes; a mesh app only provides services`,
+        );
       await node.start();
       services.push(node);
       metrics.watchNode(node.counters);
@@ -98,7 +113,8 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
   writePid(config, cleanup);
   // One stable line that scripts and tests wait for (the banner is for people).
   const parts: string[] = [];
-  if (node) parts.push(`node ${node.name} ${node.id} (codec ${config.cluster.node.codec})`);
+  if (node && role === 'mesh') parts.push(`mesh ${node.name} ${node.id} services ${node.services.names().join(',')}`);
+  else if (node) parts.push(`node ${node.name} ${node.id} (codec ${config.cluster.node.codec})`);
   if (gate) {
     const a = gate.address;
     const host = a?.host.includes(':') ? `[${a.host}]` : a?.host;
@@ -112,6 +128,11 @@ export async function runServices(role: 'dev' | 'gate' | 'node', argv: string[],
   await app?.stop?.();
   await cleanup.run();
   return 0;
+}
+
+/** The app of a mesh process: named `mesh` unless it names itself. */
+function meshApp(app: NodeApp): NodeApp {
+  return { name: app.name ?? 'mesh', register: (node) => app.register(node), stop: () => app.stop?.() };
 }
 
 /** The demo web page on the WebSocket port, when the demo game provides one (src/demo/static.ts). */

@@ -62,6 +62,11 @@ export const DEFAULT_LOG_LEVEL = 'info';
 export const DEFAULT_LOG_MAX_SIZE_BYTES = 100 * 1024 * 1024;
 export const DEFAULT_LOG_MAX_AGE_MS = 7 * 86_400_000;
 
+export const DEFAULT_ACTOR_MAILBOX_SIZE = 1024;
+export const DEFAULT_ACTOR_IDLE_TIMEOUT_MS = 300_000;
+/** A dead host's cluster actors are placed elsewhere this long after its last renewal (issue 17: within 5 s). */
+export const DEFAULT_ACTOR_LEASE_TTL_MS = 2000;
+
 export const DEFAULT_RESUME_BUFFER_BYTES = 256 * 1024;
 export const DEFAULT_RESUME_BUFFER_MESSAGES = 1000;
 /** Negative: clients never register negative routes (they cannot round-trip through Consul meta, DUE-REFERENCE 6.1). */
@@ -273,6 +278,16 @@ export const SCHEMA = {
     file: str('', 'write every client packet in and out to this capture file (proto/capture.proto); empty = off'),
     maxSize: size(64 * 1024 * 1024, 'largest size of one capture file before it rotates'),
     maxFiles: int(5, 'capture files kept, the current one included', { min: 1, max: 1000 }),
+  },
+  actor: {
+    mailboxSize: int(DEFAULT_ACTOR_MAILBOX_SIZE, 'messages waiting in one actor mailbox before new ones are refused', {
+      min: 1,
+    }),
+    idleTimeout: duration(DEFAULT_ACTOR_IDLE_TIMEOUT_MS, 'a cluster actor idle this long is deactivated; 0 = never'),
+    leaseTtl: duration(
+      DEFAULT_ACTOR_LEASE_TTL_MS,
+      "how long a node's actor placements hold unrenewed: a dead host's actors move after it (at least 100ms)",
+    ),
   },
   session: {
     resume: {

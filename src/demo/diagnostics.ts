@@ -1,8 +1,14 @@
 import { parseUid } from '../locate/uid.js';
 import type { Node } from '../node/node.js';
+import { codeOf } from '../node/services/wire.js';
 
 /** The diagnostic routes (DESIGN.md): a stable contract for tests, benchmarks and outside suites. Raw bodies. */
-export const DiagnosticRoute = { ECHO: 1, LOGIN: 2, WHOAMI: 3, LOGOUT: 4 } as const;
+export const DiagnosticRoute = { ECHO: 1, LOGIN: 2, WHOAMI: 3, LOGOUT: 4, RPC: 6, COUNTER: 7 } as const;
+
+/** The service every demo node provides: `whoami` answers with the node's id. */
+export const DIAG_SERVICE = 'diag';
+/** The actor kind of route 7. */
+export const COUNTER_KIND = 'counter';
 
 const text = new TextDecoder();
 const encode = (s: string): Uint8Array => new TextEncoder().encode(s);
@@ -43,6 +49,40 @@ export function registerDiagnostics(node: Node): void {
     },
     { stateful: true },
   );
+
+  node.services.provide(DIAG_SERVICE, { whoami: () => node.id });
+
+  // Calls whoami of the named service through the normal balancing: `{caller}->{answering node}` or `error:{CODE}`.
+  node.addRoute(DiagnosticRoute.RPC, async (ctx) => {
+    const service = text.decode(ctx.body) || DIAG_SERVICE;
+    try {
+      const reply = await node.services.call(service, 'whoami');
+      ctx.response(encode(`${node.id}->${reply.text()}`));
+    } catch (err) {
+      ctx.response(encode(`error:${codeOf(err)}`));
+    }
+  });
+
+  // One `counter/{name}` in the whole cluster: add one, wait 1 ms (the mailbox holds the next caller), answer.
+  node.actors.define(COUNTER_KIND, (actor) => {
+    let count = 0;
+    actor.handle('add', async () => {
+      count++;
+      await new Promise((r) => setTimeout(r, 1));
+      return String(count);
+    });
+    return undefined;
+  });
+
+  node.addRoute(DiagnosticRoute.COUNTER, async (ctx) => {
+    const name = text.decode(ctx.body);
+    try {
+      const reply = await node.actors.call(COUNTER_KIND, name, 'add');
+      ctx.response(reply.body);
+    } catch (err) {
+      ctx.response(encode(`error:${codeOf(err)}`));
+    }
+  });
 
   // due leaves the user → node binding in place on disconnect; the app removes it.
   node.on('disconnect', async (ctx) => {

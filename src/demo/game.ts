@@ -1,10 +1,11 @@
 import { type ErrorReporter, errorMessage } from '../errors.js';
 import type { RequestContext, SessionContext } from '../node/context.js';
 import type { Node } from '../node/node.js';
-import { BOARD, GameRoute, type MessageCodec, roomChannel } from './demo-messages.js';
+import { BOARD, GameRoute, type MessageCodec, type Player, roomChannel } from './demo-messages.js';
 import { Demo } from './demo-proto.js';
 import { checkChat, checkName, checkRoom, uidForName } from './game-input.js';
-import { Rooms, type SessionRef, toPlayer } from './rooms.js';
+import { HostedRooms, ROOM_KIND, type RoomHost, type RoomReply, roomActor } from './room-actor.js';
+import type { Rooms, SessionRef } from './rooms.js';
 
 /** How often each room with members gets a Positions push. */
 export const TICK_MS = 100;
@@ -15,18 +16,23 @@ export interface GameOptions {
   reportError?: ErrorReporter;
 }
 
-/** A running game on one node; stop() ends its tick (the node app's stop hook calls it). */
+/** A running game on one node; stop() ends its ticks (the node app's stop hook calls it). */
 export interface Game {
-  readonly rooms: Rooms;
+  /** The rooms whose actors run on this node. */
+  readonly rooms: HostedRooms;
   /** Users logged in through this node (uid → name and session). */
   readonly users: ReadonlyMap<number, LoggedIn>;
+  /** True while a room hosted here ticks. */
   readonly ticking: boolean;
+  /** Ticks of the rooms hosted here, all together. */
   readonly ticks: number;
   stop(): void;
 }
 
 interface LoggedIn extends SessionRef {
   name: string;
+  /** The room this user is in (its actor may run on any node). */
+  room?: string;
 }
 
 const defaultReport: ErrorReporter = (err, context) =>
@@ -34,58 +40,41 @@ const defaultReport: ErrorReporter = (err, context) =>
 
 /**
  * The demo game (proto/demo.proto): login binds a uid derived from the name (stateless route, any node), the other
- * routes are stateful, so a user's membership and position live on the node it logged in through. A room spans
- * nodes through the gate channel "room:{name}": chat and each node's Positions are published there, so players bound
- * to different nodes meet in one room. Each request gets a reply with an `error` field; invalid input never throws
- * out of a handler.
+ * routes are stateful, so a user's login lives on the node it logged in through. Each room is a cluster actor
+ * (`room/{name}`, src/demo/room-actor.ts) that runs on one node and holds every member, wherever they logged in;
+ * chat and positions go to the gate channel "room:{name}". Each request gets a reply with an `error` field;
+ * invalid input never throws out of a handler.
  */
 export function registerGame(node: Node, opts: GameOptions = {}): Game {
-  const tickMs = opts.tickMs ?? TICK_MS;
   const report = opts.reportError ?? defaultReport;
-  const rooms = new Rooms();
   const users = new Map<number, LoggedIn>();
   /** Session → uid of the users in `users`: a disconnect is matched by its session, whatever uid it carries. */
   const sessions = new Map<string, number>();
-  let timer: ReturnType<typeof setInterval> | undefined;
+  const hosted = new Map<string, Rooms>();
+  const ticking = new Set<string>();
   let ticks = 0;
   let stopped = false;
-
-  /** Publishes to the room's gate channel: every member on every node and gate gets it. */
-  const publish = (room: string, route: number, body: Uint8Array): void => {
-    node.proxy
-      .publish({ channel: roomChannel(room), route, body })
-      .catch((err: unknown) => report(err, `push route ${route} to room ${room}`));
+  const host: RoomHost = {
+    node,
+    tickMs: opts.tickMs ?? TICK_MS,
+    report,
+    hosted,
+    ticking,
+    tick: () => void ticks++,
+    get stopped() {
+      return stopped;
+    },
   };
+  node.actors.define(ROOM_KIND, roomActor(host));
 
-  const notice = (room: string, text: string): void =>
-    publish(room, GameRoute.CHAT_PUSH, Demo.ChatMessage.encode({ uid: 0, name: '', text, room }));
-
-  /** This node's part of the room (an empty list tells clients this node has no one left there). */
-  const publishPositions = (room: string): void => {
-    const players = rooms.members(room).map(toPlayer);
-    publish(room, GameRoute.POSITIONS_PUSH, Demo.Positions.encode({ room, players, tick: ticks, node: node.id }));
-  };
-
-  const stopTicking = (): void => {
-    clearInterval(timer);
-    timer = undefined;
-  };
-
-  const onTick = (): void => {
-    // The tick dies with the node even without the app's stop hook: nothing is pushed from a draining node.
-    if (stopped || node.state !== 'running' || rooms.size === 0) {
-      stopTicking();
-      return;
+  /** Calls the room's actor; its reply, or `{ error }` when the call itself failed. */
+  const roomCall = async (room: string, method: string, body: object): Promise<RoomReply> => {
+    try {
+      const r = await node.actors.call(ROOM_KIND, room, method, JSON.stringify(body));
+      return JSON.parse(r.text()) as RoomReply;
+    } catch (err) {
+      return { error: `room ${room} failed: ${errorMessage(err)}` };
     }
-    ticks++;
-    for (const room of rooms.names()) publishPositions(room);
-  };
-
-  const ensureTicking = (): void => {
-    if (timer || stopped) return;
-    timer = setInterval(onTick, tickMs);
-    // A forgotten stop hook must not hold the process open.
-    timer.unref();
   };
 
   /** The session that logged in, or undefined when this session did not log in through this node. */
@@ -94,28 +83,29 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
     return u && u.gid === ctx.gid && u.cid === ctx.cid ? u : undefined;
   };
 
-  /** Local state only: the caller unsubscribes a live session; a closed one lost its channels with it. */
-  const leaveRoom = (uid: number, session: SessionRef): string | undefined => {
-    const left = rooms.leaveSession(uid, session);
-    if (!left) return undefined;
-    notice(left.room, `${left.name} left`);
-    publishPositions(left.room);
-    return left.room;
+  /** Takes the user out of its room (the actor matches the session); the caller unsubscribes a live session. */
+  const leaveRoom = async (uid: number, u: LoggedIn): Promise<string | undefined> => {
+    const room = u.room;
+    if (room === undefined) return undefined;
+    u.room = undefined;
+    const r = await roomCall(room, 'leave', { uid, gid: u.gid, cid: u.cid });
+    if (r.error) report(new Error(r.error), `leave room ${room}`);
+    return room;
   };
 
   /** Leaves the room and the room's channel (a live session: leave, logout). */
-  const leaveLive = async (ctx: SessionContext): Promise<void> => {
-    const room = leaveRoom(ctx.uid, ctx);
+  const leaveLive = async (ctx: SessionContext, u: LoggedIn): Promise<void> => {
+    const room = await leaveRoom(ctx.uid, u);
     if (room !== undefined) await ctx.unsubscribe(roomChannel(room));
   };
 
   /** Drops a login and its room membership; false when `session` is not the uid's current login here. */
-  const forget = (uid: number, session: SessionRef): boolean => {
+  const forget = async (uid: number, session: SessionRef): Promise<boolean> => {
     const u = users.get(uid);
     if (!u || u.gid !== session.gid || u.cid !== session.cid) return false;
-    leaveRoom(uid, u);
     users.delete(uid);
     sessions.delete(sessionKey(u));
+    await leaveRoom(uid, u);
     return true;
   };
 
@@ -142,7 +132,7 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
     }
     // An older session of this name, displaced by bindGate, leaves its room now rather than on its disconnect.
     const older = users.get(uid);
-    if (older) forget(uid, older);
+    if (older) await forget(uid, older);
     users.set(uid, { name: name.value, gid: ctx.gid, cid: ctx.cid });
     sessions.set(sessionKey(ctx), uid);
     reply('', uid, name.value);
@@ -151,73 +141,61 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
   node.addRoute(
     GameRoute.JOIN,
     async (ctx) => {
-      const reply = (error: string, room = ''): void =>
-        ctx.response(
-          Demo.RoomState.encode({
-            room,
-            players: room ? rooms.members(room).map(toPlayer) : [],
-            error,
-            width: BOARD.WIDTH,
-            height: BOARD.HEIGHT,
-          }),
-        );
+      const reply = (error: string, room = '', players: Player[] = []): void =>
+        ctx.response(Demo.RoomState.encode({ room, players, error, width: BOARD.WIDTH, height: BOARD.HEIGHT }));
       const user = loggedIn(ctx);
       if (!user) return reply('log in (route 100) before joining a room');
       const req = parse(ctx, Demo.JoinRoom);
       if (!req) return reply('body is not a JoinRoom message');
       const room = checkRoom(req.room);
       if (!room.ok) return reply(room.error);
-      const joined = rooms.join(ctx.uid, user.name, ctx, room.value);
-      if (!joined.ok) return reply(joined.error);
+      if (user.room !== undefined && user.room !== room.value) await leaveLive(ctx, user);
       try {
-        if (joined.left !== undefined) await ctx.unsubscribe(roomChannel(joined.left));
+        // On the channel first, so the joiner hears its own join notice.
         await ctx.subscribe(roomChannel(room.value));
       } catch (err) {
-        rooms.leaveSession(ctx.uid, ctx);
         return reply(`join failed: ${errorMessage(err)}`);
       }
-      if (joined.left !== undefined) {
-        notice(joined.left, `${user.name} left`);
-        publishPositions(joined.left);
+      const join = { uid: ctx.uid, name: user.name, gid: ctx.gid, cid: ctx.cid, quiet: true };
+      const r = await roomCall(room.value, 'join', join);
+      if (r.error) {
+        await ctx.unsubscribe(roomChannel(room.value)).catch((e: unknown) => report(e, 'unsubscribe after a join'));
+        return reply(r.error);
       }
-      reply('', room.value);
-      notice(room.value, `${user.name} joined ${room.value}`);
-      ensureTicking();
+      user.room = room.value;
+      reply('', room.value, r.players ?? []);
+      node.actors.send(ROOM_KIND, room.value, 'notice', JSON.stringify({ text: `${user.name} joined ${room.value}` }));
     },
     { stateful: true },
   );
 
   node.addRoute(
     GameRoute.CHAT,
-    (ctx) => {
+    async (ctx) => {
       const ack = (error = ''): void => ctx.response(Demo.Ack.encode({ error }));
-      const member = loggedIn(ctx) && rooms.memberOf(ctx.uid);
-      if (!member) return ack('join a room (route 101) before chatting');
+      const room = loggedIn(ctx)?.room;
+      if (room === undefined) return ack('join a room (route 101) before chatting');
       const req = parse(ctx, Demo.Chat);
       if (!req) return ack('body is not a Chat message');
       const text = checkChat(req.text);
       if (!text.ok) return ack(text.error);
-      publish(
-        member.room,
-        GameRoute.CHAT_PUSH,
-        Demo.ChatMessage.encode({ uid: member.uid, name: member.name, text: text.value, room: member.room }),
-      );
-      ack();
+      ack((await roomCall(room, 'chat', { uid: ctx.uid, text: text.value })).error ?? '');
     },
     { stateful: true },
   );
 
   node.addRoute(
     GameRoute.MOVE,
-    (ctx) => {
+    async (ctx) => {
       // Moves are frequent: a client that send()s them (seq 0) gets no Ack back; request() gets one.
       const ack = (error = ''): void => {
         if (ctx.seq !== 0) ctx.response(Demo.Ack.encode({ error }));
       };
-      if (!loggedIn(ctx)) return ack('join a room (route 101) before moving');
+      const room = loggedIn(ctx)?.room;
+      if (room === undefined) return ack('join a room (route 101) before moving');
       const req = parse(ctx, Demo.Move);
       if (!req) return ack('body is not a Move message');
-      ack(rooms.move(ctx.uid, req.x, req.y) ? '' : 'join a room (route 101) before moving');
+      ack((await roomCall(room, 'move', { uid: ctx.uid, x: req.x, y: req.y })).error ?? '');
     },
     { stateful: true },
   );
@@ -226,7 +204,8 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
     GameRoute.LEAVE,
     async (ctx) => {
       try {
-        if (loggedIn(ctx)) await leaveLive(ctx);
+        const u = loggedIn(ctx);
+        if (u) await leaveLive(ctx, u);
       } catch (err) {
         return ctx.response(Demo.Ack.encode({ error: `leave failed: ${errorMessage(err)}` }));
       }
@@ -239,8 +218,9 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
     GameRoute.LOGOUT,
     async (ctx) => {
       try {
-        if (loggedIn(ctx)) await leaveLive(ctx);
-        forget(ctx.uid, ctx);
+        const u = loggedIn(ctx);
+        if (u) await leaveLive(ctx, u);
+        await forget(ctx.uid, ctx);
         await ctx.unbindNode();
         await ctx.unbindGate();
       } catch (err) {
@@ -256,38 +236,36 @@ export function registerGame(node: Node, opts: GameOptions = {}): Game {
     // Only the session that logged in is cleaned: a newer login of the same name (which displaced this one) keeps
     // its room and its node binding.
     const uid = sessions.get(sessionKey(ctx));
-    if (uid === undefined || !forget(uid, ctx)) return;
+    if (uid === undefined || !(await forget(uid, ctx))) return;
     await ctx.unbindNode(uid).catch((err: unknown) => report(err, `unbind node of uid ${uid}`));
   });
 
   node.on('resume', async (ctx) => {
-    // A resumed session (issue 11) may come back on another gate with another cid: follow it, and put the new
-    // connection on the room's channel (on the same gate the session kept its channels; subscribing is idempotent).
+    // A resumed session (issue 11) may come back on another gate with another cid: follow it, tell the room, and
+    // put the new connection on the room's channel (subscribing is idempotent).
     const u = users.get(ctx.uid);
     if (!u) return;
     sessions.delete(sessionKey(u));
     u.gid = ctx.gid;
     u.cid = ctx.cid;
     sessions.set(sessionKey(u), ctx.uid);
-    const m = rooms.memberOf(ctx.uid);
-    if (!m) return;
-    m.gid = ctx.gid;
-    m.cid = ctx.cid;
-    await ctx.subscribe(roomChannel(m.room)).catch((err: unknown) => report(err, `resubscribe uid ${ctx.uid}`));
+    if (u.room === undefined) return;
+    const r = await roomCall(u.room, 'join', { uid: ctx.uid, name: u.name, gid: ctx.gid, cid: ctx.cid, quiet: true });
+    if (r.error) report(new Error(r.error), `rejoin room ${u.room}`);
+    await ctx.subscribe(roomChannel(u.room)).catch((err: unknown) => report(err, `resubscribe uid ${ctx.uid}`));
   });
 
   return {
-    rooms,
+    rooms: new HostedRooms(hosted),
     users,
     get ticking() {
-      return timer !== undefined;
+      return ticking.size > 0;
     },
     get ticks() {
       return ticks;
     },
     stop() {
       stopped = true;
-      stopTicking();
     },
   };
 }

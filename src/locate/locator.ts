@@ -19,6 +19,12 @@ export interface LocateEvent {
   insName: string;
 }
 
+/** Where a cluster actor runs: its node, and a fencing token that grows with every change of owner. */
+export interface ActorPlacement {
+  nid: string;
+  token: number;
+}
+
 export interface Locator extends AsyncDisposable {
   /**
    * Binds uid to a gate instance and resolves with the gate it was bound to before (undefined for none), read
@@ -33,6 +39,8 @@ export interface Locator extends AsyncDisposable {
   /** undefined when unbound. */
   locateGate(uid: Uid, signal?: AbortSignal): Promise<string | undefined>;
   locateNode(uid: Uid, name: string, signal?: AbortSignal): Promise<string | undefined>;
+  /** Every node name → node id `uid` is bound to (due LocateNodes); {} when none. */
+  locateNodes(uid: Uid, signal?: AbortSignal): Promise<Record<string, string>>;
   /** Change events of the given kinds until `signal` aborts. */
   watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent>;
   /**
@@ -47,4 +55,18 @@ export interface Locator extends AsyncDisposable {
    * restarted empty, so whoever holds bindings claims them again. Returns the function that removes it.
    */
   onReconnect(listener: () => void): () => void;
+  /** Keeps node `nid`'s placement lease alive for `ttlMs` more: its actor placements hold while it lives. */
+  renewLease(nid: string, ttlMs: number, signal?: AbortSignal): Promise<void>;
+  /** Ends `nid`'s lease now (graceful stop), so its placements can be taken at once. */
+  dropLease(nid: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Compare-and-set: places actor `key` on `nid` unless another node whose lease is alive holds it. Returns the
+   * placement in force either way (the caller runs the actor only when it names the caller). A new owner gets the
+   * previous token + 1, so a stale owner can always be told apart.
+   */
+  placeActor(key: string, nid: string, signal?: AbortSignal): Promise<ActorPlacement>;
+  /** Compare-and-delete: frees `key` only if it still holds exactly `placement`; true when it did. */
+  releaseActor(key: string, placement: ActorPlacement, signal?: AbortSignal): Promise<boolean>;
+  /** The placement recorded for `key` (its owner's lease may have run out), or undefined. */
+  locateActor(key: string, signal?: AbortSignal): Promise<ActorPlacement | undefined>;
 }

@@ -1,7 +1,14 @@
 import type { AsyncQueue } from '../async-queue.js';
 import { ClosedError } from '../errors.js';
 import { Watchers } from '../watchers.js';
-import { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from './locator.js';
+import {
+  type ActorPlacement,
+  type LocateEvent,
+  LocateEventType,
+  type LocateKind,
+  type Locator,
+  type Uid,
+} from './locator.js';
 import { ReconnectSignal } from './reconnect-signal.js';
 import { checkUid } from './uid.js';
 
@@ -12,6 +19,10 @@ export class MemoryLocator implements Locator {
   readonly #watchers = new Watchers<LocateEvent>();
   readonly #kinds = new Map<AsyncQueue<LocateEvent>, ReadonlySet<LocateKind>>();
   readonly #reconnected = new ReconnectSignal();
+  /** Actor placements; a freed one keeps its token (nid "") so tokens never go back. */
+  readonly #actors = new Map<string, ActorPlacement>();
+  /** Node leases: performance.now() until which each holds. */
+  readonly #leases = new Map<string, number>();
   #closed = false;
 
   #check(uid: Uid): void {
@@ -94,11 +105,56 @@ export class MemoryLocator implements Locator {
     return this.#nodes.get(uid)?.get(name);
   }
 
+  async locateNodes(uid: Uid): Promise<Record<string, string>> {
+    this.#check(uid);
+    return Object.fromEntries(this.#nodes.get(uid) ?? []);
+  }
+
   watch(kinds: readonly LocateKind[], signal: AbortSignal): AsyncIterable<LocateEvent> {
     // One stream per watch call, fed by #emit for the kinds it asked for; ended by abort or dispose.
     const q = this.#watchers.add(this.#closed ? AbortSignal.abort() : signal);
     this.#kinds.set(q, new Set(kinds));
     return q;
+  }
+
+  #open(): void {
+    if (this.#closed) throw new ClosedError('locator is closed');
+  }
+
+  async renewLease(nid: string, ttlMs: number): Promise<void> {
+    this.#open();
+    this.#leases.set(nid, performance.now() + ttlMs);
+  }
+
+  async dropLease(nid: string): Promise<void> {
+    this.#open();
+    this.#leases.delete(nid);
+  }
+
+  async placeActor(key: string, nid: string): Promise<ActorPlacement> {
+    this.#open();
+    const cur = this.#actors.get(key);
+    if (cur && cur.nid !== '') {
+      const lease = this.#leases.get(cur.nid);
+      if (cur.nid === nid || (lease !== undefined && lease > performance.now())) return { ...cur };
+    }
+    const next = { nid, token: (cur?.token ?? 0) + 1 };
+    this.#actors.set(key, next);
+    return { ...next };
+  }
+
+  async releaseActor(key: string, placement: ActorPlacement): Promise<boolean> {
+    this.#open();
+    const cur = this.#actors.get(key);
+    if (!cur || cur.nid !== placement.nid || cur.token !== placement.token) return false;
+    this.#actors.set(key, { nid: '', token: cur.token });
+    return true;
+  }
+
+  async locateActor(key: string): Promise<ActorPlacement | undefined> {
+    this.#open();
+    const cur = this.#actors.get(key);
+    return cur && cur.nid !== '' ? { ...cur } : undefined;
   }
 
   #emit(e: LocateEvent): void {

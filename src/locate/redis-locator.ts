@@ -21,6 +21,7 @@ import {
   nodeKey,
   parseEvent,
 } from './redis-layout.js';
+import { RedisPlacement } from './redis-placement.js';
 import { RedisWriteBatch, type WriteKind, type WriteReply } from './redis-write-batch.js';
 import { checkUid } from './uid.js';
 
@@ -78,6 +79,17 @@ export class RedisLocator implements Locator {
   #malformed = 0;
   #connectionErrors = 0;
   #reconnects = 0;
+  readonly #placement: RedisPlacement;
+  readonly locateNodes: Locator['locateNodes'] = (uid, s) => {
+    this.#check(uid, s);
+    return this.#placement.locateNodes(nodeKey(this.prefix, uid), s);
+  };
+  // Actor placement (redis-placement.ts): duet's own keys beside due's.
+  readonly renewLease: Locator['renewLease'] = (nid, ttlMs, s) => this.#placement.renewLease(nid, ttlMs, s);
+  readonly dropLease: Locator['dropLease'] = (nid, s) => this.#placement.dropLease(nid, s);
+  readonly placeActor: Locator['placeActor'] = (key, nid, s) => this.#placement.placeActor(key, nid, s);
+  readonly releaseActor: Locator['releaseActor'] = (key, p, s) => this.#placement.releaseActor(key, p, s);
+  readonly locateActor: Locator['locateActor'] = (key, s) => this.#placement.locateActor(key, s);
 
   /** Connects at once; await `ready()` to know both connections are up and the subscription confirmed. */
   constructor(opts: RedisLocatorOptions = {}) {
@@ -87,6 +99,9 @@ export class RedisLocator implements Locator {
     this.#startupWaitMs = opts.startupWaitMs ?? opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.#onError = opts.onError ?? (() => {});
     this.#cmd = createRedisClient(opts, 'duet-locate');
+    this.#placement = new RedisPlacement(this.prefix, (what, signal, fn) =>
+      this.#call(what, signal, () => fn(this.#cmd)),
+    );
     this.#sub = createRedisClient(opts, 'duet-locate-events', 'events');
     const maxWritesPerCall = (opts.addrs?.length ?? 0) > 1 ? 1 : undefined;
     this.#batch = new RedisWriteBatch(this.#cmd, {

@@ -90,6 +90,8 @@ export class Metrics {
   readonly #loop = monitorEventLoopDelay({ resolution: 10 });
   readonly #routeLatency: Histogram<'route'>;
   readonly #routeChildren = new Map<number, { observe(v: number): void }>();
+  readonly #rpc: Histogram<'service' | 'method' | 'outcome'>;
+  readonly #rpcChildren = new Map<string, { observe(v: number): void }>();
   #closed = false;
 
   // Own hot-path numbers, added to the watched sources' at scrape time.
@@ -252,6 +254,15 @@ export class Metrics {
       registers,
     });
 
+    // The count of this histogram is the call counter: one series per service, method and outcome (ok or a code).
+    this.#rpc = new Histogram({
+      name: `${p}service_call_seconds`,
+      help: 'Service calls this process made (mesh RPC), by service, method and outcome (ok or the error code).',
+      labelNames: ['service', 'method', 'outcome'],
+      buckets: ROUTE_LATENCY_BUCKETS,
+      registers,
+    });
+
     labelledGauge(`${p}event_loop_lag_seconds`, 'Event-loop delay since the previous scrape.', 'stat', () => {
       const h = this.#loop;
       // The histogram is empty until the loop has turned a few times at the sampling resolution.
@@ -315,6 +326,20 @@ export class Metrics {
       const label = this.#routeChildren.size < MAX_ROUTE_LABELS ? String(route) : 'other';
       child = this.#routeLatency.labels(label);
       this.#routeChildren.set(route, child);
+    }
+    child.observe(seconds);
+  }
+
+  /** One service call this process made; names come from code (services, methods, error codes), not clients. */
+  observeServiceCall(service: string, method: string, outcome: string, seconds: number): void {
+    const key = `${service}\u0000${method}\u0000${outcome}`;
+    let child = this.#rpcChildren.get(key);
+    if (child === undefined) {
+      child =
+        this.#rpcChildren.size < MAX_ROUTE_LABELS
+          ? this.#rpc.labels(service, method, outcome)
+          : this.#rpc.labels('other', 'other', 'other');
+      this.#rpcChildren.set(key, child);
     }
     child.observe(seconds);
   }

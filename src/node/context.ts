@@ -1,5 +1,6 @@
 import { SessionKind } from '../bus/envelope.js';
 import { DuetError, ErrorCode } from '../errors.js';
+import type { Actor, ActorCreator } from './actors/actor.js';
 import { type BodyCodec, type Decoder, toBody } from './body-codec.js';
 import type { ClusterProxy } from './proxy.js';
 
@@ -113,6 +114,25 @@ export class SessionContext {
     this.proxy.pushToConn(this.#needGate('reply'), this.cid, { route, body, seq });
   }
 
+  /** Runs detached work that the node's graceful stop waits for (due Task); false when the node is stopping. */
+  task(fn: () => unknown): boolean {
+    return this.proxy.runtime.tasks.run(fn);
+  }
+
+  /** Starts a local actor on this node (due Spawn). */
+  spawn<A extends unknown[]>(kind: string, id: string, creator: ActorCreator<A>, ...args: A): Promise<Actor> {
+    return this.proxy.runtime.actors.spawn(kind, id, creator, ...args);
+  }
+
+  /** This user's messages on `kind`'s actor routes go to actor `kind/id` on this node (due BindActor). */
+  bindActor(kind: string, id: string): void {
+    this.proxy.runtime.actors.bind(this.#needUid(undefined, 'bindActor'), kind, id);
+  }
+
+  unbindActor(kind: string): void {
+    this.proxy.runtime.actors.unbind(this.#needUid(undefined, 'unbindActor'), kind);
+  }
+
   /** Sends a message to another node's handler for `route`, keeping this session's ids. */
   deliver(nid: string, route: number, body?: unknown): void {
     this.proxy.deliver({ nid, route, body, cid: this.cid, uid: this.uid });
@@ -147,6 +167,17 @@ export class RequestContext extends SessionContext {
 
   get answered(): boolean {
     return this.#answered;
+  }
+
+  /** Hands this request to the actor this user is bound to for its route (due Next); settles when handled. */
+  next(): Promise<unknown> {
+    return this.proxy.runtime.actors.next(this);
+  }
+
+  /** A copy whose body outlives this handler (to queue it in a mailbox). */
+  detach(): RequestContext {
+    const src = { gid: this.gid, nid: this.nid, cid: this.cid, uid: this.uid };
+    return new RequestContext(src, this.route, this.seq, this.body.slice(), this.proxy, this.codec);
   }
 }
 

@@ -1,5 +1,12 @@
 import { errorMessage } from '../errors.js';
-import { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from '../locate/locator.js';
+import {
+  type ActorPlacement,
+  type LocateEvent,
+  LocateEventType,
+  type LocateKind,
+  type Locator,
+  type Uid,
+} from '../locate/locator.js';
 import { Reasserter } from '../locate/reassert.js';
 import type { Log } from '../log/types.js';
 
@@ -115,6 +122,30 @@ export class HeldNodeBindings implements Locator {
 
   onReconnect(listener: () => void): () => void {
     return this.#inner.onReconnect(listener);
+  }
+
+  locateNodes(uid: Uid, signal?: AbortSignal): Promise<Record<string, string>> {
+    return this.#inner.locateNodes(uid, signal);
+  }
+
+  renewLease(nid: string, ttlMs: number, signal?: AbortSignal): Promise<void> {
+    return this.#inner.renewLease(nid, ttlMs, signal);
+  }
+
+  dropLease(nid: string, signal?: AbortSignal): Promise<void> {
+    return this.#inner.dropLease(nid, signal);
+  }
+
+  placeActor(key: string, nid: string, signal?: AbortSignal): Promise<ActorPlacement> {
+    return this.#inner.placeActor(key, nid, signal);
+  }
+
+  releaseActor(key: string, placement: ActorPlacement, signal?: AbortSignal): Promise<boolean> {
+    return this.#inner.releaseActor(key, placement, signal);
+  }
+
+  locateActor(key: string, signal?: AbortSignal): Promise<ActorPlacement | undefined> {
+    return this.#inner.locateActor(key, signal);
   }
 
   /** The node does not own the store: this only stops following it. */

@@ -11,12 +11,18 @@ import type { Locator } from '../locate/locator.js';
 import { type Log, silentLog } from '../log/types.js';
 import type { PacketCodec } from '../packet/codec.js';
 import { ClusterEvent, type Registry, type ServiceInstance, type ServiceState } from '../registry/registry.js';
+import type { Actors } from './actors/actors.js';
 import { type BodyCodec, jsonCodec } from './body-codec.js';
 import { EventContext, type EventName, RequestContext } from './context.js';
 import { GateLink } from './gate-link.js';
 import { HeldNodeBindings } from './held-bindings.js';
+import { type HookName, NodeHooks } from './hooks.js';
 import { ClusterProxy } from './proxy.js';
 import { Router, runChain } from './router.js';
+import { type ActorSettings, createRuntime } from './runtime.js';
+import type { Services } from './services/services.js';
+import type { CallObserver } from './services/types.js';
+import type { Tasks } from './tasks.js';
 
 /** One connection, as the node orders its messages: the gate, the sending node (node-to-node deliver), the cid. */
 function connKey(gid: string, nid: string, cid: number): string {
@@ -44,6 +50,9 @@ export interface NodeOptions {
   onHandled?: (route: number, seconds: number) => void;
   /** Signs the control ops (bind, unbind, kick) this node sends to gates (bus.opsSecret). */
   signer?: OpSigner;
+  /** Called after each service call this node makes (metrics). */
+  onCall?: CallObserver;
+  actors?: ActorSettings;
 }
 
 const EVENT_IDS: Record<EventName, ClusterEvent> = {
@@ -73,6 +82,13 @@ export class Node implements Service {
   readonly name: string;
   readonly router: Router;
   readonly proxy: ClusterProxy;
+  /** Mesh RPC: provide() services before start, call() them from anywhere in the cluster. */
+  readonly services: Services;
+  /** Actors (due Spawn/Kill/BindActor), and cluster actors reached by `kind/id` from any node. */
+  readonly actors: Actors;
+  /** Detached work (ctx.task) that graceful stop waits for. */
+  readonly tasks: Tasks;
+  readonly #hooks = new NodeHooks();
   readonly counters: NodeCounters = { delivered: 0, events: 0, handlerErrors: 0, unknownRoute: 0, badPackets: 0 };
   #state: ServiceRunState = 'idle';
   readonly #o: NodeOptions;
@@ -107,7 +123,15 @@ export class Node implements Service {
       encode: (items, nid) => batchMessage(this.#subjects.nodeDeliver(nid), { gid: '', items }, NodeBatchCodec),
     });
     this.held = new HeldNodeBindings(o.locator, this.#log);
+    const rt = createRuntime({
+      ...{ nodeId: this.id, bus: o.bus, prefix: this.#subjects.prefix, locator: o.locator, body: this.#body },
+      ...{ log: this.#log, callTimeoutMs: o.callTimeoutMs ?? 3000, onCall: o.onCall, actors: o.actors },
+    });
+    this.services = rt.services;
+    this.actors = rt.actors;
+    this.tasks = rt.tasks;
     this.proxy = new ClusterProxy({
+      runtime: this,
       nid: this.id,
       name: this.name,
       link: this.#link,
@@ -125,6 +149,14 @@ export class Node implements Service {
 
   addRoute(...args: Parameters<Router['addRoute']>): this {
     this.router.addRoute(...args);
+    return this;
+  }
+
+  /** Lifecycle hooks (due AddHookListener): init before start, start once running, close as stop begins, destroy at its end. */
+  hook(name: HookName, fn: (node: Node) => unknown): this {
+    if (this.#state !== 'idle')
+      throw new DuetError(ErrorCode.ROUTE_REGISTERED, `hook ${name} must be added before start`);
+    this.#hooks.add(name, () => fn(this));
     return this;
   }
 
@@ -157,6 +189,7 @@ export class Node implements Service {
     this.#state = 'starting';
     const o = this.#o;
     try {
+      await this.#hooks.run('init');
       this.#link.start();
       this.#cleanup.defer(() => this.#link.close());
       this.held.start();
@@ -166,10 +199,14 @@ export class Node implements Service {
       void (async () => {
         for await (const msg of sub) this.#onBatch(msg);
       })().catch((err: unknown) => this.#report(err, 'node inbound loop'));
+      this.services.start();
+      await this.actors.start();
+      this.#cleanup.defer(() => this.actors.stop());
       await o.bus.flush();
       await o.registry.register(this.#instance('work'));
       this.#cleanup.defer(() => o.registry.deregister(this.#instance('shut')));
       this.#state = 'running';
+      await this.#hooks.run('start');
     } catch (err) {
       await this.#cleanup.run();
       this.#state = 'stopped';
@@ -241,6 +278,11 @@ export class Node implements Service {
     this.counters.delivered++;
     const entry = this.router.get(route);
     const ctx = new RequestContext({ gid, nid, cid, uid }, route, seq, body, this.proxy, this.#body);
+    // A user bound to an actor with a handler for this route: the actor's mailbox takes it (ctx.bindActor).
+    if (uid !== 0 && this.actors.hasBindings) {
+      const actor = this.actors.routeFor(uid, route);
+      if (actor) return actor.deliver(ctx.detach()).then(noop);
+    }
     const pre = this.router.preHandler;
     const post = this.router.postHandler;
     if (!entry) {
@@ -265,10 +307,13 @@ export class Node implements Service {
   #event(gid: string, event: number, cid: number, uid: number): void | Promise<void> {
     const name = EVENT_NAMES.get(event);
     const handlers = name ? this.#events.get(name) : undefined;
-    if (!name || !handlers) return;
+    if (!name || (!handlers && !this.actors.hasBindings)) return;
     this.counters.events++;
     const ctx = new EventContext({ gid, nid: '', cid, uid }, name, this.proxy, this.#body);
-    return chain(handlers, ctx);
+    // Bound actors see the event first, so the node's own handler can unbind them afterwards.
+    const inActors = this.actors.hasBindings ? this.actors.event(ctx) : undefined;
+    if (!handlers) return inActors?.then(noop);
+    return inActors ? inActors.then(() => chain(handlers, ctx)) : chain(handlers, ctx);
   }
 
   /** Graceful: re-register as hang, let pending handlers finish (until deadlineMs), flush, deregister. */
@@ -283,21 +328,28 @@ export class Node implements Service {
       return;
     }
     this.#state = 'draining';
+    await this.#hooks.run('close', (err) => this.#report(err, 'close hook'));
     if (opts.graceful ?? true) {
       await this.setState('hang').catch((err: unknown) => this.#report(err, 'register hang'));
       if (this.#order.size > 0) await settleWithin(this.#order.idle(), opts.deadlineMs ?? 3000);
     }
+    const deadlineMs = opts.graceful === false ? 0 : (opts.deadlineMs ?? 3000);
+    await this.tasks.stop(deadlineMs);
+    await this.services.stop(deadlineMs);
     this.#nodeOut.close();
     const errors = await this.#cleanup.run();
     for (const e of errors) this.#report(e, 'node stop');
     await this.#o.bus.flush().catch(() => {});
     this.#state = 'stopped';
+    await this.#hooks.run('destroy', (err) => this.#report(err, 'destroy hook'));
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
   }
 }
+
+const noop = (): void => {};
 
 /** Runs handlers in order; stays synchronous until one returns a promise. */
 function chain<C>(list: readonly (((c: C) => void | Promise<void>) | undefined)[], ctx: C): void | Promise<void> {

@@ -4,9 +4,10 @@ import { DuetError, ErrorCode } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
 import { checkUid } from '../locate/uid.js';
 import type { PacketCodec } from '../packet/codec.js';
-import type { Registry, ServiceInstance } from '../registry/registry.js';
+import type { Registry, ServiceInstance, ServiceState } from '../registry/registry.js';
 import { type BodyCodec, toBody } from './body-codec.js';
 import { checkResult, type GateLink } from './gate-link.js';
+import type { NodeRuntime } from './runtime.js';
 
 export { SessionKind };
 
@@ -38,6 +39,7 @@ export interface ProxyDeps {
   codec: PacketCodec;
   body: BodyCodec;
   nodeOut: Batcher<NodeItem>;
+  runtime: NodeRuntime;
 }
 
 /**
@@ -50,6 +52,11 @@ export class ClusterProxy {
   readonly #moved = new Map<number, { gid: string; until: number }>();
   constructor(d: ProxyDeps) {
     this.#d = d;
+  }
+
+  /** Actors, services and tasks of this node. */
+  get runtime(): NodeRuntime {
+    return this.#d.runtime;
   }
 
   /** Encodes a client packet with this node's packet settings. */
@@ -215,12 +222,39 @@ export class ClusterProxy {
     return this.#d.locator.locateNode(checkUid(uid), name);
   }
 
-  fetchGateList(): Promise<ServiceInstance[]> {
-    return this.#d.registry.services('gate');
+  /** Every node name → node id the user is bound to (due LocateNodes). */
+  locateNodes(uid: number): Promise<Record<string, string>> {
+    return this.#d.locator.locateNodes(checkUid(uid));
   }
 
-  fetchNodeList(): Promise<ServiceInstance[]> {
-    return this.#d.registry.services('node');
+  /** True when `uid` is bound to gate `gid` (due AskGate). */
+  async askGate(uid: number, gid: string): Promise<boolean> {
+    return (await this.locateGate(uid)) === gid;
+  }
+
+  /** True when `uid` is bound to node `nid` in group `name` (due AskNode). */
+  async askNode(uid: number, name: string, nid: string): Promise<boolean> {
+    return (await this.locateNode(uid, name)) === nid;
+  }
+
+  /** Gates in the registry; with `states`, only those in one of them (due FetchGateList). */
+  async fetchGateList(...states: ServiceState[]): Promise<ServiceInstance[]> {
+    const all = await this.#d.registry.services('gate');
+    return states.length === 0 ? all : all.filter((g) => states.includes(g.state));
+  }
+
+  async fetchNodeList(...states: ServiceState[]): Promise<ServiceInstance[]> {
+    const all = await this.#d.registry.services('node');
+    return states.length === 0 ? all : all.filter((n) => states.includes(n.state));
+  }
+
+  /** True when the registry lists gate `gid` (due HasGate). */
+  async hasGate(gid: string): Promise<boolean> {
+    return (await this.fetchGateList()).some((g) => g.id === gid);
+  }
+
+  async hasNode(nid: string): Promise<boolean> {
+    return (await this.fetchNodeList()).some((n) => n.id === nid);
   }
 
   /** Binds a session on its gate to uid (acked; the gate closes any session that held the uid before). */
@@ -242,6 +276,18 @@ export class ClusterProxy {
   }
 
   /** Node to node: the message reaches `nid`'s handlers for `route` as if a client sent it (with gid/cid/uid kept). */
+  /**
+   * Delivers to the node user `a.uid` is bound to in group `a.name` (this node's name by default), found through
+   * the locator: no node id needed. Resolves with that node's id; rejects SESSION_NOT_FOUND when unbound.
+   */
+  async deliverToUser(a: MessageArgs & { uid: number; name?: string; cid?: number }): Promise<string> {
+    const name = a.name ?? this.#d.name;
+    const nid = await this.locateNode(a.uid, name);
+    if (!nid) throw new DuetError(ErrorCode.SESSION_NOT_FOUND, `user ${a.uid} is bound to no ${name} node`);
+    this.deliver({ ...a, nid });
+    return nid;
+  }
+
   deliver(a: MessageArgs & { nid: string; uid?: number; cid?: number }): void {
     const packet = this.pack(a);
     this.#d.nodeOut.add(

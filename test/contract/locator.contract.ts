@@ -173,6 +173,10 @@ export function locatorContract(
       assert.equal(await loc.locateNode(7, 'game'), undefined);
       assert.equal(await loc.locateNode(7, 'chat'), 'node-9', 'other names of the uid stay bound');
       assert.equal(await loc.locateGate(7), undefined, 'node bindings do not bind a gate');
+      assert.deepEqual(await loc.locateNodes(7), { chat: 'node-9' });
+      await loc.bindNode(7, 'game', 'node-3');
+      assert.deepEqual(await loc.locateNodes(7), { chat: 'node-9', game: 'node-3' });
+      assert.deepEqual(await loc.locateNodes(8), {});
     });
 
     it('locator - gate and node bindings are independent', async (t) => {
@@ -317,6 +321,55 @@ export function locatorContract(
         nodes,
         uids.map((uid) => `n${uid % 5}`),
       );
+    });
+
+    it('locator - placeActor is a compare-and-set held by a live lease, with a growing fencing token', async (t) => {
+      const loc = await fresh(t, make);
+      const key = `counter/c${Math.random().toString(36).slice(2)}`;
+      assert.equal(await loc.locateActor(key), undefined);
+      await loc.renewLease('n1', 60_000);
+      await loc.renewLease('n2', 60_000);
+      const first = await loc.placeActor(key, 'n1');
+      assert.equal(first.nid, 'n1');
+      assert.deepEqual(await loc.placeActor(key, 'n2'), first, 'a live owner keeps it');
+      assert.deepEqual(await loc.placeActor(key, 'n1'), first, 'placing again on the owner changes nothing');
+      assert.deepEqual(await loc.locateActor(key), first);
+      assert.equal(await loc.releaseActor(key, { nid: 'n2', token: first.token }), false, 'only the owner frees it');
+      assert.equal(await loc.releaseActor(key, { nid: 'n1', token: first.token + 1 }), false, 'with its own token');
+      assert.equal(await loc.releaseActor(key, first), true);
+      assert.equal(await loc.locateActor(key), undefined);
+      const second = await loc.placeActor(key, 'n2');
+      assert.equal(second.nid, 'n2');
+      assert.ok(second.token > first.token, 'the token never goes back, also after a release');
+      await loc.dropLease('n2');
+      const third = await loc.placeActor(key, 'n1');
+      assert.equal(third.nid, 'n1', 'an owner without a lease loses the actor to the next placer');
+      assert.ok(third.token > second.token);
+      assert.equal(await loc.releaseActor(key, second), false, 'the old owner cannot free the new placement');
+    });
+
+    it('locator - a placement lease runs out by itself', async (t) => {
+      const loc = await fresh(t, make);
+      const key = `room/r${Math.random().toString(36).slice(2)}`;
+      await loc.renewLease('short', 150);
+      assert.equal((await loc.placeActor(key, 'short')).nid, 'short');
+      assert.equal((await loc.placeActor(key, 'other')).nid, 'short');
+      const deadline = Date.now() + 5_000;
+      let owner = 'short';
+      while (owner === 'short' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+        owner = (await loc.placeActor(key, 'other')).nid;
+      }
+      assert.equal(owner, 'other');
+    });
+
+    it('locator - concurrent placeActor calls agree on one owner', async (t) => {
+      const loc = await fresh(t, make);
+      const key = `counter/race${Math.random().toString(36).slice(2)}`;
+      const nodes = ['a', 'b', 'c', 'd', 'e'];
+      for (const n of nodes) await loc.renewLease(n, 60_000);
+      const got = await Promise.all(nodes.map((n) => loc.placeActor(key, n)));
+      assert.equal(new Set(got.map((p) => `${p.nid}#${p.token}`)).size, 1, JSON.stringify(got));
     });
 
     it('locator - calls after dispose reject with DUET_ERR_CLOSED and dispose is safe twice', async () => {

@@ -81,7 +81,7 @@ export async function startDuet(
       waiters.add(check);
       check();
     });
-  const ready = await waitFor(/^duet (dev|gate|node): (.*)$/m, opts.readyTimeoutMs ?? 20_000);
+  const ready = await waitFor(/^duet (dev|gate|node|mesh): (.*)$/m, opts.readyTimeoutMs ?? 20_000);
   const line = ready[2] ?? '';
   const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<number | null> => {
     if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
@@ -97,7 +97,7 @@ export async function startDuet(
       return output;
     },
     url: line.match(/listening on (ws\S+)/)?.[1],
-    nodeId: line.match(/node \S+ (\S+) \(codec/)?.[1],
+    nodeId: line.match(/(?:node|mesh) \S+ (\S+) (?:\(codec|services)/)?.[1],
     gateId: line.match(/gate \S+ (\S+) listening/)?.[1],
     get running() {
       return child.exitCode === null && child.signalCode === null;
