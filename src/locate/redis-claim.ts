@@ -1,5 +1,6 @@
-import { UnavailableError } from '../errors.js';
+import { errorMessage, UnavailableError } from '../errors.js';
 import { LocateEventType, type LocateKind, type Uid } from './locator.js';
+import type { RedisClient } from './redis-connect.js';
 import { encodeEvent, gateKey, type LuaScript, nodeKey, script } from './redis-layout.js';
 
 /*
@@ -60,4 +61,17 @@ export function claimOwner(reply: unknown): string {
   if (typeof reply === 'string') return reply;
   if (Buffer.isBuffer(reply)) return reply.toString('utf8');
   throw new UnavailableError(`redis locator: a claim returned ${typeof reply}, expected a string`);
+}
+
+/** Runs one claim's script (EVALSHA, or EVAL when Redis does not have it yet): the id holding the binding after it. */
+export async function runClaim(
+  cmd: RedisClient,
+  c: { script: LuaScript; key: string; args: string[] },
+): Promise<string> {
+  try {
+    return claimOwner(await cmd.call('EVALSHA', c.script.sha, 1, c.key, ...c.args));
+  } catch (err) {
+    if (!errorMessage(err).startsWith('NOSCRIPT')) throw err;
+    return claimOwner(await cmd.call('EVAL', c.script.lua, 1, c.key, ...c.args));
+  }
 }

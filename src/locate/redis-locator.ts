@@ -4,7 +4,7 @@ import { DEFAULT_CACHE_MAX_USERS, LocateCache, type LocateCacheStats } from './l
 import { LocateWatchers } from './locate-watchers.js';
 import { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from './locator.js';
 import { ReconnectSignal } from './reconnect-signal.js';
-import { claimCall, claimOwner } from './redis-claim.js';
+import { claimCall, runClaim } from './redis-claim.js';
 import {
   createRedisClient,
   DEFAULT_CONNECT_TIMEOUT_MS,
@@ -12,15 +12,7 @@ import {
   type RedisClient,
   type RedisConnectOptions,
 } from './redis-connect.js';
-import {
-  DEFAULT_LOCATE_PREFIX,
-  encodeEvent,
-  eventChannel,
-  gateKey,
-  type LuaScript,
-  nodeKey,
-  parseEvent,
-} from './redis-layout.js';
+import { DEFAULT_LOCATE_PREFIX, encodeEvent, eventChannel, gateKey, nodeKey, parseEvent } from './redis-layout.js';
 import { RedisPlacement } from './redis-placement.js';
 import { RedisWriteBatch, type WriteKind, type WriteReply } from './redis-write-batch.js';
 import { checkUid } from './uid.js';
@@ -201,8 +193,10 @@ export class RedisLocator implements Locator {
   async #claim(uid: Uid, kind: LocateKind, name: string, id: string, signal?: AbortSignal): Promise<string> {
     this.#check(uid, signal);
     const c = claimCall(this.prefix, this.#channels[kind], { uid, kind, name, id });
-    const forget = (): void => (kind === 'gate' ? this.#cache.forgetGate(uid) : this.#cache.forgetNode(uid, name));
-    return claimOwner(await this.#eval(c.what, c.script, c.key, c.args, forget, signal));
+    const owner = await this.#call(c.what, signal, () => runClaim(this.#cmd, c));
+    if (kind === 'gate') this.#cache.forgetGate(uid);
+    else this.#cache.forgetNode(uid, name);
+    return owner;
   }
 
   onReconnect(listener: () => void): () => void {
@@ -307,27 +301,6 @@ export class RedisLocator implements Locator {
     const r = await this.#call(what, signal, () => this.#batch.add(kind, key, a, b, event));
     forget();
     return r;
-  }
-
-  /** One script call outside the turn's batch (claims: rare, only when bindings are re-asserted). */
-  async #eval(
-    what: string,
-    s: LuaScript,
-    key: string,
-    args: string[],
-    forget: () => void,
-    signal?: AbortSignal,
-  ): Promise<unknown> {
-    const reply = await this.#call(what, signal, async () => {
-      try {
-        return await this.#cmd.call('EVALSHA', s.sha, 1, key, ...args);
-      } catch (err) {
-        if (!errorMessage(err).startsWith('NOSCRIPT')) throw err;
-        return await this.#cmd.call('EVAL', s.lua, 1, key, ...args);
-      }
-    });
-    forget();
-    return reply;
   }
 
   /** Runs one Redis exchange; every failure becomes UnavailableError with the cause kept. */

@@ -41,7 +41,7 @@ describe('resume - across gates on a NATS cluster', { timeout: 120_000 }, () => 
     '--set',
     'session.resume.bufferMessages=2000',
     '--set',
-    'session.resume.secret="shared-test-secret"',
+    'session.resume.secret="shared-test-secret-0123456789abcdef"',
   ];
 
   before(async () => {

@@ -8,7 +8,7 @@ import { Node } from '../../src/node/node.js';
 import { startEmbedded, until } from '../harness/embedded.js';
 import { connect, type WsTestClient } from '../harness/ws-client.js';
 
-const Route = { ECHO: 1, LOGIN: 2, PROFILE: 30, FORWARD: 31, SECRET: 32 } as const;
+const Route = { ECHO: 1, LOGIN: 2, RPC: 6, COUNTER: 7, PROFILE: 30, FORWARD: 31, SECRET: 32 } as const;
 const SILENCE_MS = 300;
 
 interface Call {
@@ -125,17 +125,17 @@ test('gate security - a sweep over routes -8..40 from an unbound client answers 
   const answered = new Set(
     c.inbox.filter((r) => r.packet?.kind === 'data').map((r) => (r.packet as { route: number }).route),
   );
-  // echo, login (an error answer for body "x") and forward; never profile (authorized), whoami/logout (stateful),
-  // or the internal route.
+  // echo, login (an error answer for body "x"), the stateless diagnostics rpc and counter, and forward; never
+  // profile (authorized), whoami/logout (stateful), or the internal route.
   assert.deepEqual(
     [...answered].sort((a, b) => a - b),
-    [Route.ECHO, Route.LOGIN, Route.FORWARD],
+    [Route.ECHO, Route.LOGIN, Route.RPC, Route.COUNTER, Route.FORWARD],
   );
   const d = e.gate.counters.drops;
   assert.equal(d.internal_route, 1);
   assert.equal(d.unbound_authorized, 1);
   assert.equal(d.unbound_stateful, 2);
-  assert.equal(d.unknown_route, 49 - 7);
+  assert.equal(d.unknown_route, 49 - 9);
   // The forward route did deliver node to node, which is allowed.
   await until(() => secretCalls.length === 1, 'forwarded delivery');
 });
