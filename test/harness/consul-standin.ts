@@ -94,8 +94,9 @@ export interface ConsulStandin extends AsyncDisposable {
 export interface ConsulStandinOptions {
   /** How often TTL expiry, TCP probes and the reaper run. Default 25 ms. */
   sweepIntervalMs?: number;
-  /** Serve HTTPS with this certificate (PEM files), as an agent with TLS on does. */
-  tls?: { certFile: string; keyFile: string };
+  /** Serve HTTPS with this certificate (PEM files), as an agent with TLS on does; with `clientCaFile`, only to
+   * clients presenting a certificate signed by it (Consul's verify_incoming). */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
 }
 
 const META_KEY_RE = /^[A-Za-z0-9_-]+$/;
@@ -431,7 +432,16 @@ export async function startConsulStandin(opts: ConsulStandinOptions = {}): Promi
     });
   };
   const server = tlsFiles
-    ? createHttpsServer({ cert: readFileSync(tlsFiles.certFile), key: readFileSync(tlsFiles.keyFile) }, onRequest)
+    ? createHttpsServer(
+        {
+          cert: readFileSync(tlsFiles.certFile),
+          key: readFileSync(tlsFiles.keyFile),
+          ...(tlsFiles.clientCaFile
+            ? { ca: readFileSync(tlsFiles.clientCaFile), requestCert: true, rejectUnauthorized: true }
+            : {}),
+        },
+        onRequest,
+      )
     : createServer(onRequest);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

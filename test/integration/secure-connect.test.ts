@@ -158,4 +158,21 @@ describe('secure connect - Consul', () => {
       isConfig('registry.consul.keyFile'),
     );
   });
+
+  it('secure connect - registry.consul.certFile and keyFile answer an agent that verifies clients', async (t) => {
+    const s = await startConsulStandin({ tls: { ...certs, clientCaFile: certs.caFile } });
+    t.after(() => s.close());
+    const base = [
+      'registry.adapter="consul"',
+      `registry.consul.addr="${s.addr}"`,
+      `registry.consul.caFile="${certs.caFile}"`,
+    ];
+    const withCert = [`registry.consul.certFile="${certs.certFile}"`, `registry.consul.keyFile="${certs.keyFile}"`];
+    const a = await adapters([...base, ...withCert]);
+    await a.registry.register(sampleInstance({ id: 'mtls-1', kind: 'node' }));
+    assert.ok(s.services.has('node-mtls-1'));
+    const anonymous = await adapters(base);
+    await assert.rejects(anonymous.registry.register(sampleInstance({ id: 'mtls-2', kind: 'node' })), isUnavailable);
+    assert.equal(s.services.has('node-mtls-2'), false);
+  });
 });
