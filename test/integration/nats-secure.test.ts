@@ -79,6 +79,7 @@ describe('nats secure - the example nats-server configuration', { timeout: 60_00
       codec,
     });
     registerDiagnostics(node);
+    node.services.provide('calc', { upper: (call) => new TextDecoder().decode(call.body).toUpperCase() });
     await node.start();
     const transport = createWsTransport({ host: '127.0.0.1', port: 0, maxPayload: codec.maxFrameBytes });
     gate = new Gate({
@@ -120,6 +121,8 @@ describe('nats secure - the example nats-server configuration', { timeout: 60_00
     assert.equal(pushed, 1);
     const got = await client.next({ timeoutMs: 3000, match: (r) => r.packet?.kind === 'data' && r.packet.route === 9 });
     assert.equal(Buffer.from(got.packet?.kind === 'data' ? got.packet.body : []).toString(), 'pushed');
+    // Mesh RPC between nodes (here the node calls itself through NATS) under the node user's rights.
+    assert.match((await node.services.call('calc', 'upper', 'abc')).text(), /ABC/);
     assert.deepEqual(errors.gate, [], 'the gate user has every right the gate uses');
     assert.deepEqual(errors.node, [], 'the node user has every right the node uses');
     assert.doesNotMatch(await nats.logTail(200), /Permissions Violation/);
