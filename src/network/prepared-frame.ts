@@ -90,6 +90,8 @@ export function writeCorked(s: Corkable, bytes: Uint8Array): void {
 
 function uncorkAll(): void {
   isUncorkScheduled = false;
-  for (const s of corked) if (!s.destroyed) s.uncork();
+  // Emptied first: a write made while uncorking corks its socket anew and schedules the next uncork.
+  const sockets = [...corked];
   corked.clear();
+  for (const s of sockets) if (!s.destroyed) s.uncork();
 }

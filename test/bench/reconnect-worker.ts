@@ -49,6 +49,19 @@ async function login(e: Entry): Promise<boolean> {
   }
 }
 
+/** As a game client would: a login refused while the cluster settles is retried (every 500 ms) while connected. */
+async function relogin(e: Entry): Promise<void> {
+  for (let i = 0; i < 60 && e.client.state === 'open'; i++) {
+    if (await login(e)) {
+      e.served = true;
+      e.reconnected = true;
+      lastServedEpoch = Date.now();
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 async function setup(url: string, count: number, uidBase: number): Promise<void> {
   let next = 0;
   let failed = 0;
@@ -72,13 +85,7 @@ async function setup(url: string, count: number, uidBase: number): Promise<void>
         attempts++;
       });
       client.on('open', ({ isReconnect }) => {
-        if (!isReconnect) return;
-        void login(e).then((ok) => {
-          if (!ok) return;
-          e.served = true;
-          e.reconnected = true;
-          lastServedEpoch = Date.now();
-        });
+        if (isReconnect) void relogin(e);
       });
       client.on('error', () => {});
       try {
