@@ -39,6 +39,8 @@ export interface System {
   readonly protocol: Protocol;
   /** Server processes by role (CPU and RSS are read from these). */
   readonly pids: Record<string, number>;
+  /** The last output of the duet processes by role (their warnings and errors), for a run that went wrong. */
+  logs?(): Record<string, string>;
   stop(): Promise<void>;
 }
 
@@ -83,13 +85,13 @@ export async function startDuetProcess(
   args: string[],
   profDir: string | undefined,
   profName: string,
-): Promise<{ pid: number; url: string | undefined; stop(): Promise<void> }> {
+): Promise<{ pid: number; url: string | undefined; stop(): Promise<void>; output(): string }> {
   const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profName}.cpuprofile`] : [];
   const p = await spawnReady(process.execPath, [...prof, DUET_BIN, ...args], /^duet (dev|gate|node): (.*)$/m, {
     timeoutMs: 30_000,
   });
   const line = p.match[2] ?? '';
-  return { pid: p.pid, url: line.match(/listening on (ws\S+)/)?.[1], stop: () => p.stop() };
+  return { pid: p.pid, url: line.match(/listening on (ws\S+)/)?.[1], stop: () => p.stop(), output: p.output };
 }
 
 /** Sends one echo request until one answers (the gate has learned the node's routes), or fails at the deadline. */
@@ -207,6 +209,7 @@ export async function startDuetNats(o: SystemOptions = {}): Promise<System> {
       url,
       protocol: 'duet',
       pids: { gate: gate.pid, nats: nats.pid, node: node.pid, ...(redis ? { redis: redis.pid } : {}) },
+      logs: () => ({ gate: gate.output(), node: node.output() }),
       stop: async () => {
         await gate.stop();
         await node.stop();

@@ -109,6 +109,14 @@ export async function runStorm(sys: System, o: StormOptions): Promise<StormResul
       during,
       steadyLost: result.lost,
     };
+    if (warm.failed + s.failed + result.lost > 0) {
+      // What the gate and node said (warn and error lines): a storm that lost answers must show why.
+      for (const [role, text] of Object.entries(sys.logs?.() ?? {})) {
+        const lines = text.split('\n').filter((l) => /warn|error|fail/i.test(l));
+        o.log(`  ${role} said (last ${Math.min(20, lines.length)} of ${lines.length} warn/error lines):`);
+        for (const l of lines.slice(-20)) o.log(`    ${l.slice(0, 300)}`);
+      }
+    }
     o.log(
       `  ${sys.name} storm: ${s.ok}/${o.logins} logins in ${Math.round(stormMs)} ms = ${Math.round(out.loginsPerSec)}/s; steady p99 ${before.p99ms.toFixed(2)} ms before, ${during.p99ms.toFixed(2)} ms during`,
     );
