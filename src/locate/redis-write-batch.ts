@@ -39,7 +39,9 @@ export const DEFAULT_MAX_WRITES_PER_CALL = 256;
 /*
  * KEYS: one per write. ARGV[1] gate channel, ARGV[2] node channel, then four per write: kind, a, b, event.
  * The commands are due's (SET KEEPTTL, HSET, compare-and-delete GET/DEL, HGET/HDEL) and each event is published
- * right after its change, so the channel order is the change order. redis.pcall keeps one bad key (WRONGTYPE)
+ * in the same script right after its change, so the channel order is the change order (due sends PUBLISH as a
+ * separate command, so two instances binding one uid can publish in the opposite order of their writes and leave
+ * every cache stale). redis.pcall keeps one bad key (WRONGTYPE)
  * from failing the writes around it: that write alone reports 'E<message>'. Replies: 'O<previous gid>' for a
  * bind, 'O' or 'N' (value did not match, nothing done) for an unbind.
  */
