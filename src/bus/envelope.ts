@@ -174,6 +174,43 @@ function codec<T extends P, P>(name: string, type: MessageType<P>): Codec<T> {
 
 const pb = duet.cluster;
 
+/**
+ * Compile-time: every field of a generated message has a key in its view, so a field added to proto/cluster.proto
+ * (and regenerated) fails the type check until the view names it. `T extends P` above checks the types.
+ */
+type Fields<P> = Exclude<keyof P, '$unknowns'>;
+type Covered<T, P> = [Exclude<Fields<P>, keyof T>] extends [never] ? true : { missing: Exclude<Fields<P>, keyof T> };
+type Assert<T extends true> = T;
+type Op<K extends keyof GateOpBody> = NonNullable<GateOpBody[K]>;
+type Item<K extends 'deliver' | 'trigger' | 'moved'> = NonNullable<Extract<NodeItem, Record<K, object>>[K]>;
+export type EnvelopeViewsCoverGeneratedFields = [
+  Assert<Covered<NodeBatch, duet.cluster.NodeBatch.$Properties>>,
+  Assert<Covered<Item<'deliver'>, duet.cluster.Deliver.$Properties>>,
+  Assert<Covered<Item<'trigger'>, duet.cluster.Trigger.$Properties>>,
+  Assert<Covered<Item<'moved'>, duet.cluster.Moved.$Properties>>,
+  Assert<Covered<GateOps, duet.cluster.GateOps.$Properties>>,
+  // `op` is the oneof's name (which member is set), not a field.
+  Assert<Covered<GateOp, Omit<duet.cluster.GateOp.$Properties, 'op'>>>,
+  Assert<Covered<Op<'bind'>, duet.cluster.Bind.$Properties>>,
+  Assert<Covered<Op<'unbind'>, duet.cluster.Unbind.$Properties>>,
+  Assert<Covered<Op<'push'>, duet.cluster.Push.$Properties>>,
+  Assert<Covered<Op<'multicast'>, duet.cluster.Multicast.$Properties>>,
+  Assert<Covered<Op<'broadcast'>, duet.cluster.Broadcast.$Properties>>,
+  Assert<Covered<Op<'publish'>, duet.cluster.Publish.$Properties>>,
+  Assert<Covered<Op<'subscribe'>, duet.cluster.Subscribe.$Properties>>,
+  Assert<Covered<Op<'unsubscribe'>, duet.cluster.Unsubscribe.$Properties>>,
+  Assert<Covered<Op<'disconnect'>, duet.cluster.Disconnect.$Properties>>,
+  Assert<Covered<Op<'isOnline'>, duet.cluster.IsOnline.$Properties>>,
+  Assert<Covered<Op<'stat'>, duet.cluster.Stat.$Properties>>,
+  Assert<Covered<Op<'getIp'>, duet.cluster.GetIP.$Properties>>,
+  Assert<Covered<Op<'fence'>, duet.cluster.Fence.$Properties>>,
+  Assert<Covered<Results, duet.cluster.Results.$Properties>>,
+  Assert<Covered<Result, duet.cluster.Result.$Properties>>,
+  Assert<Covered<Transition, duet.cluster.Transition.$Properties>>,
+  Assert<Covered<Takeover, duet.cluster.Takeover.$Properties>>,
+  Assert<Covered<TakeoverReply, duet.cluster.TakeoverReply.$Properties>>,
+];
+
 export const NodeBatchCodec = codec<NodeBatch, duet.cluster.NodeBatch.$Properties>('NodeBatch', pb.NodeBatch);
 export const GateOpsCodec = codec<GateOps, duet.cluster.GateOps.$Properties>('GateOps', pb.GateOps);
 export const ResultsCodec = codec<Results, duet.cluster.Results.$Properties>('Results', pb.Results);
