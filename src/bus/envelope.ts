@@ -104,6 +104,8 @@ export interface Codec<T> {
  * decoded envelope needs no walk and no copy: the generated decoders call these methods for every int64 field.
  */
 class NumberReader extends protobuf.Reader {}
+/** The same over a Buffer (the in-process bus hands encoded Buffers on): Buffer's native string and slice reads. */
+class NumberBufferReader extends protobuf.BufferReader {}
 const TWO_32 = 2 ** 32;
 /** A varint as a 64-bit integer (low and high words, as protobufjs's LongBits), then as a number. */
 function readVarint64(r: protobuf.Reader, signed: boolean): number {
@@ -133,18 +135,22 @@ function readVarint64(r: protobuf.Reader, signed: boolean): number {
   }
   throw new Error('invalid varint encoding');
 }
-Object.defineProperties(NumberReader.prototype, {
-  int64: {
-    value: function int64(this: protobuf.Reader) {
-      return readVarint64(this, true);
+for (const reader of [NumberReader, NumberBufferReader]) {
+  Object.defineProperties(reader.prototype, {
+    int64: {
+      value: function int64(this: protobuf.Reader) {
+        return readVarint64(this, true);
+      },
     },
-  },
-  uint64: {
-    value: function uint64(this: protobuf.Reader) {
-      return readVarint64(this, false);
+    uint64: {
+      value: function uint64(this: protobuf.Reader) {
+        return readVarint64(this, false);
+      },
     },
-  },
-});
+  });
+}
+const readerOf = (bytes: Uint8Array): protobuf.Reader =>
+  Buffer.isBuffer(bytes) ? new NumberBufferReader(bytes) : new NumberReader(bytes);
 
 /** What a generated message class offers: encode from its properties, decode from a reader. */
 interface MessageType<P> {
@@ -162,7 +168,7 @@ function codec<T extends P, P>(name: string, type: MessageType<P>): Codec<T> {
     encode: (value) => type.encode(value).finish(),
     decode: (bytes) => {
       try {
-        return type.decode(new NumberReader(bytes)) as T;
+        return type.decode(readerOf(bytes)) as T;
       } catch (err) {
         throw new DuetError(ErrorCode.ENVELOPE_DECODE, `invalid ${name} envelope: ${(err as Error).message}`, {
           cause: err,
