@@ -104,6 +104,8 @@ export interface Codec<T> {
  * decoded envelope needs no walk and no copy: the generated decoders call these methods for every int64 field.
  */
 class NumberReader extends protobuf.Reader {}
+/** The same over a Buffer (the in-process bus hands encoded Buffers on): Buffer's native string and slice reads. */
+class NumberBufferReader extends protobuf.BufferReader {}
 const TWO_32 = 2 ** 32;
 /** A varint as a 64-bit integer (low and high words, as protobufjs's LongBits), then as a number. */
 function readVarint64(r: protobuf.Reader, signed: boolean): number {
@@ -133,18 +135,22 @@ function readVarint64(r: protobuf.Reader, signed: boolean): number {
   }
   throw new Error('invalid varint encoding');
 }
-Object.defineProperties(NumberReader.prototype, {
-  int64: {
-    value: function int64(this: protobuf.Reader) {
-      return readVarint64(this, true);
+for (const reader of [NumberReader, NumberBufferReader]) {
+  Object.defineProperties(reader.prototype, {
+    int64: {
+      value: function int64(this: protobuf.Reader) {
+        return readVarint64(this, true);
+      },
     },
-  },
-  uint64: {
-    value: function uint64(this: protobuf.Reader) {
-      return readVarint64(this, false);
+    uint64: {
+      value: function uint64(this: protobuf.Reader) {
+        return readVarint64(this, false);
+      },
     },
-  },
-});
+  });
+}
+const readerOf = (bytes: Uint8Array): protobuf.Reader =>
+  Buffer.isBuffer(bytes) ? new NumberBufferReader(bytes) : new NumberReader(bytes);
 
 /** What a generated message class offers: encode from its properties, decode from a reader. */
 interface MessageType<P> {
@@ -162,7 +168,7 @@ function codec<T extends P, P>(name: string, type: MessageType<P>): Codec<T> {
     encode: (value) => type.encode(value).finish(),
     decode: (bytes) => {
       try {
-        return type.decode(new NumberReader(bytes)) as T;
+        return type.decode(readerOf(bytes)) as T;
       } catch (err) {
         throw new DuetError(ErrorCode.ENVELOPE_DECODE, `invalid ${name} envelope: ${(err as Error).message}`, {
           cause: err,
@@ -173,6 +179,43 @@ function codec<T extends P, P>(name: string, type: MessageType<P>): Codec<T> {
 }
 
 const pb = duet.cluster;
+
+/**
+ * Compile-time: every field of a generated message has a key in its view, so a field added to proto/cluster.proto
+ * (and regenerated) fails the type check until the view names it. `T extends P` above checks the types.
+ */
+type Fields<P> = Exclude<keyof P, '$unknowns'>;
+type Covered<T, P> = [Exclude<Fields<P>, keyof T>] extends [never] ? true : { missing: Exclude<Fields<P>, keyof T> };
+type Assert<T extends true> = T;
+type Op<K extends keyof GateOpBody> = NonNullable<GateOpBody[K]>;
+type Item<K extends 'deliver' | 'trigger' | 'moved'> = NonNullable<Extract<NodeItem, Record<K, object>>[K]>;
+export type EnvelopeViewsCoverGeneratedFields = [
+  Assert<Covered<NodeBatch, duet.cluster.NodeBatch.$Properties>>,
+  Assert<Covered<Item<'deliver'>, duet.cluster.Deliver.$Properties>>,
+  Assert<Covered<Item<'trigger'>, duet.cluster.Trigger.$Properties>>,
+  Assert<Covered<Item<'moved'>, duet.cluster.Moved.$Properties>>,
+  Assert<Covered<GateOps, duet.cluster.GateOps.$Properties>>,
+  // `op` is the oneof's name (which member is set), not a field.
+  Assert<Covered<GateOp, Omit<duet.cluster.GateOp.$Properties, 'op'>>>,
+  Assert<Covered<Op<'bind'>, duet.cluster.Bind.$Properties>>,
+  Assert<Covered<Op<'unbind'>, duet.cluster.Unbind.$Properties>>,
+  Assert<Covered<Op<'push'>, duet.cluster.Push.$Properties>>,
+  Assert<Covered<Op<'multicast'>, duet.cluster.Multicast.$Properties>>,
+  Assert<Covered<Op<'broadcast'>, duet.cluster.Broadcast.$Properties>>,
+  Assert<Covered<Op<'publish'>, duet.cluster.Publish.$Properties>>,
+  Assert<Covered<Op<'subscribe'>, duet.cluster.Subscribe.$Properties>>,
+  Assert<Covered<Op<'unsubscribe'>, duet.cluster.Unsubscribe.$Properties>>,
+  Assert<Covered<Op<'disconnect'>, duet.cluster.Disconnect.$Properties>>,
+  Assert<Covered<Op<'isOnline'>, duet.cluster.IsOnline.$Properties>>,
+  Assert<Covered<Op<'stat'>, duet.cluster.Stat.$Properties>>,
+  Assert<Covered<Op<'getIp'>, duet.cluster.GetIP.$Properties>>,
+  Assert<Covered<Op<'fence'>, duet.cluster.Fence.$Properties>>,
+  Assert<Covered<Results, duet.cluster.Results.$Properties>>,
+  Assert<Covered<Result, duet.cluster.Result.$Properties>>,
+  Assert<Covered<Transition, duet.cluster.Transition.$Properties>>,
+  Assert<Covered<Takeover, duet.cluster.Takeover.$Properties>>,
+  Assert<Covered<TakeoverReply, duet.cluster.TakeoverReply.$Properties>>,
+];
 
 export const NodeBatchCodec = codec<NodeBatch, duet.cluster.NodeBatch.$Properties>('NodeBatch', pb.NodeBatch);
 export const GateOpsCodec = codec<GateOps, duet.cluster.GateOps.$Properties>('GateOps', pb.GateOps);
