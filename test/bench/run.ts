@@ -21,6 +21,7 @@ import { runBroadcast } from './scenarios/broadcast.js';
 import { type EchoLoad, runEcho } from './scenarios/echo.js';
 import { runIdle } from './scenarios/idle.js';
 import { runReconnect } from './scenarios/reconnect.js';
+import { runRpc } from './scenarios/rpc.js';
 import { runStorm } from './scenarios/storm.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -54,6 +55,7 @@ const settings = quick
       open: { clients: 1000, totalRate: 10_000, measureMs: 2000 },
       storm: { logins: 5000, steady: 50, beforeMs: 1500 },
       reconnect: { sessions: 5000, steady: 50, beforeMs: 1500, deadlineMs: 30_000 },
+      rpc: { concurrency: 50, bodyBytes: 32, measureMs: 1500 },
     }
   : {
       runs: 3,
@@ -74,9 +76,10 @@ const settings = quick
       open: { clients: 1000, totalRate: 10_000, measureMs: 4000 },
       storm: { logins: 5000, steady: 50, beforeMs: 3000 },
       reconnect: { sessions: 10_000, steady: 50, beforeMs: 3000, deadlineMs: 40_000 },
+      rpc: { concurrency: 50, bodyBytes: 32, measureMs: 2500 },
     };
 if (args.runs) settings.runs = Number(args.runs);
-const only = new Set((args.only ?? 'echo,open,broadcast,storm,reconnect,idle').split(','));
+const only = new Set((args.only ?? 'echo,open,broadcast,storm,reconnect,idle,rpc').split(','));
 const wanted = (args.systems ? args.systems.split(',') : ALL_SYSTEMS) as SystemName[];
 
 const log = (line: string): void => console.log(line);
@@ -276,6 +279,11 @@ async function main(): Promise<void> {
     } catch (err) {
       skipped.reconnect = (err as Error).message;
     }
+  }
+
+  if (only.has('rpc')) {
+    log('\n== rpc between two nodes');
+    report.rpc = await runRpc({ ...settings.rpc, warmupMs: settings.warmupMs, runs: settings.runs, log });
   }
 
   if (only.has('idle')) {

@@ -1,9 +1,10 @@
 import type { Bus, BusMessage, Subscription } from '../../bus/bus.js';
 import { checkToken } from '../../bus/subjects.js';
-import { DuetError, ErrorCode, errorMessage, RemoteError, TimeoutError } from '../../errors.js';
+import { DuetError, ErrorCode, errorMessage, RemoteError } from '../../errors.js';
 import { settleWithin } from '../../lifecycle.js';
 import type { Log } from '../../log/types.js';
 import { type BodyCodec, type Decoder, toBody } from '../body-codec.js';
+import { ServedCall } from './served-call.js';
 import type { CallObserver, CallOptions, ServiceCall, ServiceCounters, ServiceMethods, ServiceReply } from './types.js';
 import { codeOf, decodeReply, decodeRequest, encodeReply, encodeRequest } from './wire.js';
 
@@ -39,7 +40,7 @@ export class Services {
   readonly #provided = new Map<string, ServiceMethods>();
   readonly #subs: Subscription[] = [];
   /** Calls being served, by call id: aborted on cancel or forced stop. */
-  readonly #serving = new Map<string, AbortController>();
+  readonly #serving = new Map<string, ServedCall>();
   readonly #loops: Promise<void>[] = [];
   #started = false;
   #seq = 0;
@@ -110,20 +111,17 @@ export class Services {
       msg.respond(encodeReply({ ok: false, code: ErrorCode.ROUTE_NOT_FOUND, message }));
       return;
     }
-    const ac = new AbortController();
-    const deadline = Date.now() + req.budgetMs;
-    const timer = setTimeout(
-      () => ac.abort(new TimeoutError(`${name}.${method}: the caller's deadline passed`)),
-      req.budgetMs,
-    );
-    this.#serving.set(req.callId, ac);
+    const served = new ServedCall(Date.now() + req.budgetMs, `${name}.${method}`);
+    this.#serving.set(req.callId, served);
     const codec = this.#o.body;
     const call: ServiceCall = {
       service: name,
       method,
       caller: req.caller,
-      deadline,
-      signal: ac.signal,
+      deadline: served.deadline,
+      get signal() {
+        return served.signal;
+      },
       body: req.body,
       parse: <T>(d?: Decoder<T>): T => codec.decode(req.body, d),
     };
@@ -136,7 +134,7 @@ export class Services {
       this.#o.log.warn('service method failed', { service: name, method, caller: req.caller, err: errorMessage(err) });
       msg.respond(encodeReply({ ok: false, code: codeOf(err), message: errorMessage(err) }));
     } finally {
-      clearTimeout(timer);
+      served.done();
       this.#serving.delete(req.callId);
     }
   }

@@ -3,6 +3,7 @@ import type { BroadcastResult } from '../scenarios/broadcast.js';
 import { describe, type EchoCell } from '../scenarios/echo.js';
 import type { IdleResult } from '../scenarios/idle.js';
 import type { ReconnectResult } from '../scenarios/reconnect.js';
+import type { RpcResult } from '../scenarios/rpc.js';
 import type { StormResult } from '../scenarios/storm.js';
 import type { EnvInfo } from './env-info.js';
 
@@ -23,6 +24,8 @@ export interface BenchReport {
   storm: StormResult[];
   reconnect: ReconnectResult[];
   idle: IdleResult[];
+  /** Service calls between two nodes beside plain NATS request/reply (issue 17). */
+  rpc?: RpcResult[];
   ratios: Ratio[];
   skipped: Record<string, string>;
   loadavgEnd: number[];
@@ -103,6 +106,22 @@ export function ratios(r: Omit<BenchReport, 'ratios'>): Ratio[] {
       value: x,
       target: '≤ 1.2',
       met: x <= 1.2,
+    });
+  }
+  const svc = r.rpc?.find((x) => x.system === 'duet service call');
+  const plain = r.rpc?.find((x) => x.system === 'plain NATS request');
+  if (svc && plain) {
+    out.push({
+      name: `rpc duet service call/plain NATS request calls/s (${svc.concurrency} in flight)`,
+      value: svc.median.callsPerSec / plain.median.callsPerSec,
+      target: '(info)',
+      met: undefined,
+    });
+    out.push({
+      name: 'rpc duet service call/plain NATS request p99',
+      value: svc.median.p99ms / plain.median.p99ms,
+      target: '(info)',
+      met: undefined,
     });
   }
   for (const b of r.broadcast) {
@@ -240,6 +259,23 @@ export function formatReport(r: BenchReport): string {
         table(
           ['system', 'sessions', 'RSS per session KiB', 'runs'],
           r.idle.map((i) => [i.system, String(i.sessions), f2(i.medianBytesPerSession / 1024), String(i.runs.length)]),
+        ),
+    );
+  }
+  if (r.rpc && r.rpc.length > 0) {
+    parts.push(
+      '\nService calls between two nodes (closed loop), medians:\n' +
+        table(
+          ['system', 'in flight', 'body B', 'calls/s', 'p50 ms', 'p99 ms', 'runs'],
+          r.rpc.map((x) => [
+            x.system,
+            String(x.concurrency),
+            String(x.bodyBytes),
+            f0(x.median.callsPerSec),
+            f2(x.median.p50ms),
+            f2(x.median.p99ms),
+            String(x.runs.length),
+          ]),
         ),
     );
   }
