@@ -44,7 +44,14 @@ export { Gate, type GateOptions } from './gate/gate.js';
 export type { ResumeOptions } from './gate/resume.js';
 export type { DispatchStrategy } from './gate/strategy.js';
 export { Cleanup, type CleanupStep, type Service, type ServiceRunState, type StopOptions } from './lifecycle.js';
-export { type LocateEvent, LocateEventType, type LocateKind, type Locator, type Uid } from './locate/locator.js';
+export {
+  type ActorPlacement,
+  type LocateEvent,
+  LocateEventType,
+  type LocateKind,
+  type Locator,
+  type Uid,
+} from './locate/locator.js';
 export { MemoryLocator } from './locate/memory-locator.js';
 export { consoleLog, type Log, type LogFields, silentLog } from './log/types.js';
 export type {
@@ -57,12 +64,21 @@ export type {
   TransportStats,
 } from './network/transport.js';
 // Node apps: the app contract, the node, its router, handlers, middleware and contexts.
+export type { Actor, ActorCreator, ActorMessage, ActorTimer, Processor } from './node/actors/actor.js';
 export type { NodeApp } from './node/app.js';
 export { type BodyCodec, type Decoder, jsonCodec, protoCodec } from './node/body-codec.js';
 export { EventContext, type EventName, RequestContext, SessionContext } from './node/context.js';
+export type { HookName } from './node/hooks.js';
 export { type EventHandler, Node, type NodeCounters, type NodeOptions } from './node/node.js';
 export { ClusterProxy, type Kind, type MessageArgs, SessionKind, type TargetArgs } from './node/proxy.js';
 export { type Handler, type Middleware, type RouteEntry, type RouteOptions, Router } from './node/router.js';
+export {
+  type CallOptions,
+  type MethodHandler,
+  type ServiceCall,
+  ServiceError,
+  type ServiceReply,
+} from './node/services/types.js';
 // The client packet format.
 export { type DataPacket, type DecodeResult, type HeartbeatPacket, type Packet, PacketCodec } from './packet/codec.js';
 export { DEFAULT_PACKET_OPTIONS, type PacketOptions } from './packet/options.js';
