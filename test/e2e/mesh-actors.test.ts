@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { connect } from '@nats-io/transport-node';
 import WebSocket from 'ws';
 import { Client } from '../../src/client/index.js';
 import { DiagnosticRoute } from '../../src/demo/diagnostics.js';
@@ -89,6 +90,26 @@ describe('mesh and actors - 2 gates, 3 nodes and a mesh process over a 3-server 
     assert.deepEqual([...answered.keys()].sort(), nodes.map((n) => n.nodeId).sort(), 'every node answered');
     assert.match(await ask(c, DiagnosticRoute.RPC, 'inventory'), new RegExp(`->${mesh.nodeId}$`));
     assert.equal(await ask(c, DiagnosticRoute.RPC, 'nobody'), `error:${ErrorCode.NO_INSTANCE}`);
+  });
+
+  it('rpc - services are visible to NATS service tooling ($SRV PING and INFO)', async () => {
+    const nc = await connect({ servers: [nats.urls[1] as string] });
+    try {
+      const ping = (await nc.request('$SRV.PING.inventory', '', { timeout: 2000 })).json<{
+        id: string;
+        name: string;
+      }>();
+      assert.deepEqual([ping.name, ping.id], ['inventory', mesh.nodeId]);
+      const node = nodes[0] as DuetProcess;
+      const info = (await nc.request(`$SRV.INFO.diag.${node.nodeId}`, '', { timeout: 2000 })).json<{
+        endpoints: { name: string; subject: string; queue_group: string }[];
+      }>();
+      assert.deepEqual(info.endpoints, [
+        { name: 'whoami', subject: `${prefix}.svc.diag.whoami`, queue_group: `${prefix}.svc.diag`, metadata: null },
+      ]);
+    } finally {
+      await nc.close();
+    }
   });
 
   it('rpc - a timeout and a cancellation reach the callee; the callee error keeps its code', async () => {

@@ -11,7 +11,11 @@ import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 type Ctx = { after: (fn: () => unknown) => void };
 
 /** `n` nodes on one memory bus; `provide` runs on each before start. */
-async function cluster(t: Ctx, n: number, provide: (node: Node, i: number) => void): Promise<Node[]> {
+async function cluster(
+  t: Ctx,
+  n: number,
+  provide: (node: Node, i: number) => void,
+): Promise<Node[] & { bus: MemoryBus }> {
   const bus = new MemoryBus();
   const locator = new MemoryLocator();
   const registry = new MemoryRegistry();
@@ -27,7 +31,7 @@ async function cluster(t: Ctx, n: number, provide: (node: Node, i: number) => vo
     for (const node of nodes) await node.stop();
     await bus.drain();
   });
-  return nodes;
+  return Object.assign(nodes, { bus });
 }
 
 function deferred<T>(): { promise: Promise<T>; resolve: (v: T) => void } {
@@ -165,4 +169,62 @@ test('services - provide after start and bad names are refused', async (t) => {
     (err) => codeOf(err) === ErrorCode.ROUTE_REGISTERED,
   );
   await assert.rejects(node.services.call('a.b', 'm'), /service name/);
+});
+
+test('services - NATS service discovery ($SRV PING, INFO, STATS) answers for every instance', async (t) => {
+  const nodes = await cluster(t, 3, (node, i) => {
+    if (i > 0)
+      node.services.provide(
+        'math',
+        {
+          add: () => 'x',
+          fail: () => {
+            throw new ServiceError('NOPE', 'no');
+          },
+        },
+        { version: '2.1.0', description: 'adds' },
+      );
+  });
+  const caller = nodes[0] as Node;
+  for (let i = 0; i < 4; i++) await caller.services.call('math', 'add');
+  await caller.services.call('math', 'fail').catch(() => {});
+  const ask = async (subject: string) => {
+    const raw = await nodes.bus.request(subject, new Uint8Array(0), { timeoutMs: 1000 });
+    return JSON.parse(new TextDecoder().decode(raw)) as Record<string, unknown>;
+  };
+  const ping = await ask('$SRV.PING.math.n1');
+  assert.deepEqual(ping, {
+    name: 'math',
+    id: 'n1',
+    version: '2.1.0',
+    metadata: {},
+    type: 'io.nats.micro.v1.ping_response',
+  });
+  const info = await ask('$SRV.INFO.math.n2');
+  assert.equal(info.type, 'io.nats.micro.v1.info_response');
+  assert.equal(info.description, 'adds');
+  assert.deepEqual(
+    (info.endpoints as { name: string; subject: string; queue_group: string }[]).map((e) => [
+      e.name,
+      e.subject,
+      e.queue_group,
+    ]),
+    [
+      ['add', 'duet.svc.math.add', 'duet.svc.math'],
+      ['fail', 'duet.svc.math.fail', 'duet.svc.math'],
+    ],
+  );
+  let requests = 0;
+  let errors = 0;
+  for (const id of ['n1', 'n2']) {
+    const stats = await ask(`$SRV.STATS.math.${id}`);
+    assert.equal(stats.type, 'io.nats.micro.v1.stats_response');
+    for (const e of stats.endpoints as { num_requests: number; num_errors: number; last_error: string }[]) {
+      requests += e.num_requests;
+      errors += e.num_errors;
+      if (e.num_errors > 0) assert.equal(e.last_error, 'NOPE: no');
+    }
+  }
+  assert.equal(requests, 5);
+  assert.equal(errors, 1);
 });

@@ -4,6 +4,7 @@ import { DuetError, ErrorCode, errorMessage, RemoteError } from '../../errors.js
 import { settleWithin } from '../../lifecycle.js';
 import type { Log } from '../../log/types.js';
 import { type BodyCodec, type Decoder, toBody } from '../body-codec.js';
+import { type EndpointStats, type MicroContext, type MicroService, microResponse, microSubjects } from './micro.js';
 import { ServedCall } from './served-call.js';
 import type { CallObserver, CallOptions, ServiceCall, ServiceCounters, ServiceMethods, ServiceReply } from './types.js';
 import { codeOf, decodeReply, decodeRequest, encodeReply, encodeRequest } from './wire.js';
@@ -42,6 +43,10 @@ export class Services {
   /** Calls being served, by call id: aborted on cancel or forced stop. */
   readonly #serving = new Map<string, ServedCall>();
   readonly #loops: Promise<void>[] = [];
+  readonly #about = new Map<string, { version: string; description: string }>();
+  /** Per method, `{service}.{method}`, for the NATS service STATS answer. */
+  readonly #stats = new Map<string, EndpointStats>();
+  #startedAt = new Date();
   #started = false;
   #seq = 0;
 
@@ -49,13 +54,17 @@ export class Services {
     this.#o = o;
   }
 
-  /** Provides `name` with its methods (before start). Service and method names are bus tokens. */
-  provide(name: string, methods: ServiceMethods): void {
+  /**
+   * Provides `name` with its methods (before start). Service and method names are bus tokens. `version` and
+   * `description` are what NATS's service tooling (`nats micro info`) shows.
+   */
+  provide(name: string, methods: ServiceMethods, about: { version?: string; description?: string } = {}): void {
     if (this.#started) throw new DuetError(ErrorCode.ROUTE_REGISTERED, `service ${name} must be provided before start`);
     checkToken(name, 'service name');
     for (const m of Object.keys(methods)) checkToken(m, `method name of service ${name}`);
     if (this.#provided.has(name)) throw new DuetError(ErrorCode.ROUTE_REGISTERED, `service ${name} provided twice`);
     this.#provided.set(name, methods);
+    this.#about.set(name, { version: about.version ?? '1.0.0', description: about.description ?? '' });
   }
 
   /** The names of the services this node provides. */
@@ -71,6 +80,22 @@ export class Services {
     for (const [name, methods] of this.#provided) {
       const sub = this.#o.bus.subscribe(`${p}.svc.${name}.*`, { queue: `${p}.svc.${name}` });
       this.#loop(sub, (msg) => void this.#serve(name, methods, msg));
+    }
+    this.#startedAt = new Date();
+    for (const [name, methods] of this.#provided) {
+      const about = this.#about.get(name) ?? { version: '1.0.0', description: '' };
+      const svc: MicroService = { name, methods: Object.keys(methods), ...about };
+      const ctx: MicroContext = {
+        id: this.#o.nodeId,
+        prefix: p,
+        started: this.#startedAt,
+        stats: (service, method) => this.#stats.get(`${service}.${method}`),
+      };
+      for (const { verb, subject } of microSubjects(name, this.#o.nodeId))
+        this.#loop(
+          this.#o.bus.subscribe(subject),
+          (msg) => void msg.respond(enc.encode(microResponse(verb, svc, ctx))),
+        );
     }
     this.#loop(this.#o.bus.subscribe(`${p}.svc.cancel`), (msg) => {
       const ac = this.#serving.get(dec.decode(msg.data));
@@ -126,16 +151,27 @@ export class Services {
       parse: <T>(d?: Decoder<T>): T => codec.decode(req.body, d),
     };
     this.counters.served++;
+    const key = `${name}.${method}`;
+    let st = this.#stats.get(key);
+    if (!st) {
+      st = { requests: 0, errors: 0, lastError: '', processingNs: 0 };
+      this.#stats.set(key, st);
+    }
+    st.requests++;
+    const t0 = performance.now();
     try {
       const value = await handler(call);
       msg.respond(encodeReply({ ok: true, from: this.#o.nodeId, body: toBody(codec, value) }));
     } catch (err) {
       this.counters.servedErrors++;
+      st.errors++;
+      st.lastError = `${codeOf(err)}: ${errorMessage(err)}`;
       this.#o.log.warn('service method failed', { service: name, method, caller: req.caller, err: errorMessage(err) });
       msg.respond(encodeReply({ ok: false, code: codeOf(err), message: errorMessage(err) }));
     } finally {
       served.done();
       this.#serving.delete(req.callId);
+      st.processingNs += Math.round((performance.now() - t0) * 1e6);
     }
   }
 
