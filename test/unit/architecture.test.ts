@@ -207,6 +207,20 @@ test('architecture - core folders never import adapters, adapter packages or the
   assert.deepEqual(bad, [], 'only src/compose.ts and src/cli/ pick adapters (STYLE.md 3, 8.2)');
 });
 
+test('architecture - services and actors are parts the node composes: they never import the node or its proxy', () => {
+  const bad: string[] = [];
+  const parts = files.filter((x) => x.path.startsWith('src/node/services/') || x.path.startsWith('src/node/actors/'));
+  assert.ok(parts.length >= 6, 'the scanner sees src/node/services and src/node/actors');
+  for (const f of parts) {
+    for (const spec of f.imports) {
+      const target = moduleName(spec) === undefined ? undefined : resolved(f.path, spec);
+      if (target === 'src/node/node' || target === 'src/node/proxy' || target === 'src/node/runtime')
+        bad.push(`${f.path} imports ${spec}`);
+    }
+  }
+  assert.deepEqual(bad, [], 'they get what they need through their options (bus, locator, codec, log)');
+});
+
 test('architecture - adapter modules are imported only by src/compose.ts and src/cli/', () => {
   const bad: string[] = [];
   for (const f of srcFiles.filter((x) => !isCompositionRoot(x.path))) {
