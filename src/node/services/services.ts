@@ -161,6 +161,11 @@ export class Services {
     const t0 = performance.now();
     try {
       const value = await handler(call);
+      // Past its deadline the caller has given up: an answer now could only race its own timeout.
+      if (Date.now() >= served.deadline) {
+        this.counters.expired++;
+        return;
+      }
       msg.respond(encodeReply({ ok: true, from: this.#o.nodeId, body: toBody(codec, value) }));
     } catch (err) {
       this.counters.servedErrors++;

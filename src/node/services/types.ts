@@ -55,7 +55,7 @@ export interface ServiceCounters {
   /** Calls made by this node, and those of them that failed (any reason). */
   calls: number;
   callErrors: number;
-  /** Calls this node answered, those whose method threw, and those that arrived after their deadline. */
+  /** Calls this node served, those whose method threw, and those not answered because their deadline passed. */
   served: number;
   servedErrors: number;
   expired: number;
