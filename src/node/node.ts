@@ -276,13 +276,11 @@ export class Node implements Service {
     }
     const { route, seq, body } = r.packet;
     this.counters.delivered++;
-    const entry = this.router.get(route);
+    let entry = this.router.get(route);
     const ctx = new RequestContext({ gid, nid, cid, uid }, route, seq, body, this.proxy, this.#body);
-    // A user bound to an actor with a handler for this route: the actor's mailbox takes it (ctx.bindActor).
-    if (uid !== 0 && this.actors.hasBindings) {
-      const actor = this.actors.routeFor(uid, route);
-      if (actor) return actor.deliver(ctx.detach()).then(noop);
-    }
+    // A user bound to an actor with a handler for this route (ctx.bindActor): after the route's middleware, the
+    // actor's mailbox takes it in place of the node's handler.
+    if (entry && uid !== 0 && this.actors.hasBindings) entry = this.actors.routeEntry(uid, entry) ?? entry;
     const pre = this.router.preHandler;
     const post = this.router.postHandler;
     if (!entry) {

@@ -9,7 +9,12 @@ import { connect } from '../harness/ws-client.js';
 const ROUTE = { JOIN: 50, SAY: 51, FORWARD: 52, LEAVE: 53, TASK: 54 } as const;
 
 /** A room actor: counts what its bound users say; route SAY is the actor's, the node's handler is the fallback. */
-function register(node: Node, seen: { events: string[]; tasks: number; hooks: string[] }): void {
+function register(node: Node, seen: { events: string[]; tasks: number; hooks: string[]; said: number }): void {
+  // Middleware runs for actor routes too: the actor replaces only the node's handler.
+  node.router.use((ctx, next) => {
+    if (ctx.route === ROUTE.SAY) seen.said++;
+    return next();
+  });
   const room = (actor: Actor) => {
     let said = 0;
     actor.addRoute(ROUTE.SAY, async (ctx) => {
@@ -47,7 +52,7 @@ function register(node: Node, seen: { events: string[]; tasks: number; hooks: st
 }
 
 test('actor routes - a bound user talks to its actor; unbound users and ctx.next fall back; events reach it', async (t) => {
-  const seen = { events: [] as string[], tasks: 0, hooks: [] as string[] };
+  const seen = { events: [] as string[], tasks: 0, hooks: [] as string[], said: 0 };
   const e = await startEmbedded({ register: (node) => register(node, seen) });
   let stopped = false;
   t.after(() => (stopped ? undefined : e[Symbol.asyncDispose]()));
@@ -61,6 +66,7 @@ test('actor routes - a bound user talks to its actor; unbound users and ctx.next
   assert.equal((await c2.request(ROUTE.JOIN, 'r1')).text, 'joined');
   const said = await Promise.all([c1.request(ROUTE.SAY, 'a'), c2.request(ROUTE.SAY, 'b'), c1.request(ROUTE.SAY, 'c')]);
   assert.deepEqual(said.map((r) => r.text.split(':')[1]).sort(), ['1', '2', '3'], 'one message at a time');
+  assert.equal(seen.said, 4, 'the route middleware ran before the node handler and before the actor');
   // ctx.next() from a node route: the actor has no handler for FORWARD, so the lookup fails with its code.
   assert.equal((await c1.request(ROUTE.FORWARD, '')).text, 'next failed: DUET_ERR_ACTOR_NOT_FOUND');
   assert.equal((await c2.request(ROUTE.LEAVE, '')).text, 'left');

@@ -4,6 +4,7 @@ import type { Locator } from '../../locate/locator.js';
 import type { Log } from '../../log/types.js';
 import type { BodyCodec } from '../body-codec.js';
 import type { EventContext, RequestContext } from '../context.js';
+import type { RouteEntry } from '../router.js';
 import type { CallOptions, ServiceReply } from '../services/types.js';
 import { Actor, type ActorCreator, type ActorHost } from './actor.js';
 import { ClusterActors } from './cluster-actors.js';
@@ -24,6 +25,7 @@ export interface ActorsOptions {
   defaultTimeoutMs: number;
 }
 
+const noop = (): void => {};
 const KIND = /^[A-Za-z0-9_-]{1,64}$/;
 /** Ids travel in message bodies and Redis keys, never in subjects: any text without control characters. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
@@ -154,6 +156,13 @@ export class Actors {
     if (!m) return undefined;
     for (const a of m.values()) if (a.hasRoute(route)) return a;
     return undefined;
+  }
+
+  /** `entry` with its handler replaced by the actor `uid` is bound to for the route, if there is one. */
+  routeEntry(uid: number, entry: RouteEntry): RouteEntry | undefined {
+    const a = this.routeFor(uid, entry.info.id);
+    if (!a) return undefined;
+    return { ...entry, handler: (ctx) => a.deliver(ctx.detach()).then(noop) };
   }
 
   /** Hands a request to the bound actor for its route (ctx.next()); rejects ACTOR_NOT_FOUND when there is none. */
