@@ -194,3 +194,47 @@ test('cluster actors - a stopped host hands its actors over: the next call activ
   assert.equal((await b.actors.call('counter', 'h', 'add')).text(), '1');
   assert.ok(b.actors.get('counter', 'h'));
 });
+
+test('cluster actors - a node that cannot renew its lease stops its actors before another node takes them', async (t) => {
+  const bus = new MemoryBus();
+  const shared = new MemoryLocator();
+  let aCut = false;
+  // Node a's view of the shared locator: its lease renewals fail while `aCut` (a Redis it cannot reach).
+  const aLocator = new Proxy(shared, {
+    get(target, prop, receiver) {
+      if (prop === 'renewLease' && aCut) return () => Promise.reject(new Error('redis unreachable'));
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+  const registry = new MemoryRegistry();
+  const settings = { leaseTtlMs: 300 };
+  const a = new Node({ id: 'a', bus, locator: aLocator, registry, codec: new PacketCodec(), actors: settings });
+  const b = new Node({ id: 'b', bus, locator: shared, registry, codec: new PacketCodec(), actors: settings });
+  defineCounter(a);
+  defineCounter(b);
+  await a.start();
+  await b.start();
+  t.after(async () => {
+    await b.stop();
+    await a.stop();
+    await bus.drain();
+  });
+  assert.equal((await a.actors.call('counter', 'f', 'add')).from, 'a');
+  aCut = true;
+  let both = false;
+  const watch = setInterval(() => {
+    if (a.actors.get('counter', 'f') && b.actors.get('counter', 'f')) both = true;
+  }, 5);
+  t.after(() => clearInterval(watch));
+  const deadline = Date.now() + 5000;
+  let from = 'a';
+  while (from !== 'b' && Date.now() < deadline) {
+    from = (await b.actors.call('counter', 'f', 'add', undefined, { timeoutMs: 2000 })).from;
+  }
+  assert.equal(from, 'b', 'b took the actor over');
+  assert.equal(a.actors.get('counter', 'f'), undefined, 'a stopped its copy');
+  assert.ok(a.actors.cluster.counters.fenced >= 1);
+  assert.ok(a.actors.cluster.counters.leaseErrors >= 1);
+  assert.equal(both, false, 'never active on both nodes at once');
+});

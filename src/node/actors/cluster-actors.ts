@@ -78,6 +78,7 @@ export class ClusterActors {
   #sub: Subscription | undefined;
   #loop: Promise<void> | undefined;
   #timers: NodeJS.Timeout[] = [];
+  #fenceTimer: NodeJS.Timeout | undefined;
   /** performance.now() until which this node's lease surely holds (measured from before the renewal was sent). */
   #leaseUntil = 0;
   #stopped = false;
@@ -116,16 +117,21 @@ export class ClusterActors {
     try {
       await this.#o.locator.renewLease(this.#o.nodeId, this.#o.leaseTtlMs);
       this.#leaseUntil = Math.max(this.#leaseUntil, sentAt + this.#o.leaseTtlMs);
+      // Fencing: the moment the lease may lapse (no later renewal), our actors stop; another node can place
+      // them only after the store's copy of the lease expired, which is never earlier.
+      clearTimeout(this.#fenceTimer);
+      if (!this.#stopped) this.#fenceTimer = setTimeout(() => this.#fence(), this.#leaseUntil - performance.now());
     } catch (err) {
       this.counters.leaseErrors++;
       this.#o.log.warn('actor lease renewal failed', { err: errorMessage(err) });
     }
-    // Fencing: past the lease another node may own our actors, so ours must stop now.
-    if (performance.now() >= this.#leaseUntil && this.#placed.size > 0) {
-      for (const key of this.#placed.keys()) {
-        this.counters.fenced++;
-        void this.#o.local.get(key)?.kill();
-      }
+    if (performance.now() >= this.#leaseUntil) this.#fence();
+  }
+
+  #fence(): void {
+    for (const key of this.#placed.keys()) {
+      this.counters.fenced++;
+      void this.#o.local.get(key)?.kill();
     }
   }
 
@@ -280,6 +286,7 @@ export class ClusterActors {
     this.#stopped = true;
     for (const t of this.#timers) clearInterval(t);
     this.#timers = [];
+    clearTimeout(this.#fenceTimer);
     await this.#sub?.drain().catch(() => {});
     await this.#loop;
     await killAll();
