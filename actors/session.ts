@@ -85,7 +85,40 @@ export const sessionMachine = setup({
         },
         'session.opened': { target: 'active', actions: ['fireConnect', 'armAuthorize'] },
         // Took a session over from another gate: bound from the start, and nodes hear resume, not connect.
-        'session.resumed': { target: 'active.bound', actions: ['bindUid', 'fireResume'] },
+        'session.resumed': { target: 'active.bound', actions: ['bindUid', 'clearAuthorize', 'fireResume'] },
+        // Every state has a deadline: a connection that never sends its first frame (resume on waits for it here)
+        // is closed by the same heartbeat and authorize sweeps as an active one, and can be kicked.
+        'heartbeat.expired': {
+          target: 'closed',
+          actions: [
+            { type: 'recordClose', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+            { type: 'closeGracefully', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+          ],
+        },
+        'authorize.expired': {
+          target: 'closed',
+          actions: [
+            { type: 'recordClose', params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
+            { type: 'closeGracefully', params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
+          ],
+        },
+        'session.kicked': [
+          {
+            guard: 'isForce',
+            target: 'closed',
+            actions: [
+              { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+              'terminateSocket',
+            ],
+          },
+          {
+            target: 'closing',
+            actions: [
+              { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+              { type: 'closeGracefully', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+            ],
+          },
+        ],
       },
     },
     active: {

@@ -115,6 +115,7 @@ export class Gate implements Service {
       },
     );
     const resumable = this.resume.isEnabled;
+    const authorizeTimeoutMs = o.authorizeTimeoutMs ?? 0;
     const effects = createSessionEffects({
       gid: this.id,
       sessions: this.sessions,
@@ -156,7 +157,13 @@ export class Gate implements Service {
       mechanism: o.heartbeatMechanism ?? 'resp',
       malformedBudget: o.malformedBudget ?? 100,
       log: this.#log,
-      createSession: (c: Connection) => new Session(c, effects, Date.now(), resumable),
+      createSession: (c: Connection) => {
+        const now = Date.now();
+        const s = new Session(c, effects, now, resumable);
+        // Armed at open, so a connection silent in handshake (resume on) meets the same deadline as an active one.
+        if (authorizeTimeoutMs > 0) s.authorizeDeadlineMs = now + authorizeTimeoutMs;
+        return s;
+      },
       isDraining: () => this.isDraining,
       capture: o.capture ?? nullCaptureSink,
       gid: this.id,

@@ -41,7 +41,7 @@ function detached(c: Connection): Connection {
 export function createSessionEffects(d: EffectsDeps): SessionEffects {
   return {
     stepper: new MachineStepper(),
-    run(s: Session, action: { type: string; params: unknown }, context: { uid: number }) {
+    run(s: Session, action: { type: string; params: unknown }, context: { uid: number }, event: SessionEvent) {
       switch (action.type) {
         case 'fireConnect':
           d.dispatcher.trigger(ClusterEvent.CONNECT, s.cid, 0);
@@ -70,6 +70,8 @@ export function createSessionEffects(d: EffectsDeps): SessionEffects {
           d.onClosed(s);
           return;
         case 'armAuthorize':
+          // The deadline runs from the connection's open (armed then, handshake included), not from its first frame.
+          if (event.type === 'session.opened' && s.authorizeDeadlineMs !== 0) return;
           s.authorizeDeadlineMs = d.authorizeTimeoutMs > 0 ? d.now() + d.authorizeTimeoutMs : 0;
           return;
         case 'clearAuthorize':

@@ -95,10 +95,30 @@ describe('session machine - opening', () => {
     assert.deepEqual(r.types, ['fireConnect', 'armAuthorize']);
   });
 
-  test('session machine - handshake ignores everything but session.opened and socket.closed', () => {
+  test('session machine - handshake ignores binds, unbinds and displacement', () => {
     const s = fresh();
-    for (const e of [bound(1), UNBOUND, kick(true), kick(false), displaced, HB_EXPIRED, AUTH_EXPIRED])
-      assertIgnored(s, e);
+    for (const e of [bound(1), UNBOUND, displaced]) assertIgnored(s, e);
+  });
+
+  test('session machine - handshake has deadlines: heartbeat and authorize expiry close it (issue 20)', () => {
+    const hb = step(fresh(), HB_EXPIRED);
+    assert.equal(stateOf(hb.snap), 'closed');
+    assert.deepEqual(hb.types, ['closeGracefully', ...ENDING]);
+    assert.equal(hb.snap.context.closeCode, SESSION_CLOSE.HEARTBEAT_TIMEOUT);
+    const auth = step(fresh(), AUTH_EXPIRED);
+    assert.equal(stateOf(auth.snap), 'closed');
+    assert.deepEqual(auth.types, ['closeGracefully', ...ENDING]);
+    assert.equal(auth.snap.context.closeCode, SESSION_CLOSE.AUTHORIZE_TIMEOUT);
+  });
+
+  test('session machine - handshake can be kicked, by force or gracefully', () => {
+    const force = step(fresh(), kick(true, 4000, 'stop'));
+    assert.equal(stateOf(force.snap), 'closed');
+    assert.deepEqual(force.types, ['terminateSocket', ...ENDING]);
+    const graceful = step(fresh(), kick(false, 1001, 'going away'));
+    assert.equal(stateOf(graceful.snap), 'closing');
+    assert.deepEqual(graceful.types, ['closeGracefully']);
+    assert.equal(graceful.snap.context.closeCode, 1001);
   });
 });
 
@@ -201,8 +221,7 @@ describe('session machine - deadlines', () => {
     assert.equal(r.snap.context.closeCode, 4000);
   });
 
-  test('session machine - heartbeat.expired is ignored in handshake and after close', () => {
-    assertIgnored(fresh(), HB_EXPIRED);
+  test('session machine - heartbeat.expired is ignored after close', () => {
     assertIgnored(reach([OPENED, socketClosed()]), HB_EXPIRED);
   });
 });
