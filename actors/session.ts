@@ -1,16 +1,6 @@
 import { assign, setup } from 'xstate';
+import { CloseCode } from './close-codes.js';
 import type { CloseParams, SessionContext, SessionEvent, SessionInput } from './session-types.js';
-
-/** Close codes the machine assigns (mirrors CloseCode in src/errors.ts; actors/ imports only xstate). */
-export const SESSION_CLOSE = {
-  NORMAL: 1000,
-  ABNORMAL: 1006,
-  KICKED: 4000,
-  HEARTBEAT_TIMEOUT: 4001,
-  AUTHORIZE_TIMEOUT: 4002,
-  DISPLACED: 4003,
-  RESUME_EXPIRED: 4007,
-} as const;
 
 const noop = (): void => {};
 
@@ -64,7 +54,7 @@ export const sessionMachine = setup({
     /** Lost without a close frame (1006) on a gate with resume on: keep the session for the window. */
     isResumableLoss: ({ context, event }) =>
       context.resumable &&
-      (event.type === 'heartbeat.expired' || (event.type === 'socket.closed' && event.code === 1006)),
+      (event.type === 'heartbeat.expired' || (event.type === 'socket.closed' && event.code === CloseCode.ABNORMAL)),
   },
 }).createMachine({
   id: 'session',
@@ -91,15 +81,15 @@ export const sessionMachine = setup({
         'heartbeat.expired': {
           target: 'closed',
           actions: [
-            { type: 'recordClose', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
-            { type: 'closeGracefully', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+            { type: 'recordClose', params: { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+            { type: 'closeGracefully', params: { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
           ],
         },
         'authorize.expired': {
           target: 'closed',
           actions: [
-            { type: 'recordClose', params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
-            { type: 'closeGracefully', params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
+            { type: 'recordClose', params: { code: CloseCode.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
+            { type: 'closeGracefully', params: { code: CloseCode.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
           ],
         },
         'session.kicked': [
@@ -131,8 +121,8 @@ export const sessionMachine = setup({
         'heartbeat.expired': {
           target: 'closed',
           actions: [
-            { type: 'recordClose', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
-            { type: 'closeGracefully', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+            { type: 'recordClose', params: { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+            { type: 'closeGracefully', params: { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
           ],
         },
         'session.kicked': [
@@ -160,10 +150,10 @@ export const sessionMachine = setup({
             'authorize.expired': {
               target: '#session.closed',
               actions: [
-                { type: 'recordClose', params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
+                { type: 'recordClose', params: { code: CloseCode.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
                 {
                   type: 'closeGracefully',
-                  params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' },
+                  params: { code: CloseCode.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' },
                 },
               ],
             },
@@ -203,7 +193,7 @@ export const sessionMachine = setup({
           target: 'closed',
           actions: {
             type: 'recordClose',
-            params: { code: SESSION_CLOSE.RESUME_EXPIRED, reason: 'resume window expired' },
+            params: { code: CloseCode.RESUME_EXPIRED, reason: 'resume window expired' },
           },
         },
         'session.kicked': {
@@ -219,7 +209,7 @@ export const sessionMachine = setup({
         },
         'node.unbound': {
           target: 'closed',
-          actions: { type: 'recordClose', params: { code: SESSION_CLOSE.NORMAL, reason: 'unbound while suspended' } },
+          actions: { type: 'recordClose', params: { code: CloseCode.NORMAL, reason: 'unbound while suspended' } },
         },
         'session.handedOver': 'handedOver',
         // The lost socket's close may be reported late: it changes nothing now.

@@ -1,11 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { SESSION_CLOSE } from '../../actors/session.js';
 import { Batcher, batchMessage } from '../bus/batcher.js';
 import { type Bus, decodeMessage } from '../bus/bus.js';
 import { type GateOps, GateOpsCodec, type NodeItem, type Result, ResultsCodec, SessionKind } from '../bus/envelope.js';
 import type { OpSigner } from '../bus/op-signature.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
-import { type ErrorReporter, errorMessage } from '../errors.js';
+import { CloseCode, type ErrorReporter, errorMessage } from '../errors.js';
 import { Cleanup, type Service, type ServiceRunState, type StopOptions, settleWithin } from '../lifecycle.js';
 import type { Locator } from '../locate/locator.js';
 import { type Log, silentLog } from '../log/types.js';
@@ -332,13 +331,13 @@ export class Gate implements Service {
         await settleWithin(this.#whenIdle(), deadline);
       }
       for (const s of [...this.sessions.all()]) {
-        s.send({ type: 'session.kicked', force: false, code: SESSION_CLOSE_GOING_AWAY, reason: 'gate shutting down' });
+        s.send({ type: 'session.kicked', force: false, code: CloseCode.GOING_AWAY, reason: 'gate shutting down' });
       }
       // Closing handshakes get 3 s; whatever is left is terminated below.
       await settleWithin(this.#whenIdle(), 3000);
     }
     for (const s of [...this.sessions.all()]) {
-      s.send({ type: 'session.kicked', force: true, code: SESSION_CLOSE.KICKED, reason: 'gate stopped' });
+      s.send({ type: 'session.kicked', force: true, code: CloseCode.KICKED, reason: 'gate stopped' });
     }
     // Binds still in flight answer their nodes before the batches close.
     if (this.#ops.pendingSessions > 0) await settleWithin(this.#ops.idle(), 3000);
@@ -354,5 +353,3 @@ export class Gate implements Service {
     return this.stop();
   }
 }
-
-const SESSION_CLOSE_GOING_AWAY = 1001;

@@ -1,7 +1,6 @@
-import { SESSION_CLOSE } from '../../actors/session.js';
 import type { Batcher } from '../bus/batcher.js';
 import { type GateOp, type Result, ResultCode, SessionKind } from '../bus/envelope.js';
-import { DuetError, ErrorCode, errorMessage } from '../errors.js';
+import { CloseCode, DuetError, ErrorCode, errorMessage } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
 import { PreparedFrame } from '../network/prepared-frame.js';
@@ -133,7 +132,12 @@ export class Operations {
     const isPush = this.#d.codec.seqOf(packet) === 0;
     if (isPush && s.ring && !this.#d.resume.recordPush(s, packet)) {
       // A suspended session missed more pushes than it may keep: it cannot be resumed without a gap.
-      s.send({ type: 'session.kicked', force: true, code: 4008, reason: 'resume buffer overflow' });
+      s.send({
+        type: 'session.kicked',
+        force: true,
+        code: CloseCode.RESUME_OVERFLOW,
+        reason: 'resume buffer overflow',
+      });
       return false;
     }
     if (s.isSuspended) return true;
@@ -177,7 +181,7 @@ export class Operations {
     const ok = this.#write(s, packet, frame);
     // due ignores the flag on multicast (v2.5.8 bug); duet honours it everywhere.
     if (disconnect)
-      s.send({ type: 'session.kicked', force: false, code: SESSION_CLOSE.NORMAL, reason: 'disconnect after push' });
+      s.send({ type: 'session.kicked', force: false, code: CloseCode.NORMAL, reason: 'disconnect after push' });
     return ok;
   }
 
@@ -252,8 +256,8 @@ export class Operations {
       const s = this.#target(kind, target);
       if (!s) return NOT_FOUND;
       if (op.disconnect.displaced) {
-        s.send({ type: 'session.displaced', code: SESSION_CLOSE.DISPLACED, reason: 'uid bound on another gate' });
-      } else s.send({ type: 'session.kicked', force, code: SESSION_CLOSE.KICKED, reason: 'kicked' });
+        s.send({ type: 'session.displaced', code: CloseCode.DISPLACED, reason: 'uid bound on another gate' });
+      } else s.send({ type: 'session.kicked', force, code: CloseCode.KICKED, reason: 'kicked' });
       return OK;
     }
     if (op.isOnline) {
@@ -347,7 +351,7 @@ export class Operations {
     if (displaced) {
       displaced.send({
         type: 'session.displaced',
-        code: SESSION_CLOSE.DISPLACED,
+        code: CloseCode.DISPLACED,
         reason: `uid bound again by cid ${cid}`,
       });
     }

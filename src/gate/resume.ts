@@ -1,7 +1,7 @@
 import type { Bus, Subscription } from '../bus/bus.js';
 import { type Takeover, TakeoverCodec, type TakeoverReply, TakeoverReplyCodec } from '../bus/envelope.js';
 import type { Subjects } from '../bus/subjects.js';
-import { errorMessage } from '../errors.js';
+import { CloseCode, errorMessage } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
 import type { PacketCodec } from '../packet/codec.js';
@@ -208,7 +208,8 @@ export class ResumeService {
       fresh.awaitDeadlineMs = Date.now() + AWAIT_FENCE_MS;
     }
     const displaced = this.#d.sessions.indexUid(c.uid, fresh);
-    if (displaced) displaced.send({ type: 'session.displaced', code: 4003, reason: 'resumed on another connection' });
+    if (displaced)
+      displaced.send({ type: 'session.displaced', code: CloseCode.DISPLACED, reason: 'resumed on another connection' });
     this.counters.resumedRemote++;
     fresh.send({ type: 'session.resumed', uid: c.uid });
     this.#finish(fresh, reply.packets);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SESSION_CLOSE } from '../../actors/session.js';
+import { CloseCode } from '../../src/errors.js';
 import type { ResumeOptions } from '../../src/gate/resume.js';
 import { type Embedded, type EmbeddedOptions, startEmbedded, until } from '../harness/embedded.js';
 import { WsTestClient } from '../harness/ws-client.js';
@@ -38,14 +38,14 @@ test('handshake deadline - resume on: a connection that never sends a frame is c
   const c = await silent(t, e.url);
   assert.equal([...e.gate.sessions.all()][0]?.state, 'handshake');
   const closed = await c.waitClose(5000);
-  assert.equal(closed.code, SESSION_CLOSE.HEARTBEAT_TIMEOUT);
+  assert.equal(closed.code, CloseCode.HEARTBEAT_TIMEOUT);
   await until(() => e.gate.sessions.size === 0, 'the session to be released');
 });
 
 test('handshake deadline - resume on: the authorize deadline runs from the open, handshake included (4002)', async (t) => {
   const e = await embedded(t, { heartbeatIntervalMs: 0, authorizeTimeoutMs: 200 });
   const c = await silent(t, e.url);
-  assert.equal((await c.waitClose(5000)).code, SESSION_CLOSE.AUTHORIZE_TIMEOUT);
+  assert.equal((await c.waitClose(5000)).code, CloseCode.AUTHORIZE_TIMEOUT);
   await until(() => e.gate.sessions.size === 0, 'the session to be released');
 });
 
@@ -55,7 +55,7 @@ test('handshake deadline - resume on: silent connections at maxConnNum are reape
   const refused = await WsTestClient.tryConnect(e.url);
   assert.ok(!(refused instanceof WsTestClient), 'full while the silent ones hold every slot');
   if (!(refused instanceof WsTestClient)) assert.equal(refused.status, 503);
-  for (const s of squatters) assert.equal((await s.waitClose(5000)).code, SESSION_CLOSE.HEARTBEAT_TIMEOUT);
+  for (const s of squatters) assert.equal((await s.waitClose(5000)).code, CloseCode.HEARTBEAT_TIMEOUT);
   await until(() => e.gate.sessions.size === 0, 'the slots to be freed');
   const fresh = await silent(t, e.url);
   assert.equal((await fresh.request(1, 'in')).text, 'in');

@@ -178,11 +178,12 @@ test('architecture - the scanner sees the tree and parses every import form', ()
   assert.equal(lex('const t = "x: any"; // as any\n').bare.includes('any'), false);
 });
 
-test('architecture - actors/ imports only xstate and ./session-types', () => {
+test('architecture - actors/ imports only xstate, ./session-types and ./close-codes', () => {
   const bad: string[] = [];
   for (const f of files.filter((x) => x.path.startsWith('actors/'))) {
     for (const spec of f.imports) {
-      if (spec !== 'xstate' && !/^\.\/session-types(\.js)?$/.test(spec)) bad.push(`${f.path} imports ${spec}`);
+      if (spec !== 'xstate' && !/^\.\/(session-types|close-codes)(\.js)?$/.test(spec))
+        bad.push(`${f.path} imports ${spec}`);
     }
   }
   assert.deepEqual(bad, [], 'actors/ must run without sockets, buses or Node built-ins (STYLE.md 5)');

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createActor, initialTransition, type SnapshotFrom, transition } from 'xstate';
-import { SESSION_CLOSE, type SessionMachine, sessionMachine } from '../../actors/session.js';
+import { CloseCode } from '../../actors/close-codes.js';
+import { type SessionMachine, sessionMachine } from '../../actors/session.js';
 import type { SessionEvent } from '../../actors/session-types.js';
 import { MachineStepper } from '../../src/gate/machine-stepper.js';
 import { Session, type SessionEffects } from '../../src/gate/session.js';
@@ -64,7 +65,7 @@ const kick = (force: boolean, code = 4000, reason = 'kicked'): SessionEvent => (
   code,
   reason,
 });
-const displaced: SessionEvent = { type: 'session.displaced', code: SESSION_CLOSE.DISPLACED, reason: 'uid bound again' };
+const displaced: SessionEvent = { type: 'session.displaced', code: CloseCode.DISPLACED, reason: 'uid bound again' };
 const HB_EXPIRED: SessionEvent = { type: 'heartbeat.expired' };
 const AUTH_EXPIRED: SessionEvent = { type: 'authorize.expired' };
 const socketClosed = (code = 1006, reason = 'gone'): SessionEvent => ({ type: 'socket.closed', code, reason });
@@ -104,11 +105,11 @@ describe('session machine - opening', () => {
     const hb = step(fresh(), HB_EXPIRED);
     assert.equal(stateOf(hb.snap), 'closed');
     assert.deepEqual(hb.types, ['closeGracefully', ...ENDING]);
-    assert.equal(hb.snap.context.closeCode, SESSION_CLOSE.HEARTBEAT_TIMEOUT);
+    assert.equal(hb.snap.context.closeCode, CloseCode.HEARTBEAT_TIMEOUT);
     const auth = step(fresh(), AUTH_EXPIRED);
     assert.equal(stateOf(auth.snap), 'closed');
     assert.deepEqual(auth.types, ['closeGracefully', ...ENDING]);
-    assert.equal(auth.snap.context.closeCode, SESSION_CLOSE.AUTHORIZE_TIMEOUT);
+    assert.equal(auth.snap.context.closeCode, CloseCode.AUTHORIZE_TIMEOUT);
   });
 
   test('session machine - handshake can be kicked, by force or gracefully', () => {
@@ -164,7 +165,7 @@ describe('session machine - binding', () => {
     const r = step(boundTo(42), displaced);
     assert.equal(stateOf(r.snap), 'closing');
     assert.equal(r.snap.context.uid, 0, 'the uid belongs to the new session now');
-    assert.equal(r.snap.context.closeCode, SESSION_CLOSE.DISPLACED);
+    assert.equal(r.snap.context.closeCode, CloseCode.DISPLACED);
     // the old uid may be released here (it must be, for a cross-gate displacement); if so, with the old uid
     assert.deepEqual(
       r.types.filter((x) => x !== 'release'),
@@ -172,7 +173,7 @@ describe('session machine - binding', () => {
     );
     for (const a of r.ran.filter((x) => x.type === 'release')) assert.equal(a.uid, 42);
     assert.deepEqual(r.ran.find((x) => x.type === 'closeGracefully')?.params, {
-      code: SESSION_CLOSE.DISPLACED,
+      code: CloseCode.DISPLACED,
       reason: 'uid bound again',
     });
   });
@@ -183,7 +184,7 @@ describe('session machine - deadlines', () => {
     const r = step(unbound(), AUTH_EXPIRED);
     assert.equal(stateOf(r.snap), 'closed');
     assert.equal(r.snap.status, 'done');
-    assert.equal(r.snap.context.closeCode, SESSION_CLOSE.AUTHORIZE_TIMEOUT);
+    assert.equal(r.snap.context.closeCode, CloseCode.AUTHORIZE_TIMEOUT);
     assert.equal(r.snap.context.closeReason, 'authorize timeout');
     // A close frame with the code (PROTOCOL.md: duet always sends one), not a bare terminate.
     assert.deepEqual(r.types, ['closeGracefully', ...ENDING]);
@@ -198,7 +199,7 @@ describe('session machine - deadlines', () => {
     const s = reach([OPENED, bound(5), UNBOUND]);
     const r = step(s, AUTH_EXPIRED);
     assert.equal(stateOf(r.snap), 'closed');
-    assert.equal(r.snap.context.closeCode, SESSION_CLOSE.AUTHORIZE_TIMEOUT);
+    assert.equal(r.snap.context.closeCode, CloseCode.AUTHORIZE_TIMEOUT);
   });
 
   test('session machine - heartbeat.expired closes unbound and bound sessions with 4001', () => {
@@ -206,7 +207,7 @@ describe('session machine - deadlines', () => {
       const uid = s.context.uid;
       const r = step(s, HB_EXPIRED);
       assert.equal(stateOf(r.snap), 'closed');
-      assert.equal(r.snap.context.closeCode, SESSION_CLOSE.HEARTBEAT_TIMEOUT);
+      assert.equal(r.snap.context.closeCode, CloseCode.HEARTBEAT_TIMEOUT);
       assert.equal(r.snap.context.closeReason, 'heartbeat timeout');
       assert.deepEqual(r.types, ['closeGracefully', ...ENDING]);
       assert.equal(r.ran.find((a) => a.type === 'fireDisconnect')?.uid, uid, 'disconnect carries the uid');
