@@ -1,8 +1,31 @@
 import { assign, setup } from 'xstate';
 import { CloseCode } from './close-codes.js';
-import type { CloseParams, SessionContext, SessionEvent, SessionInput } from './session-types.js';
+import type {
+  CloseParams,
+  SessionContext,
+  SessionEffectName,
+  SessionEffectParams,
+  SessionEvent,
+  SessionInput,
+} from './session-types.js';
 
-const noop = (): void => {};
+/** The effects, declared by name only: the gate implements each (SessionEffectParams lists them with their params). */
+const declared: { [K in SessionEffectName]: (_: unknown, params: SessionEffectParams[K]) => void } = {
+  fireConnect: () => {},
+  fireReconnect: () => {},
+  fireDisconnect: () => {},
+  fireResume: () => {},
+  armSuspend: () => {},
+  forget: () => {},
+  armAuthorize: () => {},
+  clearAuthorize: () => {},
+  closeGracefully: () => {},
+  terminateSocket: () => {},
+  release: () => {},
+};
+
+/** Every effect name, as a value (the stepper checks what xstate hands it against these). */
+export const SESSION_EFFECTS = Object.keys(declared) as readonly SessionEffectName[];
 
 /**
  * The lifecycle of one client connection: handshake → active.unbound ⇄ active.bound → closing → closed.
@@ -16,27 +39,7 @@ export const sessionMachine = setup({
     input: {} as SessionInput,
   },
   actions: {
-    /** Fire the connect event to nodes that registered it. */
-    fireConnect: noop,
-    /** Fire the reconnect event (due: on every successful bind). */
-    fireReconnect: noop,
-    /** Fire the disconnect event, once, as the session ends. */
-    fireDisconnect: noop,
-    /** Fire the resume event (issue 11): the session continues on a new connection. */
-    fireResume: noop,
-    /** Start the resume window of a suspended session. */
-    armSuspend: noop,
-    /** Drop a handed-over session from this gate's tables, quietly (no event, no locator change). */
-    forget: noop,
-    /** Start (or restart, after an unbind) the authorize deadline. */
-    armAuthorize: noop,
-    clearAuthorize: noop,
-    /** Flush queued writes, then send a WebSocket close frame. */
-    closeGracefully: (_, _params: CloseParams) => {},
-    /** Destroy the socket now. */
-    terminateSocket: noop,
-    /** Drop the session from the gate's tables and release its uid (locator compare-and-delete). */
-    release: noop,
+    ...declared,
     bindUid: assign({
       uid: ({ context, event }) =>
         event.type === 'node.bound'

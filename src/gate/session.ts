@@ -2,7 +2,7 @@ import type { SnapshotFrom } from 'xstate';
 import type { SessionMachine } from '../../actors/session.js';
 import type { SessionEvent } from '../../actors/session-types.js';
 import type { Connection } from '../network/transport.js';
-import type { MachineStepper } from './machine-stepper.js';
+import type { MachineStepper, StepAction } from './machine-stepper.js';
 import type { PushRing } from './push-ring.js';
 
 type Snapshot = SnapshotFrom<SessionMachine>;
@@ -11,7 +11,7 @@ type Snapshot = SnapshotFrom<SessionMachine>;
 export interface SessionEffects {
   /** Advances snapshots (one per gate: see machine-stepper.ts). */
   readonly stepper: MachineStepper;
-  run(session: Session, action: { type: string; params: unknown }, context: { uid: number }, event: SessionEvent): void;
+  run(session: Session, action: StepAction, context: { uid: number }, event: SessionEvent): void;
   transitioned(session: Session, from: string, to: string, event: SessionEvent): void;
 }
 

@@ -283,3 +283,35 @@ test('architecture - comments and strings cite only files that ship in the repos
   );
   assert.deepEqual(bad, [], 'DESIGN.md, PROTOCOL.md, DUE-REFERENCE.md and STYLE.md are not in the repository');
 });
+
+test('architecture - session effects are a table keyed by the machine’s action names, never a switch on strings', () => {
+  const f = files.find((x) => x.path === 'src/gate/session-effects.ts');
+  assert.ok(f, 'src/gate/session-effects.ts exists');
+  assert.deepEqual(
+    hits(f, /\bswitch\s*\(|\bcase\s/),
+    [],
+    'a switch compiles with a case missing; the mapped type does not',
+  );
+  assert.match(f.code, /\[K in SessionEffectName\]/, 'handlers are a mapped type over the declared effect names');
+  const machine = files.find((x) => x.path === 'actors/session.ts');
+  assert.match(
+    machine?.code ?? '',
+    /\[K in SessionEffectName\]/,
+    'the machine declares its effects from the same names',
+  );
+});
+
+test('architecture - only src/gate/machine-stepper.ts uses xstate at run time (the pinned-version contract)', () => {
+  const bad: string[] = [];
+  for (const f of srcFiles) {
+    if (f.path === 'src/gate/machine-stepper.ts') continue;
+    const runtime = f.code.match(/(?:^|\n)\s*import\s+(?!type\b)[^;]*?from\s*['"]xstate['"]/g) ?? [];
+    for (const m of runtime)
+      if (!/^\s*import\s*\{\s*(type\s+\w+\s*,?\s*)+\}/.test(m.trim())) bad.push(`${f.path}: ${m.trim()}`);
+  }
+  assert.deepEqual(
+    bad,
+    [],
+    'xstate internals are touched in one file only, checked by test/unit/machine-stepper.test.ts',
+  );
+});
