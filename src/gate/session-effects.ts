@@ -1,12 +1,11 @@
 import type { SessionEffectName, SessionEffectParams, SessionEvent } from '../../actors/session-types.js';
 import type { ErrorReporter } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
-import type { Connection } from '../network/transport.js';
 import { ClusterEvent } from '../registry/registry.js';
 import type { TraceSink } from '../trace/trace.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { GateHooks } from './hooks.js';
 import { MachineStepper, type StepAction } from './machine-stepper.js';
-import type { ResumeService } from './resume.js';
 import type { Session, SessionEffects } from './session.js';
 import type { SessionTable } from './sessions.js';
 
@@ -21,20 +20,8 @@ export interface EffectsDeps {
   now(): number;
   /** Told when a session has ended (after its disconnect event), e.g. to finish a graceful drain. */
   onClosed(s: Session): void;
-  resume: ResumeService;
-}
-
-/** What a suspended session holds instead of its lost connection. */
-function detached(c: Connection): Connection {
-  const { cid, remote } = c;
-  return {
-    cid,
-    remote,
-    send: () => 'closed',
-    close: async () => {},
-    terminate: () => {},
-    bufferedBytes: 0,
-  };
+  /** Where features (resume) plug in: bound (a token), suspended (the window). */
+  hooks: GateHooks;
 }
 
 /** One implementation per effect the machine declares, by its action name (a missing one does not compile). */
@@ -65,18 +52,13 @@ export function sessionEffectHandlers(d: EffectsDeps): SessionEffectHandlers {
     fireConnect: (s) => d.dispatcher.trigger(ClusterEvent.CONNECT, s.cid, 0),
     fireReconnect: (s, _p, context) => {
       d.dispatcher.trigger(ClusterEvent.RECONNECT, s.cid, context.uid);
-      d.resume.offer(s);
+      d.hooks.bound(s);
     },
     fireResume: (s, _p, context) => {
       d.dispatcher.trigger(ClusterEvent.RESUME, s.cid, context.uid);
-      d.resume.offer(s);
+      d.hooks.bound(s);
     },
-    armSuspend: (s) => {
-      s.suspendDeadlineMs = d.now() + d.resume.o.windowMs;
-      d.sessions.detachConn(s.conn.cid, s);
-      // Let the dead socket's objects go: a suspended session holds only its ring until it resumes.
-      s.conn = detached(s.conn);
-    },
+    armSuspend: (s) => d.hooks.suspended(s),
     forget: (s) => {
       if (s.uid !== 0 && d.sessions.unindexUid(s.uid, s)) d.dispatcher.forget(s.uid);
       d.sessions.remove(s);

@@ -315,3 +315,35 @@ test('architecture - only src/gate/machine-stepper.ts uses xstate at run time (t
     'xstate internals are touched in one file only, checked by test/unit/machine-stepper.test.ts',
   );
 });
+
+/** Resume's per-session state: it lives in the resume feature (src/gate/resume.ts), never on Session. */
+const RESUME_FIELDS = /\b(ring|epoch|suspendDeadlineMs|pushers|awaiting|awaitDeadlineMs|early|held)\s*[?!]?\s*[:=]/;
+
+test('architecture - Session has no resume field; only the resume feature files know resume', () => {
+  const session = files.find((x) => x.path === 'src/gate/session.ts');
+  assert.ok(session, 'src/gate/session.ts exists');
+  const classBody = session.bare.slice(session.bare.indexOf('export class Session'));
+  const bad = classBody
+    .split('\n')
+    .filter((line) => RESUME_FIELDS.test(line))
+    .map((line) => `src/gate/session.ts  ${line.trim()}`);
+  assert.deepEqual(bad, [], 'resume keeps its per-session state itself (ResumeState)');
+  // The gate's parts reach resume only through the named hooks (hooks.ts); only gate.ts constructs it.
+  const isResumeFile = (p: string) => /^src\/gate\/resume(-[a-z]+)?\.ts$/.test(p);
+  const importers = srcFiles
+    .filter((f) => f.path.startsWith('src/gate/') && !isResumeFile(f.path) && f.path !== 'src/gate/gate.ts')
+    .flatMap((f) =>
+      f.imports.filter((spec) => /^\.\/resume(-[a-z]+)?(\.js)?$/.test(spec)).map((s) => `${f.path} imports ${s}`),
+    );
+  assert.deepEqual(importers, [], 'hot-path parts call hooks, not resume');
+  for (const path of [
+    'src/gate/frames.ts',
+    'src/gate/operations.ts',
+    'src/gate/dispatcher.ts',
+    'src/gate/op-order.ts',
+  ]) {
+    const f = files.find((x) => x.path === path);
+    assert.ok(f, path);
+    assert.deepEqual(hits(f, /\bresume\b/i), [], `${path} has no resume branch (it goes through hooks)`);
+  }
+});
