@@ -16,7 +16,7 @@ import {
   DEFAULT_RATE_LIMIT,
   DEFAULT_RATE_LIMIT_BURST,
 } from '../config/schema.js';
-import { CloseCode, type ErrorReporter, errorMessage } from '../errors.js';
+import { CloseCode, DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
 import { Cleanup, type Service, type ServiceRunState, type StopOptions, settleWithin } from '../lifecycle.js';
 import type { Locator } from '../locate/locator.js';
 import { type Log, silentLog } from '../log/types.js';
@@ -231,7 +231,8 @@ export class Gate implements Service {
   }
 
   async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new Error(`gate cannot start from state ${this.#state}`);
+    if (this.#state !== 'idle')
+      throw new DuetError(ErrorCode.ILLEGAL_OPERATION, `gate cannot start from state ${this.#state}`);
     this.#state = 'starting';
     const o = this.#o;
     try {

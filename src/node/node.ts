@@ -198,7 +198,8 @@ export class Node implements Service {
   }
 
   async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new Error(`node cannot start from state ${this.#state}`);
+    if (this.#state !== 'idle')
+      throw new DuetError(ErrorCode.ILLEGAL_OPERATION, `node cannot start from state ${this.#state}`);
     this.#state = 'starting';
     const o = this.#o;
     try {

@@ -347,3 +347,10 @@ test('architecture - Session has no resume field; only the resume feature files 
     assert.deepEqual(hits(f, /\bresume\b/i), [], `${path} has no resume branch (it goes through hooks)`);
   }
 });
+
+test('architecture - the gate, the node and the machine throw typed errors with codes, never a bare Error', () => {
+  const bad = files
+    .filter((f) => ['src/gate/', 'src/node/', 'actors/'].some((d) => f.path.startsWith(d)))
+    .flatMap((f) => hits(f, /\bnew\s+Error\s*\(/));
+  assert.deepEqual(bad, [], 'callers branch on DuetError codes (src/errors.ts), not on messages');
+});
