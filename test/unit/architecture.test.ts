@@ -354,3 +354,13 @@ test('architecture - the gate, the node and the machine throw typed errors with 
     .flatMap((f) => hits(f, /\bnew\s+Error\s*\(/));
   assert.deepEqual(bad, [], 'callers branch on DuetError codes (src/errors.ts), not on messages');
 });
+
+test('architecture - gate and node parts are wired through constructors, never by assigning callbacks later', () => {
+  // e.g. `dispatcher.redispatch = (s, f) => …` or `this.resume.deliver = …`: a part whose needs are set after it
+  // was built hides the construction order a reader must know.
+  const re = /\b(?:this\.#?\w+|[a-z]\w*)\.\w+\s*=\s*(?:\([^)]*\)\s*=>|async\b|function\b|\w+\s*=>)/;
+  const bad = files
+    .filter((f) => ['src/gate/', 'src/node/'].some((d) => f.path.startsWith(d)))
+    .flatMap((f) => hits(f, re));
+  assert.deepEqual(bad, [], 'pass what a part needs to its constructor (or a small interface)');
+});
