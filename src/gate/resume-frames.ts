@@ -63,7 +63,7 @@ export class ResumeFrames implements ConnectionHandler {
       return;
     }
     if (!this.#inner.account(s, bytes)) return;
-    if (!s.isActive && !s.isClosed && !s.isSuspended && this.#firstFrame(s, bytes)) return;
+    if (!s.isActive && s.state === 'handshake' && this.#firstFrame(s, bytes)) return;
     if (!isHeartbeat(bytes) && this.#codec.routeOf(bytes) === this.#route) {
       // The reserved route never reaches a node; a late or repeated resume request is ignored.
       this.#counters.drops.internal_route++;
