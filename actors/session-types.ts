@@ -61,7 +61,7 @@ export interface SessionEffectParams {
   fireReconnect: undefined;
   /** Fire the disconnect event, once, as the session ends. */
   fireDisconnect: undefined;
-  /** Fire the resume event (issue 11): the session continues on a new connection. */
+  /** Fire the resume event: the session continues on a new connection. */
   fireResume: undefined;
   /** Start the resume window of a suspended session. */
   armSuspend: undefined;

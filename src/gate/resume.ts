@@ -94,7 +94,7 @@ function detached(c: Connection): Connection {
 const enc = new TextEncoder();
 
 /**
- * Resumable sessions (issue 11) as one gate feature: it plugs into the gate's hooks (hooks.ts) and owns every bit
+ * Resumable sessions as one gate feature: it plugs into the gate's hooks (hooks.ts) and owns every bit
  * of resume state and ordering: tokens on bind, push numbering, suspension, the first-frame decision, takeovers
  * (resume-takeover.ts) and the fence / early / awaiting order of pushes after a handover. Control messages travel on
  * a reserved route with JSON bodies: gate → client `{"type":"token","token":…}`, `{"type":"resumed",…}`,

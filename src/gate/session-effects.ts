@@ -46,7 +46,7 @@ export function runEffect(
   fn(s, a.params, context, event);
 }
 
-/** The session machine's effects, implemented once per gate (STYLE.md 5). */
+/** The session machine's effects, implemented once per gate (not per connection). */
 export function sessionEffectHandlers(d: EffectsDeps): SessionEffectHandlers {
   return {
     fireConnect: (s) => d.dispatcher.trigger(ClusterEvent.CONNECT, s.cid, 0),

@@ -6,7 +6,7 @@ import { type Embedded, type EmbeddedOptions, startEmbedded, until } from '../ha
 import { WsTestClient } from '../harness/ws-client.js';
 
 /**
- * Every session state has a deadline (issue 20, case 3): with resume on, a connection waits in handshake for its
+ * Every session state has a deadline: with resume on, a connection waits in handshake for its
  * first frame; one that never sends it is closed by the heartbeat and authorize deadlines, like an active one, so
  * silent connections cannot hold every slot (maxConnNum) for ever.
  */
