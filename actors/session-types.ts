@@ -48,3 +48,34 @@ export interface CloseParams {
   code: number;
   reason: string;
 }
+
+/**
+ * The machine's effects by action name, with the params each takes (undefined = none). The machine declares exactly
+ * these (actors/session.ts); the gate implements exactly these (src/gate/session-effects.ts), each through a mapped
+ * type, so an effect added on one side and not the other is a compile error.
+ */
+export interface SessionEffectParams {
+  /** Fire the connect event to nodes that registered it. */
+  fireConnect: undefined;
+  /** Fire the reconnect event (due: on every successful bind). */
+  fireReconnect: undefined;
+  /** Fire the disconnect event, once, as the session ends. */
+  fireDisconnect: undefined;
+  /** Fire the resume event: the session continues on a new connection. */
+  fireResume: undefined;
+  /** Start the resume window of a suspended session. */
+  armSuspend: undefined;
+  /** Drop a handed-over session from this gate's tables, quietly (no event, no locator change). */
+  forget: undefined;
+  /** Start (or restart, after an unbind) the authorize deadline. */
+  armAuthorize: undefined;
+  clearAuthorize: undefined;
+  /** Flush queued writes, then send a WebSocket close frame. */
+  closeGracefully: CloseParams;
+  /** Destroy the socket now. */
+  terminateSocket: undefined;
+  /** Drop the session from the gate's tables and release its uid (locator compare-and-delete). */
+  release: undefined;
+}
+
+export type SessionEffectName = keyof SessionEffectParams;

@@ -1,18 +1,31 @@
 import { assign, setup } from 'xstate';
-import type { CloseParams, SessionContext, SessionEvent, SessionInput } from './session-types.js';
+import { CloseCode } from './close-codes.js';
+import type {
+  CloseParams,
+  SessionContext,
+  SessionEffectName,
+  SessionEffectParams,
+  SessionEvent,
+  SessionInput,
+} from './session-types.js';
 
-/** Close codes the machine assigns (mirrors CloseCode in src/errors.ts; actors/ imports only xstate). */
-export const SESSION_CLOSE = {
-  NORMAL: 1000,
-  ABNORMAL: 1006,
-  KICKED: 4000,
-  HEARTBEAT_TIMEOUT: 4001,
-  AUTHORIZE_TIMEOUT: 4002,
-  DISPLACED: 4003,
-  RESUME_EXPIRED: 4007,
-} as const;
+/** The effects, declared by name only: the gate implements each (SessionEffectParams lists them with their params). */
+const declared: { [K in SessionEffectName]: (_: unknown, params: SessionEffectParams[K]) => void } = {
+  fireConnect: () => {},
+  fireReconnect: () => {},
+  fireDisconnect: () => {},
+  fireResume: () => {},
+  armSuspend: () => {},
+  forget: () => {},
+  armAuthorize: () => {},
+  clearAuthorize: () => {},
+  closeGracefully: () => {},
+  terminateSocket: () => {},
+  release: () => {},
+};
 
-const noop = (): void => {};
+/** Every effect name, as a value (the stepper checks what xstate hands it against these). */
+export const SESSION_EFFECTS = Object.keys(declared) as readonly SessionEffectName[];
 
 /**
  * The lifecycle of one client connection: handshake → active.unbound ⇄ active.bound → closing → closed.
@@ -26,27 +39,7 @@ export const sessionMachine = setup({
     input: {} as SessionInput,
   },
   actions: {
-    /** Fire the connect event to nodes that registered it. */
-    fireConnect: noop,
-    /** Fire the reconnect event (due: on every successful bind). */
-    fireReconnect: noop,
-    /** Fire the disconnect event, once, as the session ends. */
-    fireDisconnect: noop,
-    /** Fire the resume event (issue 11): the session continues on a new connection. */
-    fireResume: noop,
-    /** Start the resume window of a suspended session. */
-    armSuspend: noop,
-    /** Drop a handed-over session from this gate's tables, quietly (no event, no locator change). */
-    forget: noop,
-    /** Start (or restart, after an unbind) the authorize deadline. */
-    armAuthorize: noop,
-    clearAuthorize: noop,
-    /** Flush queued writes, then send a WebSocket close frame. */
-    closeGracefully: (_, _params: CloseParams) => {},
-    /** Destroy the socket now. */
-    terminateSocket: noop,
-    /** Drop the session from the gate's tables and release its uid (locator compare-and-delete). */
-    release: noop,
+    ...declared,
     bindUid: assign({
       uid: ({ context, event }) =>
         event.type === 'node.bound'
@@ -64,7 +57,7 @@ export const sessionMachine = setup({
     /** Lost without a close frame (1006) on a gate with resume on: keep the session for the window. */
     isResumableLoss: ({ context, event }) =>
       context.resumable &&
-      (event.type === 'heartbeat.expired' || (event.type === 'socket.closed' && event.code === 1006)),
+      (event.type === 'heartbeat.expired' || (event.type === 'socket.closed' && event.code === CloseCode.ABNORMAL)),
   },
 }).createMachine({
   id: 'session',
@@ -85,7 +78,40 @@ export const sessionMachine = setup({
         },
         'session.opened': { target: 'active', actions: ['fireConnect', 'armAuthorize'] },
         // Took a session over from another gate: bound from the start, and nodes hear resume, not connect.
-        'session.resumed': { target: 'active.bound', actions: ['bindUid', 'fireResume'] },
+        'session.resumed': { target: 'active.bound', actions: ['bindUid', 'clearAuthorize', 'fireResume'] },
+        // Every state has a deadline: a connection that never sends its first frame (resume on waits for it here)
+        // is closed by the same heartbeat and authorize sweeps as an active one, and can be kicked.
+        'heartbeat.expired': {
+          target: 'closed',
+          actions: [
+            { type: 'recordClose', params: { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+            { type: 'closeGracefully', params: { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+          ],
+        },
+        'authorize.expired': {
+          target: 'closed',
+          actions: [
+            { type: 'recordClose', params: { code: CloseCode.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
+            { type: 'closeGracefully', params: { code: CloseCode.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
+          ],
+        },
+        'session.kicked': [
+          {
+            guard: 'isForce',
+            target: 'closed',
+            actions: [
+              { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+              'terminateSocket',
+            ],
+          },
+          {
+            target: 'closing',
+            actions: [
+              { type: 'recordClose', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+              { type: 'closeGracefully', params: ({ event }) => ({ code: event.code, reason: event.reason }) },
+            ],
+          },
+        ],
       },
     },
     active: {
@@ -98,8 +124,8 @@ export const sessionMachine = setup({
         'heartbeat.expired': {
           target: 'closed',
           actions: [
-            { type: 'recordClose', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
-            { type: 'closeGracefully', params: { code: SESSION_CLOSE.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+            { type: 'recordClose', params: { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
+            { type: 'closeGracefully', params: { code: CloseCode.HEARTBEAT_TIMEOUT, reason: 'heartbeat timeout' } },
           ],
         },
         'session.kicked': [
@@ -127,10 +153,10 @@ export const sessionMachine = setup({
             'authorize.expired': {
               target: '#session.closed',
               actions: [
-                { type: 'recordClose', params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
+                { type: 'recordClose', params: { code: CloseCode.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' } },
                 {
                   type: 'closeGracefully',
-                  params: { code: SESSION_CLOSE.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' },
+                  params: { code: CloseCode.AUTHORIZE_TIMEOUT, reason: 'authorize timeout' },
                 },
               ],
             },
@@ -170,7 +196,7 @@ export const sessionMachine = setup({
           target: 'closed',
           actions: {
             type: 'recordClose',
-            params: { code: SESSION_CLOSE.RESUME_EXPIRED, reason: 'resume window expired' },
+            params: { code: CloseCode.RESUME_EXPIRED, reason: 'resume window expired' },
           },
         },
         'session.kicked': {
@@ -186,7 +212,7 @@ export const sessionMachine = setup({
         },
         'node.unbound': {
           target: 'closed',
-          actions: { type: 'recordClose', params: { code: SESSION_CLOSE.NORMAL, reason: 'unbound while suspended' } },
+          actions: { type: 'recordClose', params: { code: CloseCode.NORMAL, reason: 'unbound while suspended' } },
         },
         'session.handedOver': 'handedOver',
         // The lost socket's close may be reported late: it changes nothing now.

@@ -188,6 +188,7 @@ export function createGate(
     codec,
     prefix: config.bus.nats.prefix,
     dispatch: g.dispatch,
+    callTimeoutMs: g.callTimeoutMs,
     heartbeatIntervalMs: ws.heartbeatIntervalMs,
     heartbeatMechanism: ws.heartbeatMechanism,
     authorizeTimeoutMs: ws.authorizeTimeoutMs,

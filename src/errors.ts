@@ -31,22 +31,10 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** WebSocket close codes duet sends (RFC 6455 plus the 4000-4999 private range). */
-export const CloseCode = {
-  NORMAL: 1000,
-  GOING_AWAY: 1001,
-  PROTOCOL_ERROR: 1002,
-  TOO_LARGE: 1009,
-  INTERNAL: 1011,
-  KICKED: 4000,
-  HEARTBEAT_TIMEOUT: 4001,
-  AUTHORIZE_TIMEOUT: 4002,
-  DISPLACED: 4003,
-  MALFORMED_BUDGET: 4004,
-  RATE_LIMITED: 4005,
-  SLOW_CONSUMER: 4006,
-} as const;
-export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+import { CloseCode } from '../actors/close-codes.js';
+
+/** WebSocket close codes: one table, beside the session machine that assigns most of them. */
+export { CloseCode };
 
 export interface DuetErrorOptions extends ErrorOptions {
   closeCode?: CloseCode;

@@ -28,7 +28,6 @@ export const DEFAULT_WS_PATH = '/';
 export const DEFAULT_WS_ORIGINS: readonly string[] = ['*'];
 export const DEFAULT_MAX_CONN_NUM = 5000;
 export const DEFAULT_WRITE_QUEUE_SIZE = 1024;
-export const DEFAULT_WRITE_TIMEOUT_MS = 0;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
 export const DEFAULT_HEARTBEAT_MECHANISM = 'resp';
 export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 0;
@@ -132,10 +131,6 @@ export const SCHEMA = {
         writeQueueSize: int(DEFAULT_WRITE_QUEUE_SIZE, 'per-connection outbound queue length, in messages', {
           min: 1,
         }),
-        writeTimeout: duration(
-          DEFAULT_WRITE_TIMEOUT_MS,
-          'how long a push may wait for room in a full write queue; 0 = no limit',
-        ),
         heartbeatInterval: duration(
           DEFAULT_HEARTBEAT_INTERVAL_MS,
           'heartbeat check period; silent for 2 intervals = closed; 0 = off',
@@ -236,10 +231,6 @@ export const SCHEMA = {
       caFile: str('', 'CA certificate of the Consul agent; setting it turns HTTPS on'),
       certFile: str('', 'TLS client certificate for Consul (with keyFile; turns HTTPS on)'),
       keyFile: str('', 'TLS client key for Consul (with certFile)'),
-      healthCheck: bool(true, 'register a Consul TCP health check'),
-      healthCheckInterval: secondsDuration(10_000, 'TCP check period (a bare number is seconds)'),
-      healthCheckTimeout: secondsDuration(5000, 'TCP check timeout (a bare number is seconds)'),
-      heartbeatCheck: bool(true, 'register a TTL check kept alive by the process'),
       heartbeatCheckInterval: secondsDuration(10_000, 'TTL of the heartbeat check (a bare number is seconds)'),
       deregisterCriticalServiceAfter: secondsDuration(30_000, 'Consul removes an instance failing this long'),
     },

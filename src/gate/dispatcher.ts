@@ -3,6 +3,7 @@ import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.j
 import type { Subjects } from '../bus/subjects.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
+import type { PacketCodec } from '../packet/codec.js';
 import { ClusterEvent } from '../registry/registry.js';
 import type { GateCounters } from './counters.js';
 import type { RouteEntry, RouteTable } from './route-table.js';
@@ -23,7 +24,17 @@ export class Dispatcher {
   /** uid → (node name → nid) for uids bound on this gate. */
   readonly #nodeCache = new Map<number, Map<string, string>>();
 
-  constructor(table: RouteTable, locator: Locator, out: Batcher<NodeItem>, counters: GateCounters, log: Log) {
+  readonly #codec: PacketCodec;
+
+  constructor(
+    table: RouteTable,
+    locator: Locator,
+    out: Batcher<NodeItem>,
+    counters: GateCounters,
+    log: Log,
+    codec: PacketCodec,
+  ) {
+    this.#codec = codec;
     this.table = table;
     this.#locator = locator;
     this.#out = out;
@@ -128,7 +139,7 @@ export class Dispatcher {
     s.backlog = undefined;
     for (let i = 0; i < backlog.length; i++) {
       const f = backlog[i] as Uint8Array;
-      this.redispatch(s, f);
+      this.#redispatch(s, f);
       const again = s.backlog as Uint8Array[] | undefined;
       if (again) {
         // Another lookup started: keep the rest behind it, in order.
@@ -138,8 +149,15 @@ export class Dispatcher {
     }
   }
 
-  /** Set by the gate: re-reads the route of a backlogged frame (the codec lives there). */
-  redispatch: (s: Session, frame: Uint8Array) => void = () => {};
+  /** A backlogged frame, checked once on arrival: the session may have ended since, and its route is read again. */
+  #redispatch(s: Session, frame: Uint8Array): void {
+    const route = this.#codec.routeOf(frame);
+    if (!s.isActive || route === undefined) {
+      this.#counters.drops.not_active++;
+      return;
+    }
+    this.dispatch(s, route, frame);
+  }
 
   #deliver(nid: string, s: Session, packet: Uint8Array): void {
     this.#counters.forwarded++;

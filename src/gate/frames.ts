@@ -5,11 +5,15 @@ import { HEADER_HEARTBEAT, type PacketCodec, SIZE_BYTES } from '../packet/codec.
 import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters, MalformedReason } from './counters.js';
 import type { Dispatcher } from './dispatcher.js';
-import type { ResumeService } from './resume.js';
 import type { Session } from './session.js';
 import type { SessionTable } from './sessions.js';
 
 export type HeartbeatMechanism = 'resp' | 'tick';
+
+/** A heartbeat packet (its header's flag), without decoding it. */
+export function isHeartbeat(bytes: Uint8Array): boolean {
+  return bytes.length > SIZE_BYTES && ((bytes[SIZE_BYTES] as number) & HEADER_HEARTBEAT) !== 0;
+}
 
 export interface FrameHandlerDeps {
   codec: PacketCodec;
@@ -28,8 +32,6 @@ export interface FrameHandlerDeps {
   rateLimit: number;
   /** Bucket size; 0 = rateLimit. */
   rateLimitBurst: number;
-  /** Resumable sessions (issue 11); off unless its window is > 0. */
-  resume: ResumeService;
 }
 
 const MALFORMED: Record<string, MalformedReason> = {
@@ -55,39 +57,41 @@ export class FrameHandler implements ConnectionHandler {
     this.#rate = d.rateLimit;
     this.#burst = d.rateLimitBurst > 0 ? d.rateLimitBurst : Math.max(1, d.rateLimit);
     this.#answerHeartbeats = d.mechanism === 'resp' && d.heartbeatIntervalMs > 0;
-    d.dispatcher.redispatch = (s, frame) => this.#data(s, frame);
   }
 
   open(c: Connection): void {
+    this.admit(c).send({ type: 'session.opened' });
+  }
+
+  /** Creates and registers the session of a new connection, still in handshake. */
+  admit(c: Connection): Session {
     const s = this.#d.createSession(c);
     this.#d.sessions.add(s);
-    // With resume on, the first frame decides between a new session (connect) and a resumed one (no connect):
-    // the session waits in handshake until then. Off, connect fires at once, as in due.
-    if (!this.#d.resume.isEnabled) s.send({ type: 'session.opened' });
+    return s;
   }
 
   frame(c: Connection, bytes: Uint8Array): void {
+    const s = this.#d.sessions.byConn(c.cid);
+    if (s !== undefined && this.account(s, bytes)) this.handle(s, bytes);
+  }
+
+  /** Liveness, counters, rate limit and capture of one inbound frame; false when it goes no further. */
+  account(s: Session, bytes: Uint8Array): boolean {
     const d = this.#d;
-    const s = d.sessions.byConn(c.cid);
-    if (s === undefined) return;
-    if (s.held) {
-      // A resume request is being decided: keep the order, run these after it.
-      s.held.push(bytes.slice());
-      return;
-    }
     // PROTOCOL.md Liveness: every binary frame, valid or not, refreshes liveness.
     s.lastSeenMs = Date.now();
     d.counters.framesIn++;
     d.counters.bytesIn += bytes.length;
-    if (bytes.length === 0) return;
-    if (this.#rate > 0 && !this.#take(s)) return;
+    if (bytes.length === 0) return false;
+    if (this.#rate > 0 && !this.#take(s)) return false;
     if (d.capture.enabled) d.capture.packet('in', d.gid, s.cid, s.uid, bytes);
-    if (!s.isActive && !s.isClosed && !s.isSuspended && d.resume.isEnabled && this.#firstFrame(s, bytes)) return;
-    if (bytes.length > SIZE_BYTES && ((bytes[SIZE_BYTES] as number) & HEADER_HEARTBEAT) !== 0) {
-      this.#heartbeat(s, bytes);
-      return;
-    }
-    this.#data(s, bytes);
+    return true;
+  }
+
+  /** A heartbeat is answered, a data frame goes to its node. */
+  handle(s: Session, bytes: Uint8Array): void {
+    if (isHeartbeat(bytes)) this.#heartbeat(s, bytes);
+    else this.#data(s, bytes);
   }
 
   /** Token bucket refilled from the elapsed time; a connection that runs dry is closed (4005), not throttled. */
@@ -116,44 +120,11 @@ export class FrameHandler implements ConnectionHandler {
     return false;
   }
 
-  /** In handshake with resume on: a resume request is taken aside (true); anything else opens the session. */
-  #firstFrame(s: Session, bytes: Uint8Array): boolean {
-    const d = this.#d;
-    const r = d.codec.decode(bytes);
-    const req = r.ok && r.packet.kind === 'data' ? d.resume.parseRequest(r.packet.route, r.packet.body) : undefined;
-    if (!req) {
-      s.send({ type: 'session.opened' });
-      return false;
-    }
-    s.held = [];
-    d.resume
-      .resume(s, req)
-      .then((resumed) => {
-        const target = resumed ? (d.sessions.byConn(s.conn.cid) ?? s) : s;
-        if (!resumed && !s.isClosed) s.send({ type: 'session.opened' });
-        this.replayHeld(target, s.held ?? []);
-        s.held = undefined;
-      })
-      .catch((err: unknown) => d.log.error('resume failed unexpectedly', { cid: s.cid, err: String(err) }));
-    return true;
-  }
-
-  /** Runs frames held during a resume decision through the normal path, in order. */
-  replayHeld(target: Session, frames: Uint8Array[]): void {
-    target.held = undefined;
-    for (const f of frames) this.frame(target.conn, f);
-  }
-
   #data(s: Session, bytes: Uint8Array): void {
     const d = this.#d;
     const route = d.codec.routeOf(bytes);
     if (route === undefined) {
       this.#malformed(s, bytes);
-      return;
-    }
-    if (d.resume.isEnabled && route === d.resume.o.route) {
-      // The reserved route never reaches a node; a late or repeated resume request is ignored.
-      d.counters.drops.internal_route++;
       return;
     }
     if (!s.isActive) {

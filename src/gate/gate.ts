@@ -1,15 +1,26 @@
 import { randomUUID } from 'node:crypto';
-import { SESSION_CLOSE } from '../../actors/session.js';
 import { Batcher, batchMessage } from '../bus/batcher.js';
 import { type Bus, decodeMessage } from '../bus/bus.js';
 import { type GateOps, GateOpsCodec, type NodeItem, type Result, ResultsCodec, SessionKind } from '../bus/envelope.js';
 import type { OpSigner } from '../bus/op-signature.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
-import { type ErrorReporter, errorMessage } from '../errors.js';
+import {
+  DEFAULT_AUTHORIZE_TIMEOUT_MS,
+  DEFAULT_BUS_PREFIX,
+  DEFAULT_CALL_TIMEOUT_MS,
+  DEFAULT_DISPATCH,
+  DEFAULT_GATE_NAME,
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  DEFAULT_HEARTBEAT_MECHANISM,
+  DEFAULT_MALFORMED_BUDGET,
+  DEFAULT_RATE_LIMIT,
+  DEFAULT_RATE_LIMIT_BURST,
+} from '../config/schema.js';
+import { CloseCode, DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
 import { Cleanup, type Service, type ServiceRunState, type StopOptions, settleWithin } from '../lifecycle.js';
 import type { Locator } from '../locate/locator.js';
 import { type Log, silentLog } from '../log/types.js';
-import type { Connection, Transport } from '../network/transport.js';
+import type { Connection, ConnectionHandler, Transport } from '../network/transport.js';
 import type { PacketCodec } from '../packet/codec.js';
 import type { Registry, ServiceInstance } from '../registry/registry.js';
 import { type CaptureSink, nullCaptureSink } from '../replay/capture-sink.js';
@@ -17,9 +28,11 @@ import { nullTraceSink, type TraceSink } from '../trace/trace.js';
 import { GateCounters } from './counters.js';
 import { Dispatcher, nodeBatchEncoder } from './dispatcher.js';
 import { FrameHandler, type HeartbeatMechanism } from './frames.js';
+import { dueHooks, type GateHooks } from './hooks.js';
 import { Operations } from './operations.js';
+import { PushWriter } from './push-writer.js';
 import { gateRebinder } from './rebind.js';
-import { type ResumeOptions, ResumeService } from './resume.js';
+import { type ResumeCounters, type ResumeOptions, ResumeService } from './resume.js';
 import { RouteTable } from './route-table.js';
 import { Session } from './session.js';
 import { createSessionEffects } from './session-effects.js';
@@ -41,7 +54,7 @@ export interface GateOptions {
   heartbeatIntervalMs?: number;
   heartbeatMechanism?: HeartbeatMechanism;
   authorizeTimeoutMs?: number;
-  /** Malformed frames a connection may send before it is closed (0 = never close). */
+  /** Malformed frames a connection may send before it is closed (0 = never close). Unset options: schema defaults. */
   malformedBudget?: number;
   /** Inbound messages per second per connection; 0 = no limit (close 4005 when exceeded). */
   rateLimit?: number;
@@ -56,6 +69,8 @@ export interface GateOptions {
   resume?: ResumeOptions;
   /** Signs the control ops this gate sends and drops unsigned or forged ones it receives (bus.opsSecret). */
   signer?: OpSigner;
+  /** How long a request to another gate may take (the resume takeover). */
+  callTimeoutMs?: number;
 }
 
 /**
@@ -80,9 +95,12 @@ export class Gate implements Service {
   readonly #results: Batcher<Result>;
   readonly #dispatcher: Dispatcher;
   readonly #ops: Operations;
-  readonly #frames: FrameHandler;
+  /** What the transport calls: the frame handler, wrapped by features (resume) when on. */
+  readonly #handler: ConnectionHandler;
+  readonly #hooks: GateHooks;
   readonly #sweeper: Sweeper;
-  readonly resume: ResumeService;
+  /** Resume counters (all zero with resume off) and a session's token epoch (for tests and tools). */
+  readonly resume: { readonly counters: ResumeCounters; epoch(s: Session): number };
   #address: { host: string; port: number } | undefined;
   #stopping: Promise<void> | undefined;
   #idleWaiters: (() => void)[] = [];
@@ -90,8 +108,8 @@ export class Gate implements Service {
   constructor(o: GateOptions) {
     this.#o = o;
     this.id = checkToken(o.id ?? randomUUID(), 'gate id');
-    this.name = o.name ?? 'gate';
-    this.#subjects = new Subjects(o.prefix ?? 'duet');
+    this.name = o.name ?? DEFAULT_GATE_NAME;
+    this.#subjects = new Subjects(o.prefix ?? DEFAULT_BUS_PREFIX);
     this.#log = (o.log ?? silentLog).child({ gate: this.id });
     this.#report =
       o.reportError ?? ((err, context) => this.#log.error('unexpected failure', { context, err: errorMessage(err) }));
@@ -100,77 +118,92 @@ export class Gate implements Service {
       bus: o.bus,
       encode: (results, reply) => batchMessage(reply, { results }, ResultsCodec),
     });
-    this.#dispatcher = new Dispatcher(new RouteTable(), o.locator, this.#out, this.counters, this.#log);
-    this.resume = new ResumeService(
-      o.resume ?? { windowMs: 0, bufferMessages: 1, bufferBytes: 1, route: -1, secret: '' },
-      {
-        gid: this.id,
-        bus: o.bus,
-        subjects: this.#subjects,
-        locator: o.locator,
-        sessions: this.sessions,
-        codec: o.codec,
-        log: this.#log,
-        notifyMoved: (nid, uid, gid) => this.#out.add(nid, { moved: { uid, gid } }, 32),
-      },
-    );
-    const resumable = this.resume.isEnabled;
+    this.#dispatcher = new Dispatcher(new RouteTable(), o.locator, this.#out, this.counters, this.#log, o.codec);
+    const capture = o.capture ?? nullCaptureSink;
+    const writer = new PushWriter({ gid: this.id, codec: o.codec, counters: this.counters, capture });
+    // Resume is a feature plugged into the gate's hooks; off, the hooks are due's gate and nothing else.
+    const resume =
+      o.resume && o.resume.windowMs > 0
+        ? new ResumeService(o.resume, {
+            gid: this.id,
+            bus: o.bus,
+            subjects: this.#subjects,
+            locator: o.locator,
+            sessions: this.sessions,
+            codec: o.codec,
+            log: this.#log,
+            counters: this.counters,
+            writer,
+            callTimeoutMs: o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+            notifyMoved: (nid, uid, gid) => this.#out.add(nid, { moved: { uid, gid } }, 32),
+            forward: (gid, nid, op) =>
+              o.bus.publish(
+                this.#subjects.gateOp(gid),
+                this.#encodeOps({ nid, reply: '', ops: [{ id: 0, ...op }], forwarded: true }),
+              ),
+          })
+        : undefined;
+    const hooks = resume ?? dueHooks(writer);
+    this.#hooks = hooks;
+    this.resume = resume ?? { counters: noResumeCounters(), epoch: () => 0 };
+    const resumable = hooks.resumable;
+    // Unset options take the config schema's defaults: one source per default.
+    const authorizeTimeoutMs = o.authorizeTimeoutMs ?? DEFAULT_AUTHORIZE_TIMEOUT_MS;
+    const heartbeatIntervalMs = o.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    const mechanism = o.heartbeatMechanism ?? DEFAULT_HEARTBEAT_MECHANISM;
     const effects = createSessionEffects({
       gid: this.id,
       sessions: this.sessions,
       locator: o.locator,
       dispatcher: this.#dispatcher,
       trace: o.trace ?? nullTraceSink,
-      authorizeTimeoutMs: o.authorizeTimeoutMs ?? 0,
+      authorizeTimeoutMs,
       reportError: this.#report,
       now: Date.now,
       onClosed: () => this.#checkIdle(),
-      resume: this.resume,
+      hooks,
     });
     this.#ops = new Operations({
       gid: this.id,
       sessions: this.sessions,
       locator: o.locator,
-      codec: o.codec,
       dispatcher: this.#dispatcher,
       counters: this.counters,
       log: this.#log,
       results: this.#results,
       displaceRemote: (gid, uid) => this.#displaceRemote(gid, uid),
-      forward: (gid, nid, op) =>
-        o.bus.publish(this.#subjects.gateOp(gid), this.#encodeOps({ nid, reply: '', ops: [op], forwarded: true })),
-      capture: o.capture ?? nullCaptureSink,
-      resume: this.resume,
+      hooks,
     });
-    this.resume.releaseStale = (now) => this.#ops.releaseStale(now);
-    this.resume.releaseHeld = (s, nid) => this.#ops.releaseHeld(s, nid);
-    this.resume.deliver = (s, packet, disconnect) => {
-      this.#ops.deliver(s, packet, disconnect);
-    };
-    this.#frames = new FrameHandler({
+    const frames = new FrameHandler({
       codec: o.codec,
       sessions: this.sessions,
       dispatcher: this.#dispatcher,
       counters: this.counters,
-      heartbeatIntervalMs: o.heartbeatIntervalMs ?? 10_000,
-      mechanism: o.heartbeatMechanism ?? 'resp',
-      malformedBudget: o.malformedBudget ?? 100,
+      heartbeatIntervalMs,
+      mechanism,
+      malformedBudget: o.malformedBudget ?? DEFAULT_MALFORMED_BUDGET,
       log: this.#log,
-      createSession: (c: Connection) => new Session(c, effects, Date.now(), resumable),
+      createSession: (c: Connection) => {
+        const now = Date.now();
+        const s = new Session(c, effects, now, resumable);
+        // Armed at open, so a connection silent in handshake (resume on) meets the same deadline as an active one.
+        if (authorizeTimeoutMs > 0) s.authorizeDeadlineMs = now + authorizeTimeoutMs;
+        return s;
+      },
       isDraining: () => this.isDraining,
-      capture: o.capture ?? nullCaptureSink,
+      capture,
       gid: this.id,
-      rateLimit: o.rateLimit ?? 0,
-      rateLimitBurst: o.rateLimitBurst ?? 0,
-      resume: this.resume,
+      rateLimit: o.rateLimit ?? DEFAULT_RATE_LIMIT,
+      rateLimitBurst: o.rateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST,
     });
+    this.#handler = hooks.frames(frames);
     this.#sweeper = new Sweeper({
       sessions: this.sessions,
       codec: o.codec,
-      heartbeatIntervalMs: o.heartbeatIntervalMs ?? 10_000,
-      mechanism: o.heartbeatMechanism ?? 'resp',
-      authorizeTimeoutMs: o.authorizeTimeoutMs ?? 0,
-      resume: this.resume,
+      heartbeatIntervalMs,
+      mechanism,
+      authorizeTimeoutMs,
+      hooks,
     });
   }
 
@@ -198,21 +231,22 @@ export class Gate implements Service {
   }
 
   async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new Error(`gate cannot start from state ${this.#state}`);
+    if (this.#state !== 'idle')
+      throw new DuetError(ErrorCode.ILLEGAL_OPERATION, `gate cannot start from state ${this.#state}`);
     this.#state = 'starting';
     const o = this.#o;
     try {
       this.#serveOps(o.bus.subscribe(this.#subjects.gateOp(this.id)));
       this.#serveOps(o.bus.subscribe(this.#subjects.gatesOp()));
-      this.resume.start();
-      this.#cleanup.defer(() => this.resume.stop());
+      this.#hooks.start();
+      this.#cleanup.defer(() => this.#hooks.stop());
       await this.#watchNodes();
       this.#watchLocator();
       const rebind = gateRebinder({ gid: this.id, sessions: this.sessions, locator: o.locator, log: this.#log });
       rebind.start();
       this.#cleanup.defer(() => rebind.stop());
       this.#cleanup.defer(() => this.#abort.abort());
-      this.#address = await o.transport.listen(this.#frames);
+      this.#address = await o.transport.listen(this.#handler);
       this.#cleanup.defer(() => o.transport.close());
       await o.registry.register(this.#instance('work'));
       this.#cleanup.defer(() => o.registry.deregister(this.#instance('shut')));
@@ -248,7 +282,7 @@ export class Gate implements Service {
   }
 
   async #watchNodes(): Promise<void> {
-    const strategy = this.#o.dispatch ?? 'random';
+    const strategy = this.#o.dispatch ?? DEFAULT_DISPATCH;
     const stream = this.#o.registry.watch('node', this.#abort.signal)[Symbol.asyncIterator]();
     const apply = (list: ServiceInstance[]): void => {
       this.#dispatcher.table = RouteTable.build(list, strategy, this.#dispatcher.table);
@@ -325,13 +359,13 @@ export class Gate implements Service {
         await settleWithin(this.#whenIdle(), deadline);
       }
       for (const s of [...this.sessions.all()]) {
-        s.send({ type: 'session.kicked', force: false, code: SESSION_CLOSE_GOING_AWAY, reason: 'gate shutting down' });
+        s.send({ type: 'session.kicked', force: false, code: CloseCode.GOING_AWAY, reason: 'gate shutting down' });
       }
       // Closing handshakes get 3 s; whatever is left is terminated below.
       await settleWithin(this.#whenIdle(), 3000);
     }
     for (const s of [...this.sessions.all()]) {
-      s.send({ type: 'session.kicked', force: true, code: SESSION_CLOSE.KICKED, reason: 'gate stopped' });
+      s.send({ type: 'session.kicked', force: true, code: CloseCode.KICKED, reason: 'gate stopped' });
     }
     // Binds still in flight answer their nodes before the batches close.
     if (this.#ops.pendingSessions > 0) await settleWithin(this.#ops.idle(), 3000);
@@ -348,4 +382,15 @@ export class Gate implements Service {
   }
 }
 
-const SESSION_CLOSE_GOING_AWAY = 1001;
+function noResumeCounters(): ResumeCounters {
+  return {
+    offered: 0,
+    resumedLocal: 0,
+    resumedRemote: 0,
+    refused: 0,
+    handedOver: 0,
+    takeoversRefused: 0,
+    expired: 0,
+    overflowed: 0,
+  };
+}

@@ -1,16 +1,13 @@
-import { SESSION_CLOSE } from '../../actors/session.js';
 import type { Batcher } from '../bus/batcher.js';
 import { type GateOp, type Result, ResultCode, SessionKind } from '../bus/envelope.js';
-import { DuetError, ErrorCode, errorMessage } from '../errors.js';
+import { CloseCode, DuetError, ErrorCode, errorMessage } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
 import { PreparedFrame } from '../network/prepared-frame.js';
-import type { PacketCodec } from '../packet/codec.js';
-import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters } from './counters.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { GateHooks, OpSource } from './hooks.js';
 import { OpOrder } from './op-order.js';
-import type { ResumeService } from './resume.js';
 import type { Session } from './session.js';
 import type { SessionTable } from './sessions.js';
 
@@ -18,7 +15,6 @@ export interface OperationsDeps {
   gid: string;
   sessions: SessionTable;
   locator: Locator;
-  codec: PacketCodec;
   dispatcher: Dispatcher;
   counters: GateCounters;
   log: Log;
@@ -26,22 +22,13 @@ export interface OperationsDeps {
   results: Batcher<Result>;
   /** Asks another gate to close the session holding `uid` there (cross-gate kick). */
   displaceRemote(gid: string, uid: number): void;
-  /** Relays an op to another gate on behalf of node `nid` (resume handover). */
-  forward(gid: string, nid: string, op: GateOp): void;
-  capture: CaptureSink;
-  resume: ResumeService;
+  /** Where features (resume) plug into pushes and lookups (hooks.ts). */
+  hooks: GateHooks;
 }
 
 type Outcome = Partial<Omit<Result, 'id'>>;
 const OK: Outcome = {};
-const EMPTY = new Uint8Array(0);
 const NOT_FOUND: Outcome = { code: ResultCode.NOT_FOUND_SESSION, message: 'session not found' };
-
-/** Who sent an op: the node, and whether another gate relayed it (resume handover, issue 11). */
-interface Source {
-  nid: string;
-  forwarded: boolean;
-}
 
 /**
  * Serves the operations nodes send to this gate (DUE-REFERENCE 3.4, 3.6): bind, unbind, push, multicast,
@@ -51,13 +38,15 @@ interface Source {
  */
 export class Operations {
   readonly #d: OperationsDeps;
+  readonly #hooks: GateHooks;
   readonly #order: OpOrder;
 
   constructor(deps: OperationsDeps) {
     this.#d = deps;
+    this.#hooks = deps.hooks;
     this.#order = new OpOrder({
       sessions: deps.sessions,
-      pendingByUid: (uid) => deps.resume.pending(uid),
+      pendingByUid: (uid) => deps.hooks.pendingByUid(uid),
       onError: (err, cid) => {
         deps.counters.opErrors++;
         deps.log.error('gate operation failed unexpectedly', { cid, err: errorMessage(err) });
@@ -77,12 +66,12 @@ export class Operations {
 
   /** Takes one op: runs it now, or behind the pending op of the session it targets. Never waits for other sessions. */
   handle(op: GateOp, reply: string, nid = '', forwarded = false): void {
-    const src: Source = { nid, forwarded };
+    const src: OpSource = { nid, forwarded };
     this.#order.submit(op, () => this.#exec(op, reply, src));
   }
 
   /** Runs one op and answers it; a promise only when it is still in flight (bind). */
-  #exec(op: GateOp, reply: string, src: Source): undefined | Promise<void> {
+  #exec(op: GateOp, reply: string, src: OpSource): undefined | Promise<void> {
     try {
       const r = this.#run(op, src);
       if (r instanceof Promise) {
@@ -123,77 +112,24 @@ export class Operations {
   #target(kind: number, target: number): Session | undefined {
     const s =
       kind === SessionKind.USER
-        ? (this.#d.sessions.byUid(target) ?? this.#d.resume.pending(target))
+        ? (this.#d.sessions.byUid(target) ?? this.#hooks.pendingByUid(target))
         : this.#d.sessions.byCid(target);
     return s && !s.isClosed ? s : undefined;
   }
 
-  /** `frame`: the packet framed once for every session of a fan-out (src/network/prepared-frame.ts). */
-  #write(s: Session, packet: Uint8Array, frame?: PreparedFrame): boolean {
-    const isPush = this.#d.codec.seqOf(packet) === 0;
-    if (isPush && s.ring && !this.#d.resume.recordPush(s, packet)) {
-      // A suspended session missed more pushes than it may keep: it cannot be resumed without a gap.
-      s.send({ type: 'session.kicked', force: true, code: 4008, reason: 'resume buffer overflow' });
-      return false;
-    }
-    if (s.isSuspended) return true;
-    const lane = isPush ? 'push' : 'response';
-    const r = s.conn.send(frame ?? packet, lane);
-    if (r === 'overflow') this.#d.counters.slowConsumers++;
-    if (r === 'closed' || r === 'overflow') return false;
-    this.#d.counters.framesOut++;
-    this.#d.counters.bytesOut += packet.length;
-    if (this.#d.capture.enabled) this.#d.capture.packet('out', this.#d.gid, s.cid, s.uid, packet);
-    return true;
-  }
-
-  #pushTo(s: Session, packet: Uint8Array, disconnect: boolean, src: Source, frame?: PreparedFrame): boolean {
-    if (s.early) {
-      // Its takeover is still being decided: keep the push (with its node) until then.
-      s.early.push({ nid: src.nid, forwarded: src.forwarded, packet, disconnect });
-      return true;
-    }
-    if (s.ring && src.nid) {
-      const held = src.forwarded ? undefined : s.awaiting?.get(src.nid);
-      if (held) {
-        // Sent after this node learnt of the move: wait until the pushes it sent the old gate are written.
-        held.push({ packet, disconnect });
-        return true;
-      }
-      if (!src.forwarded) {
-        s.pushers ??= new Set();
-        s.pushers.add(src.nid);
-      }
-    }
-    return this.#deliver(s, packet, disconnect, frame);
-  }
-
-  /** Writes a push (ring numbering, lanes, capture), then closes the session gracefully when asked. */
-  deliver(s: Session, packet: Uint8Array, disconnect: boolean): boolean {
-    return this.#deliver(s, packet, disconnect);
-  }
-
-  #deliver(s: Session, packet: Uint8Array, disconnect: boolean, frame?: PreparedFrame): boolean {
-    const ok = this.#write(s, packet, frame);
-    // due ignores the flag on multicast (v2.5.8 bug); duet honours it everywhere.
-    if (disconnect)
-      s.send({ type: 'session.kicked', force: false, code: SESSION_CLOSE.NORMAL, reason: 'disconnect after push' });
-    return ok;
-  }
-
-  #run(op: GateOp, src: Source): Outcome | Promise<Outcome> {
+  #run(op: GateOp, src: OpSource): Outcome | Promise<Outcome> {
     const d = this.#d;
     if (op.push) {
       const { kind, target, packet, disconnect } = op.push;
       const s = this.#target(kind, target);
-      if (!s && this.#relay(kind, target, packet, disconnect, src)) return { total: 1 };
+      if (!s && this.#hooks.relay(kind, target, packet, disconnect, src)) return { total: 1 };
       if (!s) {
         d.counters.pushMissed++;
         // due: a push by uid that finds no session here deletes the stale user → gate key.
         if (kind === SessionKind.USER) d.locator.unbindGate(target, d.gid).catch(() => {});
         return NOT_FOUND;
       }
-      return this.#pushTo(s, packet, disconnect, src) ? { total: 1 } : { total: 0 };
+      return this.#hooks.push(s, packet, disconnect, src) ? { total: 1 } : { total: 0 };
     }
     if (op.multicast) {
       const { kind, targets, packet, disconnect } = op.multicast;
@@ -203,7 +139,9 @@ export class Operations {
         (t) => this.#order.targetKey(kind, t),
         (t) => {
           const s = this.#target(kind, t);
-          return s ? this.#pushTo(s, packet, disconnect, src, frame) : this.#relay(kind, t, packet, disconnect, src);
+          return s
+            ? this.#hooks.push(s, packet, disconnect, src, frame)
+            : this.#hooks.relay(kind, t, packet, disconnect, src);
         },
       );
     }
@@ -217,7 +155,9 @@ export class Operations {
         list,
         (s) => s.cid,
         (s) =>
-          (s.isActive || s.isSuspended) && (!users || s.uid !== 0) && this.#pushTo(s, packet, disconnect, src, frame),
+          (s.isActive || s.isSuspended) &&
+          (!users || s.uid !== 0) &&
+          this.#hooks.push(s, packet, disconnect, src, frame),
       );
     }
     if (op.publish) {
@@ -228,7 +168,7 @@ export class Operations {
       return this.#order.fanOut(
         [...set],
         (s) => s.cid,
-        (s) => !s.isClosed && this.#pushTo(s, packet, disconnect, src, frame),
+        (s) => !s.isClosed && this.#hooks.push(s, packet, disconnect, src, frame),
       );
     }
     if (op.subscribe || op.unsubscribe) {
@@ -252,8 +192,8 @@ export class Operations {
       const s = this.#target(kind, target);
       if (!s) return NOT_FOUND;
       if (op.disconnect.displaced) {
-        s.send({ type: 'session.displaced', code: SESSION_CLOSE.DISPLACED, reason: 'uid bound on another gate' });
-      } else s.send({ type: 'session.kicked', force, code: SESSION_CLOSE.KICKED, reason: 'kicked' });
+        s.send({ type: 'session.displaced', code: CloseCode.DISPLACED, reason: 'uid bound on another gate' });
+      } else s.send({ type: 'session.kicked', force, code: CloseCode.KICKED, reason: 'kicked' });
       return OK;
     }
     if (op.isOnline) {
@@ -272,58 +212,12 @@ export class Operations {
       s.send({ type: 'node.unbound' });
       return OK;
     }
-    if (op.fence) return this.#fence(op.fence.uid, src);
-    if (op.bind) return this.#bind(op.bind.cid, op.bind.uid);
-    return { code: ResultCode.ILLEGAL_ARGUMENT, message: 'unknown gate operation' };
-  }
-
-  /**
-   * A push for a session this gate handed over: relay it to the new gate (the node had not heard of the move).
-   * Returns false when the target did not move.
-   */
-  #relay(kind: number, target: number, packet: Uint8Array, disconnect: boolean, src: Source): boolean {
-    const moved = this.#d.resume.movedTarget(kind, target);
-    if (!moved) return false;
-    this.#d.forward(moved.gid, src.nid, {
-      id: 0,
-      push: { kind: SessionKind.USER, target: moved.uid, packet, disconnect },
-    });
-    return true;
-  }
-
-  /**
-   * A node's fence: sent to the old gate after its last push there, relayed to the new gate, where it releases the
-   * pushes that node sent directly meanwhile.
-   */
-  #fence(uid: number, src: Source): Outcome {
-    if (!src.forwarded) {
-      const moved = this.#d.resume.movedTarget(SessionKind.USER, uid);
-      if (moved) this.#d.forward(moved.gid, src.nid, { id: 0, fence: { uid } });
+    if (op.fence) {
+      this.#hooks.fence(op.fence.uid, src);
       return OK;
     }
-    const s = this.#d.sessions.byUid(uid) ?? this.#d.resume.pending(uid);
-    if (s?.early) s.early.push({ nid: src.nid, forwarded: true, fence: true, packet: EMPTY, disconnect: false });
-    else if (s) this.releaseHeld(s, src.nid);
-    return OK;
-  }
-
-  /** Writes what a node sent directly while its fence was awaited (all nodes when `nid` is undefined). */
-  releaseHeld(s: Session, nid?: string): void {
-    const awaiting = s.awaiting;
-    if (!awaiting) return;
-    for (const [n, held] of awaiting) {
-      if (nid !== undefined && n !== nid) continue;
-      awaiting.delete(n);
-      for (const h of held) this.#deliver(s, h.packet, h.disconnect);
-    }
-    if (awaiting.size === 0) s.awaiting = undefined;
-  }
-
-  /** Sweep: fences that never came (a node died) stop holding pushes after the deadline. */
-  releaseStale(now: number): void {
-    for (const s of [...this.#d.sessions.bound()]) {
-      if (s.awaiting && s.awaitDeadlineMs <= now) this.releaseHeld(s);
-    }
+    if (op.bind) return this.#bind(op.bind.cid, op.bind.uid);
+    return { code: ResultCode.ILLEGAL_ARGUMENT, message: 'unknown gate operation' };
   }
 
   /** due Bind, plus the fixes: the displaced session (this gate or another) is closed, not just unbound (due#90). */
@@ -347,7 +241,7 @@ export class Operations {
     if (displaced) {
       displaced.send({
         type: 'session.displaced',
-        code: SESSION_CLOSE.DISPLACED,
+        code: CloseCode.DISPLACED,
         reason: `uid bound again by cid ${cid}`,
       });
     }

@@ -1,4 +1,4 @@
-import { SESSION_CLOSE } from '../../actors/session.js';
+import { CloseCode } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
 import { Reasserter } from '../locate/reassert.js';
 import type { Log } from '../log/types.js';
@@ -27,7 +27,7 @@ export function gateRebinder(d: {
       const owner = await d.locator.claimGate(uid, d.gid);
       if (owner === d.gid) return 'kept';
       if (d.sessions.byUid(uid) === s) {
-        s.send({ type: 'session.displaced', code: SESSION_CLOSE.DISPLACED, reason: `uid bound on gate ${owner}` });
+        s.send({ type: 'session.displaced', code: CloseCode.DISPLACED, reason: `uid bound on gate ${owner}` });
       }
       return 'lost';
     },

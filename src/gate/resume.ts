@@ -1,14 +1,24 @@
-import type { Bus, Subscription } from '../bus/bus.js';
-import { type Takeover, TakeoverCodec, type TakeoverReply, TakeoverReplyCodec } from '../bus/envelope.js';
+import type { Bus } from '../bus/bus.js';
+import { SessionKind } from '../bus/envelope.js';
 import type { Subjects } from '../bus/subjects.js';
-import { errorMessage } from '../errors.js';
+import { CloseCode } from '../errors.js';
 import type { Locator } from '../locate/locator.js';
 import type { Log } from '../log/types.js';
+import type { PreparedFrame } from '../network/prepared-frame.js';
+import type { Connection, ConnectionHandler } from '../network/transport.js';
 import type { PacketCodec } from '../packet/codec.js';
+import type { GateCounters } from './counters.js';
+import type { FrameHandler } from './frames.js';
+import type { GateHooks, OpSource } from './hooks.js';
 import { PushRing } from './push-ring.js';
-import { signResumeToken, verifyResumeToken } from './resume-token.js';
+import type { PushWriter } from './push-writer.js';
+import { ResumeFrames } from './resume-frames.js';
+import { type ResumeCounters, ResumeTakeover } from './resume-takeover.js';
+import { signResumeToken } from './resume-token.js';
 import type { Session } from './session.js';
 import type { SessionTable } from './sessions.js';
+
+export type { ResumeCounters } from './resume-takeover.js';
 
 export interface ResumeOptions {
   /** How long a lost session waits for its client (0 = off: due's behaviour and wire). */
@@ -31,292 +41,263 @@ export interface ResumeDeps {
   sessions: SessionTable;
   codec: PacketCodec;
   log: Log;
+  counters: GateCounters;
+  writer: PushWriter;
+  /** How long a takeover request to another gate may take (cluster.gate.callTimeout). */
+  callTimeoutMs: number;
   /** Tells node `nid` that user `uid` moved to gate `gid` (a Moved item in its stream). */
   notifyMoved(nid: string, uid: number, gid: string): void;
+  /** Relays a push or fence to another gate on behalf of node `nid` (after a handover). */
+  forward(gid: string, nid: string, op: { push?: RelayedPush; fence?: { uid: number } }): void;
 }
 
-const TAKEOVER_TIMEOUT_MS = 2000;
-/** How long a handed-over user's pushes are relayed to its new gate. */
-const MOVED_TTL_MS = 30_000;
-/** How long the new gate holds a node's direct pushes waiting for that node's fence (a node that died never sends it). */
-const AWAIT_FENCE_MS = 2000;
+export interface RelayedPush {
+  kind: number;
+  target: number;
+  packet: Uint8Array;
+  disconnect: boolean;
+}
+
+/** A push that reached this gate while a takeover was being decided, or a fence. */
+export interface EarlyPush {
+  nid: string;
+  forwarded: boolean;
+  fence?: boolean;
+  packet: Uint8Array;
+  disconnect: boolean;
+}
+
+/** What resume keeps per session (Session itself knows nothing of resume). */
+export interface ResumeState {
+  /** Recent pushes, numbered: replayed on resume. */
+  ring: PushRing | undefined;
+  /** The token epoch: a newer token makes older ones stale. */
+  epoch: number;
+  suspendDeadlineMs: number;
+  /** Nodes that pushed to this session (a handover tells them where it went). */
+  pushers: Set<string> | undefined;
+  /** After a takeover: direct pushes per node, held until that node's fence arrives through the old gate. */
+  awaiting: Map<string, { packet: Uint8Array; disconnect: boolean }[]> | undefined;
+  awaitDeadlineMs: number;
+  /** While this (new) session's takeover request is in flight: pushes that already reached this gate. */
+  early: EarlyPush[] | undefined;
+  /** Frames that arrived while a resume request was being decided (handshake). */
+  held: Uint8Array[] | undefined;
+}
+
+/** What a suspended session holds instead of its lost connection. */
+function detached(c: Connection): Connection {
+  const { cid, remote } = c;
+  return { cid, remote, send: () => 'closed', close: async () => {}, terminate: () => {}, bufferedBytes: 0 };
+}
+
 const enc = new TextEncoder();
-const dec = new TextDecoder();
-
-/** Counters for metrics and tests. */
-export interface ResumeCounters {
-  offered: number;
-  resumedLocal: number;
-  resumedRemote: number;
-  refused: number;
-  handedOver: number;
-  /** Takeover requests whose resume token was missing, forged or named another session. */
-  takeoversRefused: number;
-  expired: number;
-  overflowed: number;
-}
 
 /**
- * Resumable sessions (issue 11): tokens on bind, push numbering, suspension, and resume on this gate or by takeover
- * from another gate over the bus. Control messages travel on a reserved route with JSON bodies:
- * gate → client `{"type":"token","token":…}`, `{"type":"resumed","uid":…,"replayed":…}`,
+ * Resumable sessions as one gate feature: it plugs into the gate's hooks (hooks.ts) and owns every bit
+ * of resume state and ordering: tokens on bind, push numbering, suspension, the first-frame decision, takeovers
+ * (resume-takeover.ts) and the fence / early / awaiting order of pushes after a handover. Control messages travel on
+ * a reserved route with JSON bodies: gate → client `{"type":"token","token":…}`, `{"type":"resumed",…}`,
  * `{"type":"resumeFailed","error":…}`; client → gate `{"type":"resume","token":…,"seen":N}`.
  */
-export class ResumeService {
+export class ResumeService implements GateHooks {
+  readonly resumable = true;
   readonly o: ResumeOptions;
   readonly #d: ResumeDeps;
-  readonly counters: ResumeCounters = {
-    offered: 0,
-    resumedLocal: 0,
-    resumedRemote: 0,
-    refused: 0,
-    handedOver: 0,
-    takeoversRefused: 0,
-    expired: 0,
-    overflowed: 0,
-  };
-  #sub: Subscription | undefined;
-  readonly #movedUid = new Map<number, { gid: string; until: number }>();
-  readonly #movedCid = new Map<number, { gid: string; uid: number; until: number }>();
-  /** Set by the gate: releases held pushes whose fence did not come in time. */
-  releaseStale: (now: number) => void = () => {};
-  /** Set by the gate: writes what a node sent directly while its fence was awaited. */
-  releaseHeld: (s: Session, nid: string) => void = () => {};
-  /** Set by the gate: writes a push to a session (Operations' path, with ring numbering). */
-  deliver: (s: Session, packet: Uint8Array, disconnect: boolean) => void = () => {};
-  /** Sessions whose takeover request is in flight, by uid: pushes for them are kept until it is decided. */
-  readonly #pendingUid = new Map<number, Session>();
+  readonly #state = new WeakMap<Session, ResumeState>();
+  readonly #takeover: ResumeTakeover;
 
   constructor(o: ResumeOptions, d: ResumeDeps) {
     this.o = o;
     this.#d = d;
     // Fails at construction (not on the first bind) when the route does not fit packet.routeBytes.
     d.codec.encode({ route: o.route, seq: 0 });
+    this.#takeover = new ResumeTakeover(o, d, {
+      state: (s) => this.state(s),
+      control: (s, body) => this.control(s, body),
+      releaseHeld: (s, nid) => this.releaseHeld(s, nid),
+      deliver: (s, packet, disconnect) => this.deliver(s, packet, disconnect),
+    });
   }
 
-  get isEnabled(): boolean {
-    return this.o.windowMs > 0;
+  get counters(): ResumeCounters {
+    return this.#takeover.counters;
   }
 
-  /** Serves takeover requests from other gates. */
+  get sweepEveryMs(): number {
+    return Math.max(10, Math.min(1000, this.o.windowMs / 10));
+  }
+
+  /** The session's resume state (created on first use). */
+  state(s: Session): ResumeState {
+    let st = this.#state.get(s);
+    if (!st) {
+      st = {
+        ring: undefined,
+        epoch: 0,
+        suspendDeadlineMs: 0,
+        pushers: undefined,
+        awaiting: undefined,
+        awaitDeadlineMs: 0,
+        early: undefined,
+        held: undefined,
+      };
+      this.#state.set(s, st);
+    }
+    return st;
+  }
+
+  /** The session's current token epoch (0 before its first token). */
+  epoch(s: Session): number {
+    return this.#state.get(s)?.epoch ?? 0;
+  }
+
+  /** Resume state only if the session has any (never creates it). */
+  peek(s: Session): ResumeState | undefined {
+    return this.#state.get(s);
+  }
+
+  frames(inner: FrameHandler): ConnectionHandler {
+    return new ResumeFrames(inner, this.o.route, this.#d.sessions, this.#d.codec, this.#d.counters, this.#d.log, {
+      state: (s) => this.state(s),
+      peek: (s) => this.peek(s),
+      parseRequest: (route, body) => this.#takeover.parseRequest(route, body),
+      resume: (s, req) => this.#takeover.resume(s, req),
+    });
+  }
+
   start(): void {
-    if (!this.isEnabled) return;
-    const sub = this.#d.bus.subscribe(this.#d.subjects.gateTakeover(this.#d.gid));
-    this.#sub = sub;
-    void (async () => {
-      for await (const msg of sub) {
-        let reply: TakeoverReply;
-        try {
-          reply = this.#handOver(TakeoverCodec.decode(msg.data));
-        } catch (err) {
-          reply = { ok: false, error: errorMessage(err), packets: [], pushed: 0, nodes: [] };
-        }
-        msg.respond(TakeoverReplyCodec.encode(reply));
-      }
-    })().catch((err: unknown) => this.#d.log.warn('takeover loop ended', { err: errorMessage(err) }));
+    this.#takeover.start();
   }
 
-  async stop(): Promise<void> {
-    await this.#sub?.drain();
+  stop(): Promise<void> {
+    return this.#takeover.stop();
   }
 
-  #control(s: Session, body: Record<string, unknown>): void {
+  control(s: Session, body: Record<string, unknown>): void {
     const packet = this.#d.codec.encode({ route: this.o.route, seq: 0, body: enc.encode(JSON.stringify(body)) });
     s.conn.send(packet, 'control');
   }
 
   /** After a bind or a resume: a fresh token (new epoch); the ring starts if it did not exist. */
-  offer(s: Session): void {
-    if (!this.isEnabled || s.uid === 0) return;
-    s.ring ??= new PushRing(this.o.bufferMessages, this.o.bufferBytes);
-    s.epoch++;
+  bound(s: Session): void {
+    if (s.uid === 0) return;
+    const st = this.state(s);
+    st.ring ??= new PushRing(this.o.bufferMessages, this.o.bufferBytes);
+    st.epoch++;
     const exp = Date.now() + (this.o.tokenTtlMs ?? 24 * 3600_000);
-    const token = signResumeToken({ gid: this.#d.gid, cid: s.cid, uid: s.uid, epoch: s.epoch, exp }, this.o.secret);
+    const token = signResumeToken({ gid: this.#d.gid, cid: s.cid, uid: s.uid, epoch: st.epoch, exp }, this.o.secret);
     this.counters.offered++;
-    this.#control(s, { type: 'token', token, windowMs: this.o.windowMs });
+    this.control(s, { type: 'token', token, windowMs: this.o.windowMs });
   }
 
-  /** Is this frame a resume request (a data packet on the reserved route)? Returns its parsed body. */
-  parseRequest(route: number, body: Uint8Array): { token: unknown; seen: number } | undefined {
-    if (!this.isEnabled || route !== this.o.route) return undefined;
-    try {
-      const m = JSON.parse(dec.decode(body)) as Record<string, unknown>;
-      if (m.type !== 'resume') return undefined;
-      const seen = typeof m.seen === 'number' && Number.isSafeInteger(m.seen) && m.seen >= 0 ? m.seen : 0;
-      return { token: m.token, seen };
-    } catch {
-      return undefined;
+  /** The machine suspended the session: start its window and let the dead socket's objects go. */
+  suspended(s: Session): void {
+    this.state(s).suspendDeadlineMs = Date.now() + this.o.windowMs;
+    this.#d.sessions.detachConn(s.conn.cid, s);
+    s.conn = detached(s.conn);
+  }
+
+  /** A node's push: kept while a takeover is decided or a fence awaited, numbered in the ring, written if live. */
+  push(s: Session, packet: Uint8Array, disconnect: boolean, src: OpSource, frame?: PreparedFrame): boolean {
+    const st = this.#state.get(s);
+    if (st?.early) {
+      // Its takeover is still being decided: keep the push (with its node) until then.
+      st.early.push({ nid: src.nid, forwarded: src.forwarded, packet, disconnect });
+      return true;
     }
+    if (st?.ring && src.nid) {
+      const held = src.forwarded ? undefined : st.awaiting?.get(src.nid);
+      if (held) {
+        // Sent after this node learnt of the move: wait until the pushes it sent the old gate are written.
+        held.push({ packet, disconnect });
+        return true;
+      }
+      if (!src.forwarded) {
+        st.pushers ??= new Set();
+        st.pushers.add(src.nid);
+      }
+    }
+    return this.deliver(s, packet, disconnect, frame);
+  }
+
+  /** Numbers a push in the ring (kept while suspended), writes it if the session is live, then the close if asked. */
+  deliver(s: Session, packet: Uint8Array, disconnect: boolean, frame?: PreparedFrame): boolean {
+    const w = this.#d.writer;
+    const isPush = w.isPush(packet);
+    const ring = this.#state.get(s)?.ring;
+    let ok = true;
+    if (isPush && ring) {
+      ring.add(packet, s.isSuspended);
+      if (ring.overflowed) {
+        // A suspended session missed more pushes than it may keep: it cannot be resumed without a gap.
+        this.counters.overflowed++;
+        s.send({
+          type: 'session.kicked',
+          force: true,
+          code: CloseCode.RESUME_OVERFLOW,
+          reason: 'resume buffer overflow',
+        });
+        ok = false;
+      }
+    }
+    if (ok && !s.isSuspended) ok = w.write(s, packet, isPush, frame);
+    if (disconnect) w.closeAfter(s);
+    return ok;
+  }
+
+  pendingByUid(uid: number): Session | undefined {
+    return this.#takeover.pending(uid);
+  }
+
+  /** A push for a session this gate handed over: relay it to the new gate (the node had not heard of the move). */
+  relay(kind: number, target: number, packet: Uint8Array, disconnect: boolean, src: OpSource): boolean {
+    const moved = this.#takeover.movedTarget(kind, target);
+    if (!moved) return false;
+    this.#d.forward(moved.gid, src.nid, { push: { kind: SessionKind.USER, target: moved.uid, packet, disconnect } });
+    return true;
   }
 
   /**
-   * Handles a resume request from a connection still in handshake (`fresh`). Resolves true when the session
-   * resumed (on this gate: `fresh` is dropped and the old session continues; by takeover: `fresh` becomes it).
+   * A node's fence: sent to the old gate after its last push there, relayed to the new gate, where it releases the
+   * pushes that node sent directly meanwhile.
    */
-  async resume(fresh: Session, req: { token: unknown; seen: number }): Promise<boolean> {
-    const v = verifyResumeToken(req.token, this.o.secret, Date.now());
-    if (!v.ok) return this.#refuse(fresh, v.error);
-    const c = v.claims;
-    if (c.gid === this.#d.gid) {
-      const old = this.#d.sessions.byCid(c.cid);
-      if (!old?.isSuspended || old.uid !== c.uid) return this.#refuse(fresh, 'session not resumable');
-      if (old.epoch !== c.epoch) return this.#refuse(fresh, 'stale token');
-      const missed = old.ring?.since(req.seen);
-      if (!missed) return this.#refuse(fresh, 'pushes lost (resume buffer overflowed)');
-      const sessions = this.#d.sessions;
-      sessions.remove(fresh);
-      old.conn = fresh.conn;
-      old.lastSeenMs = Date.now();
-      sessions.attachConn(fresh.conn.cid, old);
-      old.held = fresh.held;
-      this.counters.resumedLocal++;
-      old.send({ type: 'session.resumed' });
-      this.#finish(old, missed);
-      return true;
+  fence(uid: number, src: OpSource): void {
+    if (!src.forwarded) {
+      const moved = this.#takeover.movedTarget(SessionKind.USER, uid);
+      if (moved) this.#d.forward(moved.gid, src.nid, { fence: { uid } });
+      return;
     }
-    let reply: TakeoverReply;
-    fresh.early = [];
-    this.#pendingUid.set(c.uid, fresh);
-    try {
-      const token = req.token as string;
-      const data = TakeoverCodec.encode({
-        cid: c.cid,
-        uid: c.uid,
-        epoch: c.epoch,
-        seen: req.seen,
-        gid: this.#d.gid,
-        token,
-      });
-      const bytes = await this.#d.bus.request(this.#d.subjects.gateTakeover(c.gid), data, {
-        timeoutMs: TAKEOVER_TIMEOUT_MS,
-      });
-      reply = TakeoverReplyCodec.decode(bytes);
-    } catch (err) {
-      this.#endPending(fresh, c.uid);
-      return this.#refuse(fresh, `gate ${c.gid} unreachable: ${errorMessage(err)}`);
-    }
-    if (!reply.ok || fresh.isClosed) {
-      this.#endPending(fresh, c.uid);
-      return fresh.isClosed ? false : this.#refuse(fresh, reply.error);
-    }
-    fresh.ring = new PushRing(this.o.bufferMessages, this.o.bufferBytes, reply.pushed);
-    fresh.epoch = c.epoch;
-    // Until each node that pushed through the old gate fences it, that node's direct pushes wait here, so the
-    // ones relayed by the old gate (sent earlier) are written first.
-    if (reply.nodes.length > 0) {
-      fresh.awaiting = new Map(reply.nodes.map((nid) => [nid, []]));
-      fresh.awaitDeadlineMs = Date.now() + AWAIT_FENCE_MS;
-    }
-    const displaced = this.#d.sessions.indexUid(c.uid, fresh);
-    if (displaced) displaced.send({ type: 'session.displaced', code: 4003, reason: 'resumed on another connection' });
-    this.counters.resumedRemote++;
-    fresh.send({ type: 'session.resumed', uid: c.uid });
-    this.#finish(fresh, reply.packets);
-    const early = this.#endPending(fresh, c.uid);
-    for (const e of early) {
-      if (e.fence) {
-        this.releaseHeld(fresh, e.nid);
-        continue;
-      }
-      // Relayed by the old gate = sent before the node heard of the move: written now. A node's direct pushes
-      // wait for its fence.
-      const held = e.forwarded ? undefined : fresh.awaiting?.get(e.nid);
-      if (held) held.push(e);
-      else this.deliver(fresh, e.packet, e.disconnect);
-    }
-    // The locator names this gate from now on; nodes that never pushed through the old gate learn it from here.
-    this.#d.locator
-      .bindGate(c.uid, this.#d.gid)
-      .catch((err: unknown) =>
-        this.#d.log.warn('locator bind after resume failed', { uid: c.uid, err: errorMessage(err) }),
-      );
-    return true;
+    const s = this.#d.sessions.byUid(uid) ?? this.#takeover.pending(uid);
+    if (!s) return;
+    const st = this.#state.get(s);
+    if (st?.early)
+      st.early.push({ nid: src.nid, forwarded: true, fence: true, packet: new Uint8Array(0), disconnect: false });
+    else this.releaseHeld(s, src.nid);
   }
 
-  /** The takeover is decided: stop collecting pushes for `fresh`; returns what it collected (dropped on failure). */
-  #endPending(fresh: Session, uid: number): NonNullable<Session['early']> {
-    if (this.#pendingUid.get(uid) === fresh) this.#pendingUid.delete(uid);
-    const early = fresh.early ?? [];
-    fresh.early = undefined;
-    return early;
-  }
-
-  #finish(s: Session, missed: Uint8Array[]): void {
-    this.#control(s, { type: 'resumed', uid: s.uid, replayed: missed.length });
-    for (const p of missed) s.conn.send(p, 'push');
-  }
-
-  #refuse(fresh: Session, error: string): false {
-    this.counters.refused++;
-    this.#d.log.info('resume refused', { cid: fresh.cid, error });
-    this.#control(fresh, { type: 'resumeFailed', error });
-    return false;
-  }
-
-  /** Another gate takes over one of our suspended sessions: hand over the missed pushes and let go. */
-  #handOver(t: Takeover): TakeoverReply {
-    // Only the client's own token (signed by a gate with the shared secret) hands a session over.
-    const v = verifyResumeToken(t.token, this.o.secret, Date.now());
-    const c = v.ok ? v.claims : undefined;
-    if (c?.gid !== this.#d.gid || c.cid !== t.cid || c.uid !== t.uid || c.epoch !== t.epoch) {
-      this.counters.takeoversRefused++;
-      this.#d.log.warn('takeover refused: bad resume token', { cid: t.cid, uid: t.uid, by: t.gid });
-      return { ok: false, error: 'takeover refused: bad resume token', packets: [], pushed: 0, nodes: [] };
+  /** Writes what a node sent directly while its fence was awaited (all nodes when `nid` is undefined). */
+  releaseHeld(s: Session, nid?: string): void {
+    const st = this.#state.get(s);
+    const awaiting = st?.awaiting;
+    if (!st || !awaiting) return;
+    for (const [n, held] of awaiting) {
+      if (nid !== undefined && n !== nid) continue;
+      awaiting.delete(n);
+      for (const h of held) this.deliver(s, h.packet, h.disconnect);
     }
-    const s = this.#d.sessions.byCid(t.cid);
-    if (!s?.isSuspended || s.uid !== t.uid)
-      return { ok: false, error: 'session not resumable', packets: [], pushed: 0, nodes: [] };
-    if (s.epoch !== t.epoch) return { ok: false, error: 'stale token', packets: [], pushed: 0, nodes: [] };
-    const ring = s.ring as PushRing;
-    const missed = ring.since(t.seen);
-    if (!missed)
-      return { ok: false, error: 'pushes lost (resume buffer overflowed)', packets: [], pushed: 0, nodes: [] };
-    this.counters.handedOver++;
-    const nodes = [...(s.pushers ?? [])];
-    s.send({ type: 'session.handedOver' });
-    // Pushes still on their way here are forwarded to the new gate until every node that pushed has fenced.
-    const until = Date.now() + MOVED_TTL_MS;
-    this.#movedUid.set(t.uid, { gid: t.gid, until });
-    this.#movedCid.set(t.cid, { gid: t.gid, uid: t.uid, until });
-    for (const nid of nodes) this.#d.notifyMoved(nid, t.uid, t.gid);
-    return { ok: true, error: '', packets: missed, pushed: ring.pushed, nodes };
+    if (awaiting.size === 0) st.awaiting = undefined;
   }
 
-  /** A push written (or, while suspended, kept) for a resumable session; false when the ring overflowed. */
-  recordPush(s: Session, packet: Uint8Array): boolean {
-    const ring = s.ring;
-    if (!ring) return true;
-    ring.add(packet, s.isSuspended);
-    if (ring.overflowed) {
-      this.counters.overflowed++;
-      return false;
-    }
-    return true;
-  }
-
-  /** A session whose takeover of `uid` is in flight. */
-  pending(uid: number): Session | undefined {
-    return this.#pendingUid.get(uid);
-  }
-
-  /** The new gate of a user (kind User) or connection (kind Conn) this gate handed over, while relaying. */
-  movedTarget(kind: number, target: number): { gid: string; uid: number } | undefined {
-    const now = Date.now();
-    if (kind === 2) {
-      const m = this.#movedUid.get(target);
-      return m && m.until > now ? { gid: m.gid, uid: target } : undefined;
-    }
-    const m = this.#movedCid.get(target);
-    return m && m.until > now ? { gid: m.gid, uid: m.uid } : undefined;
-  }
-
-  /** Part of the gate-wide sweep: suspended sessions past their window end. */
+  /** The gate-wide sweep: fences that never came stop holding pushes; suspended sessions past their window end. */
   sweep(now: number): void {
-    this.releaseStale(now);
-    for (const [k, m] of this.#movedUid) if (m.until <= now) this.#movedUid.delete(k);
-    for (const [k, m] of this.#movedCid) if (m.until <= now) this.#movedCid.delete(k);
+    for (const s of [...this.#d.sessions.bound()]) {
+      const st = this.#state.get(s);
+      if (st?.awaiting && st.awaitDeadlineMs <= now) this.releaseHeld(s);
+    }
+    this.#takeover.sweepMoved(now);
     for (const s of [...this.#d.sessions.all()]) {
-      if (s.isSuspended && s.suspendDeadlineMs <= now) {
+      if (s.isSuspended && (this.#state.get(s)?.suspendDeadlineMs ?? 0) <= now) {
         this.counters.expired++;
         s.send({ type: 'suspend.expired' });
       }

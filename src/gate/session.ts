@@ -2,8 +2,7 @@ import type { SnapshotFrom } from 'xstate';
 import type { SessionMachine } from '../../actors/session.js';
 import type { SessionEvent } from '../../actors/session-types.js';
 import type { Connection } from '../network/transport.js';
-import type { MachineStepper } from './machine-stepper.js';
-import type { PushRing } from './push-ring.js';
+import type { MachineStepper, StepAction } from './machine-stepper.js';
 
 type Snapshot = SnapshotFrom<SessionMachine>;
 
@@ -11,7 +10,7 @@ type Snapshot = SnapshotFrom<SessionMachine>;
 export interface SessionEffects {
   /** Advances snapshots (one per gate: see machine-stepper.ts). */
   readonly stepper: MachineStepper;
-  run(session: Session, action: { type: string; params: unknown }, context: { uid: number }, event: SessionEvent): void;
+  run(session: Session, action: StepAction, context: { uid: number }, event: SessionEvent): void;
   transitioned(session: Session, from: string, to: string, event: SessionEvent): void;
 }
 
@@ -28,7 +27,7 @@ export function stateName(s: Snapshot): string {
  * transition(); data frames never do (the gate reads `isActive`, cached for the hot path).
  */
 export class Session {
-  /** The live connection; replaced when a suspended session resumes on a new one (issue 11). */
+  /** The live connection; replaced when a suspended session resumes on a new one (resume.ts keeps the rest). */
   conn: Connection;
   readonly cid: number;
   uid = 0;
@@ -45,20 +44,8 @@ export class Session {
   tokensAtMs = 0;
   /** Frames waiting behind an async route lookup, so per-connection order holds. */
   backlog: Uint8Array[] | undefined;
-  /** Resume (issue 11): recent pushes, the token epoch, the suspension deadline. */
-  ring: PushRing | undefined;
-  epoch = 0;
-  suspendDeadlineMs = 0;
+  /** Cached: true in suspended (resume keeps the session while its socket is gone). */
   isSuspended = false;
-  /** Nodes that pushed to this session (a handover tells them where it went). */
-  pushers: Set<string> | undefined;
-  /** After a takeover: direct pushes per node, held until that node's fence arrives through the old gate. */
-  awaiting: Map<string, { packet: Uint8Array; disconnect: boolean }[]> | undefined;
-  awaitDeadlineMs = 0;
-  /** While this (new) session's takeover request is in flight: pushes that already reached this gate. */
-  early: { nid: string; forwarded: boolean; fence?: boolean; packet: Uint8Array; disconnect: boolean }[] | undefined;
-  /** Frames that arrived while a resume request was being decided (handshake). */
-  held: Uint8Array[] | undefined;
   /** Channels this session subscribed to (removed on close). */
   channels: Set<string> | undefined;
   #snapshot: Snapshot;

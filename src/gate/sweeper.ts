@@ -1,6 +1,6 @@
 import type { PacketCodec } from '../packet/codec.js';
 import type { HeartbeatMechanism } from './frames.js';
-import type { ResumeService } from './resume.js';
+import type { GateHooks } from './hooks.js';
 import type { SessionTable } from './sessions.js';
 
 export interface SweeperDeps {
@@ -9,8 +9,8 @@ export interface SweeperDeps {
   heartbeatIntervalMs: number;
   mechanism: HeartbeatMechanism;
   authorizeTimeoutMs: number;
-  /** Suspended sessions' windows, checked with the same sweep (issue 11). */
-  resume: ResumeService;
+  /** Features' own deadlines (resume: suspended sessions' windows), on their own period. */
+  hooks: GateHooks;
 }
 
 /**
@@ -35,9 +35,9 @@ export class Sweeper {
       this.#heartbeat = setInterval(() => this.sweepHeartbeats(Date.now()), heartbeatIntervalMs);
       this.#heartbeat.unref();
     }
-    const { resume } = this.#d;
-    if (resume.isEnabled) {
-      this.#suspend = setInterval(() => resume.sweep(Date.now()), Math.max(10, Math.min(1000, resume.o.windowMs / 10)));
+    const { hooks } = this.#d;
+    if (hooks.sweepEveryMs > 0) {
+      this.#suspend = setInterval(() => hooks.sweep(Date.now()), hooks.sweepEveryMs);
       this.#suspend.unref();
     }
     if (authorizeTimeoutMs > 0) {

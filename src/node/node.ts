@@ -4,6 +4,12 @@ import { type Bus, type BusMessage, decodeMessage } from '../bus/bus.js';
 import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
 import type { OpSigner } from '../bus/op-signature.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
+import {
+  DEFAULT_BUS_PREFIX,
+  DEFAULT_CALL_TIMEOUT_MS,
+  DEFAULT_NODE_NAME,
+  DEFAULT_NODE_WEIGHT,
+} from '../config/schema.js';
 import { DuetError, ErrorCode, type ErrorReporter, errorMessage } from '../errors.js';
 import { KeyedQueue } from '../keyed-queue.js';
 import { Cleanup, type Service, type ServiceRunState, type StopOptions, settleWithin } from '../lifecycle.js';
@@ -109,15 +115,22 @@ export class Node implements Service {
   constructor(o: NodeOptions) {
     this.#o = o;
     this.id = checkToken(o.id ?? randomUUID(), 'node id');
-    this.name = o.name ?? 'node';
-    this.#subjects = new Subjects(o.prefix ?? 'duet');
+    this.name = o.name ?? DEFAULT_NODE_NAME;
+    this.#subjects = new Subjects(o.prefix ?? DEFAULT_BUS_PREFIX);
     this.#log = (o.log ?? silentLog).child({ node: this.id });
     this.#report =
       o.reportError ?? ((err, context) => this.#log.error('unexpected failure', { context, err: errorMessage(err) }));
     this.#body = o.body ?? jsonCodec;
     this.router = new Router(() => this.#state !== 'idle');
     const signer = o.signer;
-    this.#link = new GateLink(o.bus, this.#subjects, this.id, o.callTimeoutMs ?? 3000, this.#log, signer?.codec);
+    this.#link = new GateLink(
+      o.bus,
+      this.#subjects,
+      this.id,
+      o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+      this.#log,
+      signer?.codec,
+    );
     this.#nodeOut = new Batcher<NodeItem>({
       bus: o.bus,
       encode: (items, nid) => batchMessage(this.#subjects.nodeDeliver(nid), { gid: '', items }, NodeBatchCodec),
@@ -177,7 +190,7 @@ export class Node implements Service {
       name: this.name,
       state,
       endpoint: `bus://${this.#subjects.prefix}/node/${this.id}`,
-      weight: this.#o.weight ?? 1,
+      weight: this.#o.weight ?? DEFAULT_NODE_WEIGHT,
       routes: this.router.routes(),
       events: [...this.#events.keys()].map((e) => EVENT_IDS[e]),
       metadata: this.#o.metadata ?? {},
@@ -185,7 +198,8 @@ export class Node implements Service {
   }
 
   async start(): Promise<void> {
-    if (this.#state !== 'idle') throw new Error(`node cannot start from state ${this.#state}`);
+    if (this.#state !== 'idle')
+      throw new DuetError(ErrorCode.ILLEGAL_OPERATION, `node cannot start from state ${this.#state}`);
     this.#state = 'starting';
     const o = this.#o;
     try {

@@ -3,6 +3,8 @@
  * transition() per event), and the data-frame hot path (which never enters the machine) against a bare header read.
  * Run: node --import tsx test/bench/actor-micro.ts
  */
+import { initialTransition, transition } from 'xstate';
+import { sessionMachine } from '../../actors/session.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { registerDiagnostics } from '../../src/demo/diagnostics.js';
 import { Gate } from '../../src/gate/gate.js';
@@ -47,6 +49,20 @@ const lifecycle = rate('lifecycle events through the machine (bind/unbind)', 200
   if (s.uid === 0) s.send({ type: 'node.bound', uid: ++uid });
   else s.send({ type: 'node.unbound' });
 });
+
+// 1b. The same events through xstate's public pure functions (one throw-away actor per call): the alternative to
+// the shared scope in machine-stepper.ts, measured so the choice stays justified.
+let snap = initialTransition(sessionMachine, { cid: 1 })[0];
+snap = transition(sessionMachine, snap, { type: 'session.opened' })[0];
+let puid = 0;
+const publicRate = rate("the same through xstate's public transition()", 50_000, () => {
+  snap = transition(
+    sessionMachine,
+    snap,
+    snap.context.uid === 0 ? { type: 'node.bound', uid: ++puid } : { type: 'node.unbound' },
+  )[0];
+});
+console.log(`shared scope / public transition(): ${(lifecycle / publicRate).toFixed(1)}x the events per second`);
 
 // 2. Memory of a session snapshot: 10,000 sessions opened and bound.
 const before = process.memoryUsage().heapUsed;

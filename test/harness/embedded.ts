@@ -43,6 +43,8 @@ export interface EmbeddedOptions {
   nodeId: string;
   /** Resumable sessions (issue 11); off by default. */
   resume: ResumeOptions;
+  /** The gate's cluster.gate.callTimeout (its takeover requests to other gates). */
+  callTimeoutMs: number;
 }
 
 export interface Embedded extends AsyncDisposable {
@@ -95,6 +97,7 @@ export async function startEmbedded(o: Partial<EmbeddedOptions> = {}): Promise<E
     malformedBudget: o.malformedBudget,
     trace,
     resume: o.resume,
+    callTimeoutMs: o.callTimeoutMs,
     reportError: failLoudly,
   });
   const stop = async (): Promise<void> => {

@@ -47,7 +47,14 @@ test('forged control - a takeover without the client resume token is refused and
   const s = a.gate.sessions.byUid(4002);
   assert.ok(s);
   // Everything right but the token: cid, uid and even the current epoch.
-  const forged = TakeoverCodec.encode({ cid: s.cid, uid: 4002, epoch: s.epoch, seen: 0, gid: 'gate-evil', token: '' });
+  const forged = TakeoverCodec.encode({
+    cid: s.cid,
+    uid: 4002,
+    epoch: a.gate.resume.epoch(s),
+    seen: 0,
+    gid: 'gate-evil',
+    token: '',
+  });
   const bytes = await shared.bus.request(new Subjects().gateTakeover('gate-a'), forged, { timeoutMs: 2000 });
   const reply = TakeoverReplyCodec.decode(bytes);
   assert.equal(reply.ok, false);

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { SESSION_CLOSE } from '../../actors/session.js';
 import {
   type GateOp,
   GateOpsCodec,
@@ -11,6 +10,7 @@ import {
 } from '../../src/bus/envelope.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { Subjects } from '../../src/bus/subjects.js';
+import { CloseCode } from '../../src/errors.js';
 import type { Uid } from '../../src/locate/locator.js';
 import { MemoryLocator } from '../../src/locate/memory-locator.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
@@ -132,7 +132,7 @@ test('gate op order - bind, then at once a push to that uid, then a kick: applie
   assert.equal(push?.total, 1, 'the push found the session the bind had just bound');
   assert.equal(kick?.code, ResultCode.OK);
   assert.equal(text(await a.c.next()), 'hello 502');
-  assert.equal((await a.c.waitClose()).code, SESSION_CLOSE.KICKED);
+  assert.equal((await a.c.waitClose()).code, CloseCode.KICKED);
 });
 
 test('gate op order - an unbind racing a push: whichever the node sent first applies first', async (t) => {
@@ -195,5 +195,5 @@ test('gate op order - two binds of one uid from two sessions: the later one wins
   release();
   await Promise.all([first, second]);
   assert.equal(r.e.gate.sessions.byUid(801)?.cid, b.cid);
-  assert.equal((await a.c.waitClose()).code, SESSION_CLOSE.DISPLACED);
+  assert.equal((await a.c.waitClose()).code, CloseCode.DISPLACED);
 });

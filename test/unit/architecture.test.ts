@@ -178,11 +178,12 @@ test('architecture - the scanner sees the tree and parses every import form', ()
   assert.equal(lex('const t = "x: any"; // as any\n').bare.includes('any'), false);
 });
 
-test('architecture - actors/ imports only xstate and ./session-types', () => {
+test('architecture - actors/ imports only xstate, ./session-types and ./close-codes', () => {
   const bad: string[] = [];
   for (const f of files.filter((x) => x.path.startsWith('actors/'))) {
     for (const spec of f.imports) {
-      if (spec !== 'xstate' && !/^\.\/session-types(\.js)?$/.test(spec)) bad.push(`${f.path} imports ${spec}`);
+      if (spec !== 'xstate' && !/^\.\/(session-types|close-codes)(\.js)?$/.test(spec))
+        bad.push(`${f.path} imports ${spec}`);
     }
   }
   assert.deepEqual(bad, [], 'actors/ must run without sockets, buses or Node built-ins (STYLE.md 5)');
@@ -295,4 +296,85 @@ test('architecture - comments and strings cite only files that ship in the repos
     f.text.split('\n').flatMap((line, n) => (re.test(line) ? [`${f.path}:${n + 1}  ${line.trim()}`] : [])),
   );
   assert.deepEqual(bad, [], 'DESIGN.md, PROTOCOL.md, DUE-REFERENCE.md and STYLE.md are not in the repository');
+});
+
+test('architecture - session effects are a table keyed by the machine’s action names, never a switch on strings', () => {
+  const f = files.find((x) => x.path === 'src/gate/session-effects.ts');
+  assert.ok(f, 'src/gate/session-effects.ts exists');
+  assert.deepEqual(
+    hits(f, /\bswitch\s*\(|\bcase\s/),
+    [],
+    'a switch compiles with a case missing; the mapped type does not',
+  );
+  assert.match(f.code, /\[K in SessionEffectName\]/, 'handlers are a mapped type over the declared effect names');
+  const machine = files.find((x) => x.path === 'actors/session.ts');
+  assert.match(
+    machine?.code ?? '',
+    /\[K in SessionEffectName\]/,
+    'the machine declares its effects from the same names',
+  );
+});
+
+test('architecture - only src/gate/machine-stepper.ts uses xstate at run time (the pinned-version contract)', () => {
+  const bad: string[] = [];
+  for (const f of srcFiles) {
+    if (f.path === 'src/gate/machine-stepper.ts') continue;
+    const runtime = f.code.match(/(?:^|\n)\s*import\s+(?!type\b)[^;]*?from\s*['"]xstate['"]/g) ?? [];
+    for (const m of runtime)
+      if (!/^\s*import\s*\{\s*(type\s+\w+\s*,?\s*)+\}/.test(m.trim())) bad.push(`${f.path}: ${m.trim()}`);
+  }
+  assert.deepEqual(
+    bad,
+    [],
+    'xstate internals are touched in one file only, checked by test/unit/machine-stepper.test.ts',
+  );
+});
+
+/** Resume's per-session state: it lives in the resume feature (src/gate/resume.ts), never on Session. */
+const RESUME_FIELDS = /\b(ring|epoch|suspendDeadlineMs|pushers|awaiting|awaitDeadlineMs|early|held)\s*[?!]?\s*[:=]/;
+
+test('architecture - Session has no resume field; only the resume feature files know resume', () => {
+  const session = files.find((x) => x.path === 'src/gate/session.ts');
+  assert.ok(session, 'src/gate/session.ts exists');
+  const classBody = session.bare.slice(session.bare.indexOf('export class Session'));
+  const bad = classBody
+    .split('\n')
+    .filter((line) => RESUME_FIELDS.test(line))
+    .map((line) => `src/gate/session.ts  ${line.trim()}`);
+  assert.deepEqual(bad, [], 'resume keeps its per-session state itself (ResumeState)');
+  // The gate's parts reach resume only through the named hooks (hooks.ts); only gate.ts constructs it.
+  const isResumeFile = (p: string) => /^src\/gate\/resume(-[a-z]+)?\.ts$/.test(p);
+  const importers = srcFiles
+    .filter((f) => f.path.startsWith('src/gate/') && !isResumeFile(f.path) && f.path !== 'src/gate/gate.ts')
+    .flatMap((f) =>
+      f.imports.filter((spec) => /^\.\/resume(-[a-z]+)?(\.js)?$/.test(spec)).map((s) => `${f.path} imports ${s}`),
+    );
+  assert.deepEqual(importers, [], 'hot-path parts call hooks, not resume');
+  for (const path of [
+    'src/gate/frames.ts',
+    'src/gate/operations.ts',
+    'src/gate/dispatcher.ts',
+    'src/gate/op-order.ts',
+  ]) {
+    const f = files.find((x) => x.path === path);
+    assert.ok(f, path);
+    assert.deepEqual(hits(f, /\bresume\b/i), [], `${path} has no resume branch (it goes through hooks)`);
+  }
+});
+
+test('architecture - the gate, the node service and the machine throw typed errors with codes, never a bare Error', () => {
+  const bad = files
+    .filter((f) => ['src/gate/', 'actors/'].some((d) => f.path.startsWith(d)) || f.path === 'src/node/node.ts')
+    .flatMap((f) => hits(f, /\bnew\s+Error\s*\(/));
+  assert.deepEqual(bad, [], 'callers branch on DuetError codes (src/errors.ts), not on messages');
+});
+
+test('architecture - gate and node parts are wired through constructors, never by assigning callbacks later', () => {
+  // e.g. `dispatcher.redispatch = (s, f) => …` or `this.resume.deliver = …`: a part whose needs are set after it
+  // was built hides the construction order a reader must know.
+  const re = /\b(?:this\.#?\w+|[a-z]\w*)\.\w+\s*=\s*(?:\([^)]*\)\s*=>|async\b|function\b|\w+\s*=>)/;
+  const bad = files
+    .filter((f) => ['src/gate/', 'src/node/'].some((d) => f.path.startsWith(d)))
+    .flatMap((f) => hits(f, re));
+  assert.deepEqual(bad, [], 'pass what a part needs to its constructor (or a small interface)');
 });

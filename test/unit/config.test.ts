@@ -125,13 +125,13 @@ test('config - durations and sizes in every accepted spelling', () => {
     'shutdownMaxWaitTime = "1h30m"',
     '[network.ws.server]',
     'authorizeTimeout = "250ms"',
-    'writeTimeout = 0',
+    'heartbeatInterval = 0',
     'writeQueueBytes = "2MB"',
     '[packet]',
     'bufferBytes = "64K"',
     '[registry.consul]',
-    'healthCheckInterval = 7',
-    'healthCheckTimeout = "1500ms"',
+    'heartbeatCheckInterval = 7',
+    'deregisterCriticalServiceAfter = "1500ms"',
     '[log]',
     'maxSize = 1024',
     'maxAge = "1d"',
@@ -139,11 +139,11 @@ test('config - durations and sizes in every accepted spelling', () => {
   const { config } = load(toml);
   assert.equal(config.shutdownMaxWaitTimeMs, 5_400_000);
   assert.equal(config.network.ws.server.authorizeTimeoutMs, 250);
-  assert.equal(config.network.ws.server.writeTimeoutMs, 0);
+  assert.equal(config.network.ws.server.heartbeatIntervalMs, 0);
   assert.equal(config.network.ws.server.writeQueueBytes, 2 * 1024 * 1024);
   assert.equal(config.packet.bufferBytes, 65_536);
-  assert.equal(config.registry.consul.healthCheckIntervalMs, 7000, 'Consul keys take bare seconds as due does');
-  assert.equal(config.registry.consul.healthCheckTimeoutMs, 1500);
+  assert.equal(config.registry.consul.heartbeatCheckIntervalMs, 7000, 'Consul keys take bare seconds as due does');
+  assert.equal(config.registry.consul.deregisterCriticalServiceAfterMs, 1500);
   assert.equal(config.log.maxSizeBytes, 1024);
   assert.equal(config.log.maxAgeMs, 86_400_000);
 });

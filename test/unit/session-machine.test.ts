@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createActor, initialTransition, type SnapshotFrom, transition } from 'xstate';
-import { SESSION_CLOSE, type SessionMachine, sessionMachine } from '../../actors/session.js';
+import { CloseCode } from '../../actors/close-codes.js';
+import { type SessionMachine, sessionMachine } from '../../actors/session.js';
 import type { SessionEvent } from '../../actors/session-types.js';
 import { MachineStepper } from '../../src/gate/machine-stepper.js';
 import { Session, type SessionEffects } from '../../src/gate/session.js';
@@ -64,7 +65,7 @@ const kick = (force: boolean, code = 4000, reason = 'kicked'): SessionEvent => (
   code,
   reason,
 });
-const displaced: SessionEvent = { type: 'session.displaced', code: SESSION_CLOSE.DISPLACED, reason: 'uid bound again' };
+const displaced: SessionEvent = { type: 'session.displaced', code: CloseCode.DISPLACED, reason: 'uid bound again' };
 const HB_EXPIRED: SessionEvent = { type: 'heartbeat.expired' };
 const AUTH_EXPIRED: SessionEvent = { type: 'authorize.expired' };
 const socketClosed = (code = 1006, reason = 'gone'): SessionEvent => ({ type: 'socket.closed', code, reason });
@@ -95,10 +96,30 @@ describe('session machine - opening', () => {
     assert.deepEqual(r.types, ['fireConnect', 'armAuthorize']);
   });
 
-  test('session machine - handshake ignores everything but session.opened and socket.closed', () => {
+  test('session machine - handshake ignores binds, unbinds and displacement', () => {
     const s = fresh();
-    for (const e of [bound(1), UNBOUND, kick(true), kick(false), displaced, HB_EXPIRED, AUTH_EXPIRED])
-      assertIgnored(s, e);
+    for (const e of [bound(1), UNBOUND, displaced]) assertIgnored(s, e);
+  });
+
+  test('session machine - handshake has deadlines: heartbeat and authorize expiry close it (issue 20)', () => {
+    const hb = step(fresh(), HB_EXPIRED);
+    assert.equal(stateOf(hb.snap), 'closed');
+    assert.deepEqual(hb.types, ['closeGracefully', ...ENDING]);
+    assert.equal(hb.snap.context.closeCode, CloseCode.HEARTBEAT_TIMEOUT);
+    const auth = step(fresh(), AUTH_EXPIRED);
+    assert.equal(stateOf(auth.snap), 'closed');
+    assert.deepEqual(auth.types, ['closeGracefully', ...ENDING]);
+    assert.equal(auth.snap.context.closeCode, CloseCode.AUTHORIZE_TIMEOUT);
+  });
+
+  test('session machine - handshake can be kicked, by force or gracefully', () => {
+    const force = step(fresh(), kick(true, 4000, 'stop'));
+    assert.equal(stateOf(force.snap), 'closed');
+    assert.deepEqual(force.types, ['terminateSocket', ...ENDING]);
+    const graceful = step(fresh(), kick(false, 1001, 'going away'));
+    assert.equal(stateOf(graceful.snap), 'closing');
+    assert.deepEqual(graceful.types, ['closeGracefully']);
+    assert.equal(graceful.snap.context.closeCode, 1001);
   });
 });
 
@@ -144,7 +165,7 @@ describe('session machine - binding', () => {
     const r = step(boundTo(42), displaced);
     assert.equal(stateOf(r.snap), 'closing');
     assert.equal(r.snap.context.uid, 0, 'the uid belongs to the new session now');
-    assert.equal(r.snap.context.closeCode, SESSION_CLOSE.DISPLACED);
+    assert.equal(r.snap.context.closeCode, CloseCode.DISPLACED);
     // the old uid may be released here (it must be, for a cross-gate displacement); if so, with the old uid
     assert.deepEqual(
       r.types.filter((x) => x !== 'release'),
@@ -152,7 +173,7 @@ describe('session machine - binding', () => {
     );
     for (const a of r.ran.filter((x) => x.type === 'release')) assert.equal(a.uid, 42);
     assert.deepEqual(r.ran.find((x) => x.type === 'closeGracefully')?.params, {
-      code: SESSION_CLOSE.DISPLACED,
+      code: CloseCode.DISPLACED,
       reason: 'uid bound again',
     });
   });
@@ -163,7 +184,7 @@ describe('session machine - deadlines', () => {
     const r = step(unbound(), AUTH_EXPIRED);
     assert.equal(stateOf(r.snap), 'closed');
     assert.equal(r.snap.status, 'done');
-    assert.equal(r.snap.context.closeCode, SESSION_CLOSE.AUTHORIZE_TIMEOUT);
+    assert.equal(r.snap.context.closeCode, CloseCode.AUTHORIZE_TIMEOUT);
     assert.equal(r.snap.context.closeReason, 'authorize timeout');
     // A close frame with the code (PROTOCOL.md: duet always sends one), not a bare terminate.
     assert.deepEqual(r.types, ['closeGracefully', ...ENDING]);
@@ -178,7 +199,7 @@ describe('session machine - deadlines', () => {
     const s = reach([OPENED, bound(5), UNBOUND]);
     const r = step(s, AUTH_EXPIRED);
     assert.equal(stateOf(r.snap), 'closed');
-    assert.equal(r.snap.context.closeCode, SESSION_CLOSE.AUTHORIZE_TIMEOUT);
+    assert.equal(r.snap.context.closeCode, CloseCode.AUTHORIZE_TIMEOUT);
   });
 
   test('session machine - heartbeat.expired closes unbound and bound sessions with 4001', () => {
@@ -186,7 +207,7 @@ describe('session machine - deadlines', () => {
       const uid = s.context.uid;
       const r = step(s, HB_EXPIRED);
       assert.equal(stateOf(r.snap), 'closed');
-      assert.equal(r.snap.context.closeCode, SESSION_CLOSE.HEARTBEAT_TIMEOUT);
+      assert.equal(r.snap.context.closeCode, CloseCode.HEARTBEAT_TIMEOUT);
       assert.equal(r.snap.context.closeReason, 'heartbeat timeout');
       assert.deepEqual(r.types, ['closeGracefully', ...ENDING]);
       assert.equal(r.ran.find((a) => a.type === 'fireDisconnect')?.uid, uid, 'disconnect carries the uid');
@@ -201,8 +222,7 @@ describe('session machine - deadlines', () => {
     assert.equal(r.snap.context.closeCode, 4000);
   });
 
-  test('session machine - heartbeat.expired is ignored in handshake and after close', () => {
-    assertIgnored(fresh(), HB_EXPIRED);
+  test('session machine - heartbeat.expired is ignored after close', () => {
     assertIgnored(reach([OPENED, socketClosed()]), HB_EXPIRED);
   });
 });
