@@ -19,5 +19,6 @@ export const CloseCode = {
   SLOW_CONSUMER: 4006,
   RESUME_EXPIRED: 4007,
   RESUME_OVERFLOW: 4008,
+  NODE_UNAVAILABLE: 4010,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];

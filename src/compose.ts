@@ -47,10 +47,12 @@ export interface ComposeExtras {
   onCall?: (service: string, method: string, outcome: string, seconds: number) => void;
   trace?: TraceSink;
   capture?: CaptureSink;
+  /** Where failures nobody awaits go (lost publishes, bus and locator errors): logged and counted by the caller. */
+  reportError?: ErrorReporter;
 }
 
 /** Builds the adapters `config` selects. In-process adapters are shared through `shared` (dev: gate + node). */
-export async function createAdapters(config: DuetConfig): Promise<Adapters> {
+export async function createAdapters(config: DuetConfig, reportError?: ErrorReporter): Promise<Adapters> {
   const cleanup = new Cleanup();
   try {
     let bus: Bus;
@@ -63,6 +65,7 @@ export async function createAdapters(config: DuetConfig): Promise<Adapters> {
         pass: n.pass || undefined,
         token: n.token || undefined,
         ...natsSecurity(n),
+        onError: reportError,
       });
     } else bus = new MemoryBus();
     cleanup.defer(() => bus.drain());
@@ -189,6 +192,7 @@ export function createGate(
     prefix: config.bus.nats.prefix,
     dispatch: g.dispatch,
     callTimeoutMs: g.callTimeoutMs,
+    nodeLost: g.nodeLost,
     heartbeatIntervalMs: ws.heartbeatIntervalMs,
     heartbeatMechanism: ws.heartbeatMechanism,
     authorizeTimeoutMs: ws.authorizeTimeoutMs,
@@ -205,6 +209,7 @@ export function createGate(
       secret: config.session.resume.secret,
     },
     log: extras.log,
+    reportError: extras.reportError,
     trace: extras.trace ?? createTraceSink(a.bus, config.trace, config.bus.nats.prefix),
     signer: opsSigner(config),
   });
@@ -232,8 +237,10 @@ export async function createNode(
     prefix: config.bus.nats.prefix,
     weight: n.weight,
     callTimeoutMs: n.callTimeoutMs,
+    livenessIntervalMs: n.livenessIntervalMs,
     metadata: { ...n.metadata },
     log: extras.log,
+    reportError: extras.reportError,
     onHandled: extras.onHandled,
     signer: opsSigner(config),
     onCall: extras.onCall,

@@ -28,6 +28,7 @@ export const ErrorCode = {
   REMOTE: 'DUET_ERR_REMOTE',
   MAILBOX_FULL: 'DUET_ERR_MAILBOX_FULL',
   ACTOR_NOT_FOUND: 'DUET_ERR_ACTOR_NOT_FOUND',
+  BUS_PAYLOAD_TOO_LARGE: 'DUET_ERR_BUS_PAYLOAD_TOO_LARGE',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

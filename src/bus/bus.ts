@@ -1,3 +1,5 @@
+import type { DuetError } from '../errors.js';
+
 /**
  * The message bus between gates and nodes (DESIGN.md "Bus subjects"). `memory` runs in one process, `nats` across
  * hosts; both pass test/contract/bus.contract.ts.
@@ -42,14 +44,23 @@ export interface RequestOptions {
 export type BusStatus = 'connected' | 'reconnecting' | 'closed';
 
 export interface Bus extends AsyncDisposable {
-  /** Fire and forget. Order is kept per subject for one publisher. Never throws for a closed bus: counts a drop. */
-  publish(subject: string, data: Uint8Array): void;
+  /**
+   * Fire and forget. Order is kept per subject for one publisher. Never throws: a message the bus cannot take is
+   * counted as a drop and the reason returned (ClosedError closed or draining, UnavailableError reconnect buffer
+   * full or refused by the client, DuetError BUS_PAYLOAD_TOO_LARGE over maxPayload); undefined when accepted.
+   */
+  publish(subject: string, data: Uint8Array): DuetError | undefined;
+  /**
+   * The largest payload one message may carry, in bytes (NATS: the server's max_payload, read from the connection,
+   * so it follows a reconnect to a server with another limit). Batchers split below it.
+   */
+  readonly maxPayload: number;
   /**
    * publish(subject, codec.encode(value)), except that an in-process bus hands `value` itself to receivers that
    * decode with the same codec, and encodes only if a receiver reads `data` (a capture, a trace). The value must
-   * not change after publishing, like a published buffer.
+   * not change after publishing, like a published buffer. Returns what publish() returns.
    */
-  publishValue<T>(subject: string, value: T, codec: ValueCodec<T>): void;
+  publishValue<T>(subject: string, value: T, codec: ValueCodec<T>): DuetError | undefined;
   subscribe(subject: string, opts?: SubscribeOptions): Subscription;
   /**
    * One request, one reply. Rejects with TimeoutError, NoRespondersError (no subscriber) or ClosedError.

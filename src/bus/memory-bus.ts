@@ -1,6 +1,7 @@
 import { AsyncQueue } from '../async-queue.js';
 import { ClosedError, DuetError, ErrorCode, TimeoutError } from '../errors.js';
 import type { Bus, BusMessage, BusStatus, RequestOptions, SubscribeOptions, Subscription, ValueCodec } from './bus.js';
+import { DEFAULT_MAX_PAYLOAD, payloadTooLarge } from './payload-limit.js';
 import { hasWildcard, subjectMatches } from './subject-match.js';
 
 interface Sub {
@@ -10,6 +11,14 @@ interface Sub {
 }
 
 let inboxSeq = 0;
+
+export interface MemoryBusOptions {
+  /**
+   * Largest payload accepted, bytes (default 1 MiB, as nats-server). publish() always checks it; publishValue()
+   * (whose value is never encoded in process) only when this is given.
+   */
+  maxPayload?: number;
+}
 
 /**
  * In-process bus with NATS's semantics that matter here: per-subject order for one publisher, wildcards, queue
@@ -28,8 +37,16 @@ export class MemoryBus implements Bus {
   });
   readonly #inboxPrefix = `_INBOX.mem${process.pid}x${++inboxSeq}`;
   #inboxes = 0;
-  /** Messages published while closed (counted, never thrown). */
+  /** Messages published while closed or over maxPayload (counted, never thrown). */
   dropped = 0;
+  readonly maxPayload: number;
+
+  readonly #checkValues: boolean;
+
+  constructor(opts: MemoryBusOptions = {}) {
+    this.maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    this.#checkValues = opts.maxPayload !== undefined;
+  }
 
   get status(): BusStatus {
     return this.#status;
@@ -44,23 +61,36 @@ export class MemoryBus implements Bus {
     return `${this.#inboxPrefix}.${++this.#inboxes}`;
   }
 
-  publish(subject: string, data: Uint8Array): void {
+  publish(subject: string, data: Uint8Array): DuetError | undefined {
     if (this.#status === 'closed') {
       this.dropped++;
-      return;
+      return new ClosedError(`bus is closed, publish on ${subject} dropped`);
+    }
+    if (data.byteLength > this.maxPayload) {
+      this.dropped++;
+      return payloadTooLarge(subject, data.byteLength, this.maxPayload);
     }
     this.#route(subject, data, undefined);
+    return undefined;
   }
 
-  publishValue<T>(subject: string, value: T, codec: ValueCodec<T>): void {
+  publishValue<T>(subject: string, value: T, codec: ValueCodec<T>): DuetError | undefined {
     if (this.#status === 'closed') {
       this.dropped++;
-      return;
+      return new ClosedError(`bus is closed, publish on ${subject} dropped`);
+    }
+    // Nothing leaves the process, so values are not sized unless a limit was asked for (tests of the split path).
+    let data: Uint8Array | undefined;
+    if (this.#checkValues) {
+      data = codec.encode(value);
+      if (data.byteLength > this.maxPayload) {
+        this.dropped++;
+        return payloadTooLarge(subject, data.byteLength, this.maxPayload);
+      }
     }
     const targets = this.#targets(subject);
-    if (targets.length === 0) return;
-    // Nothing leaves the process: the receivers get the value; the bytes exist only if one of them asks.
-    let data: Uint8Array | undefined;
+    if (targets.length === 0) return undefined;
+    // The receivers get the value; the bytes exist only if one of them asks.
     const msg: BusMessage = {
       subject,
       get data(): Uint8Array {
@@ -72,6 +102,7 @@ export class MemoryBus implements Bus {
       respond: () => false,
     };
     for (const t of targets) t.q.push(msg);
+    return undefined;
   }
 
   #route(subject: string, data: Uint8Array, reply: string | undefined): number {

@@ -18,8 +18,10 @@ import {
   UnavailableError,
 } from '../errors.js';
 import type { Bus, BusStatus, RequestOptions, SubscribeOptions, Subscription, ValueCodec } from './bus.js';
+import { HeldPublishes } from './held-publishes.js';
 import { isClosedCause, requestError } from './nats-errors.js';
 import { NatsBusSubscription } from './nats-subscription.js';
+import { DEFAULT_MAX_PAYLOAD, payloadTooLarge } from './payload-limit.js';
 
 export const DEFAULT_RECONNECT_TIME_WAIT_MS = 250;
 export const DEFAULT_RECONNECT_JITTER_MS = 100;
@@ -83,8 +85,7 @@ export class NatsBus implements Bus {
   #drained: Promise<void> | undefined;
   /** Bumped on every disconnect, so a request can tell that the connection dropped while it waited. */
   #disconnects = 0;
-  #held: { subject: string; data: Uint8Array }[] = [];
-  #heldBytes = 0;
+  readonly #held: HeldPublishes;
   readonly closed: Promise<Error | undefined>;
   /** Publishes lost: draining or closed bus, reconnect buffer full or discarded on close, refused by nats.js. */
   dropped = 0;
@@ -96,6 +97,7 @@ export class NatsBus implements Bus {
   constructor(nc: NatsConnection, opts: NatsBusOptions) {
     this.#nc = nc;
     this.#opts = opts;
+    this.#held = new HeldPublishes(opts.reconnectBufferBytes ?? DEFAULT_RECONNECT_BUFFER_BYTES);
     this.closed = nc.closed().then(
       (e) => this.#onClosed(e instanceof Error ? e : undefined),
       (e: unknown) => this.#onClosed(e instanceof Error ? e : new Error(String(e))),
@@ -105,9 +107,7 @@ export class NatsBus implements Bus {
 
   #onClosed(err: Error | undefined): Error | undefined {
     this.#setStatus('closed');
-    this.dropped += this.#held.length;
-    this.#held = [];
-    this.#heldBytes = 0;
+    this.dropped += this.#held.take().length;
     return err;
   }
 
@@ -181,52 +181,59 @@ export class NatsBus implements Bus {
     return createInbox(this.#opts.inboxPrefix);
   }
 
-  publish(subject: string, data: Uint8Array): void {
-    this.#publish(subject, data);
+  /** The connected server's max_payload (nats-server default 1 MiB until the first INFO says otherwise). */
+  get maxPayload(): number {
+    return this.#nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
   }
 
-  publishValue<T>(subject: string, value: T, codec: ValueCodec<T>): void {
-    this.#publish(subject, codec.encode(value));
+  publish(subject: string, data: Uint8Array): DuetError | undefined {
+    return this.#publish(subject, data);
   }
 
-  /** false when the message was dropped (and counted). Also the path of BusMessage.respond(). */
-  #publish(subject: string, data: Uint8Array): boolean {
+  publishValue<T>(subject: string, value: T, codec: ValueCodec<T>): DuetError | undefined {
+    return this.#publish(subject, codec.encode(value));
+  }
+
+  /** undefined when accepted; else the drop's reason (counted). Also the path of BusMessage.respond(). */
+  #publish(subject: string, data: Uint8Array): DuetError | undefined {
     if (this.#isDraining || this.#status === 'closed') {
       this.dropped++;
-      return false;
+      return new ClosedError(`bus is closed, publish on ${subject} dropped`);
+    }
+    // Checked before holding too: a held message over the limit would only fail at replay, far from its sender.
+    const limit = this.maxPayload;
+    if (data.byteLength > limit) {
+      this.dropped++;
+      return payloadTooLarge(subject, data.byteLength, limit);
     }
     if (this.#status === 'reconnecting') return this.#hold(subject, data);
     return this.#send(subject, data);
   }
 
-  #hold(subject: string, data: Uint8Array): boolean {
-    const size = data.byteLength + subject.length;
-    if (this.#heldBytes + size > (this.#opts.reconnectBufferBytes ?? DEFAULT_RECONNECT_BUFFER_BYTES)) {
-      this.dropped++;
-      return false;
-    }
-    this.#held.push({ subject, data });
-    this.#heldBytes += size;
-    return true;
+  #hold(subject: string, data: Uint8Array): DuetError | undefined {
+    const refused = this.#held.hold(subject, data);
+    if (refused) this.dropped++;
+    return refused;
   }
 
   /** Runs on the 'reconnect' status, before listeners hear 'connected', so held messages go out first. */
   #replayHeld(): void {
-    const held = this.#held;
-    this.#held = [];
-    this.#heldBytes = 0;
-    for (const m of held) this.#send(m.subject, m.data);
+    for (const m of this.#held.take()) this.#send(m.subject, m.data);
   }
 
-  #send(subject: string, data: Uint8Array): boolean {
+  #send(subject: string, data: Uint8Array): DuetError | undefined {
     try {
       this.#nc.publish(subject, data);
-      return true;
+      return undefined;
     } catch (err) {
       this.dropped++;
       // Closed/draining races are expected and only counted; a bad subject or an oversized payload is a bug to see.
-      if (!isClosedCause(err)) this.#report(err, `publish on ${subject}`);
-      return false;
+      if (isClosedCause(err)) return new ClosedError(`bus is closed, publish on ${subject} dropped`, { cause: err });
+      const refused = new UnavailableError(`nats refused a publish on ${subject}: ${errorMessage(err)}`, {
+        cause: err,
+      });
+      this.#report(refused, 'nats publish');
+      return refused;
     }
   }
 
@@ -239,7 +246,7 @@ export class NatsBus implements Bus {
         subject,
         opts.queue,
         (err, ctx) => this.#report(err, ctx),
-        (reply, data) => this.#publish(reply, data),
+        (reply, data) => this.#publish(reply, data) === undefined,
       );
     } catch (err) {
       if (isClosedCause(err)) throw new ClosedError('bus is closed', { cause: err });

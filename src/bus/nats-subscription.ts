@@ -50,7 +50,10 @@ export class NatsBusSubscription implements Subscription {
       callback: (err, msg) => {
         if (err) {
           // Terminal for this subscription (a permission violation): end the stream, say why.
-          report(err, `subscription ${subject}`);
+          report(
+            new Error(`subscription ${subject}: ${err instanceof Error ? err.message : String(err)}`, { cause: err }),
+            'nats subscription',
+          );
           this.#q.end();
           return;
         }

@@ -22,6 +22,13 @@ export class Subjects {
   nodeAll(nid: string): string {
     return `${this.prefix}.node.${nid}.*`;
   }
+  /** A node's liveness beat (src/node/liveness-beat.ts); gates watch nodesAlive(). */
+  nodeAlive(nid: string): string {
+    return `${this.prefix}.alive.${nid}`;
+  }
+  nodesAlive(): string {
+    return `${this.prefix}.alive.*`;
+  }
   gateOp(gid: string): string {
     return `${this.prefix}.gate.${gid}.op`;
   }

@@ -49,12 +49,13 @@ export async function runServices(
     // The app loads before any connection, so a bad --app stops the process with one line and nothing to undo.
     if (role === 'mesh' && appModule) app = meshApp(await loadApp(appModule));
     else if (role === 'node' || role === 'dev') app = appModule ? await loadApp(appModule) : demoApp;
-    const adapters = await createAdapters(config);
+    const adapters = await createAdapters(config, reportError);
     cleanup.defer(() => adapters.dispose());
     const codec = packetCodec(config);
     if (app) {
       node = await createNode(config, adapters, codec, app, {
         log,
+        reportError,
         // Only when something scrapes it: a histogram observe per request is not free.
         onHandled: config.metrics.addr ? (route, seconds) => metrics.observeRouteLatency(route, seconds) : undefined,
         onCall: (service, method, outcome, seconds) => metrics.observeServiceCall(service, method, outcome, seconds),
@@ -83,7 +84,7 @@ export async function runServices(
         : undefined;
       if (capture) cleanup.defer(() => capture.close());
       const transport = createTransport(config, codec, { handler: http, reportError, log });
-      gate = createGate(config, adapters, transport, codec, { log, capture });
+      gate = createGate(config, adapters, transport, codec, { log, capture, reportError });
       await gate.start();
       services.unshift(gate);
       const g = gate;

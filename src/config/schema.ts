@@ -20,6 +20,9 @@ export const DEFAULT_GATE_NAME = 'gate';
 export const DEFAULT_NODE_NAME = 'node';
 export const DEFAULT_DISPATCH = 'random';
 export const DEFAULT_CALL_TIMEOUT_MS = 3000;
+/** A node beats this often on the bus; gates take 3 missed beats (1.5 s) as dead (issue 20). */
+export const DEFAULT_LIVENESS_INTERVAL_MS = 500;
+export const DEFAULT_NODE_LOST: 'close' | 'ignore' = 'close';
 export const DEFAULT_NODE_CODEC = 'proto';
 export const DEFAULT_NODE_WEIGHT = 1;
 
@@ -106,6 +109,11 @@ export const SCHEMA = {
       name: str(DEFAULT_GATE_NAME, 'gate name (the registry alias)'),
       dispatch: oneOf(['random', 'rr', 'wrr'] as const, DEFAULT_DISPATCH, 'how a stateless route picks a node'),
       callTimeout,
+      nodeLost: oneOf(
+        ['close', 'ignore'] as const,
+        DEFAULT_NODE_LOST,
+        'sessions with requests to a node that stopped beating: close = closed with 4010, ignore = left waiting',
+      ),
       metadata,
       ...clusterCompat,
     },
@@ -115,6 +123,10 @@ export const SCHEMA = {
       codec: oneOf(['proto', 'json'] as const, DEFAULT_NODE_CODEC, 'body codec of request and push messages'),
       weight: int(DEFAULT_NODE_WEIGHT, 'weight for the wrr dispatch strategy', { min: 0 }),
       callTimeout,
+      livenessInterval: duration(
+        DEFAULT_LIVENESS_INTERVAL_MS,
+        'liveness beat period on the bus; gates take a node as dead after 3 missed beats; 0 = no beat',
+      ),
       metadata,
       ...clusterCompat,
     },

@@ -25,6 +25,8 @@ export class Dispatcher {
   readonly #nodeCache = new Map<number, Map<string, string>>();
 
   readonly #codec: PacketCodec;
+  /** Told of every delivery, so the sessions waiting on a node that dies can be told (node-liveness.ts). */
+  readonly #onSent: (nid: string, s: Session) => void;
 
   constructor(
     table: RouteTable,
@@ -33,9 +35,11 @@ export class Dispatcher {
     counters: GateCounters,
     log: Log,
     codec: PacketCodec,
+    onSent: (nid: string, s: Session) => void = () => {},
   ) {
     this.#codec = codec;
     this.table = table;
+    this.#onSent = onSent;
     this.#locator = locator;
     this.#out = out;
     this.#counters = counters;
@@ -161,6 +165,7 @@ export class Dispatcher {
 
   #deliver(nid: string, s: Session, packet: Uint8Array): void {
     this.#counters.forwarded++;
+    this.#onSent(nid, s);
     this.#out.add(nid, { deliver: { cid: s.cid, uid: s.uid, packet } }, packet.length + 16);
   }
 

@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Batcher, batchMessage } from '../bus/batcher.js';
 import { type Bus, decodeMessage } from '../bus/bus.js';
-import { type GateOps, GateOpsCodec, type NodeItem, type Result, ResultsCodec, SessionKind } from '../bus/envelope.js';
+import { type GateOps, GateOpsCodec, SessionKind } from '../bus/envelope.js';
 import type { OpSigner } from '../bus/op-signature.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import {
@@ -26,8 +25,9 @@ import type { Registry, ServiceInstance } from '../registry/registry.js';
 import { type CaptureSink, nullCaptureSink } from '../replay/capture-sink.js';
 import { nullTraceSink, type TraceSink } from '../trace/trace.js';
 import { GateCounters } from './counters.js';
-import { Dispatcher, nodeBatchEncoder } from './dispatcher.js';
+import { Dispatcher } from './dispatcher.js';
 import { FrameHandler, type HeartbeatMechanism } from './frames.js';
+import { GateWire } from './gate-wire.js';
 import { dueHooks, type GateHooks } from './hooks.js';
 import { Operations } from './operations.js';
 import { PushWriter } from './push-writer.js';
@@ -71,6 +71,8 @@ export interface GateOptions {
   signer?: OpSigner;
   /** How long a request to another gate may take (the resume takeover). */
   callTimeoutMs?: number;
+  /** Sessions with requests to a node that stopped beating: 'close' (4010, default) or 'ignore'. */
+  nodeLost?: 'close' | 'ignore';
 }
 
 /**
@@ -91,8 +93,7 @@ export class Gate implements Service {
   readonly #report: ErrorReporter;
   readonly #cleanup = new Cleanup();
   readonly #abort = new AbortController();
-  readonly #out: Batcher<NodeItem>;
-  readonly #results: Batcher<Result>;
+  readonly #wire: GateWire;
   readonly #dispatcher: Dispatcher;
   readonly #ops: Operations;
   /** What the transport calls: the frame handler, wrapped by features (resume) when on. */
@@ -113,12 +114,9 @@ export class Gate implements Service {
     this.#log = (o.log ?? silentLog).child({ gate: this.id });
     this.#report =
       o.reportError ?? ((err, context) => this.#log.error('unexpected failure', { context, err: errorMessage(err) }));
-    this.#out = new Batcher<NodeItem>({ bus: o.bus, encode: nodeBatchEncoder(this.id, this.#subjects) });
-    this.#results = new Batcher<Result>({
-      bus: o.bus,
-      encode: (results, reply) => batchMessage(reply, { results }, ResultsCodec),
-    });
-    this.#dispatcher = new Dispatcher(new RouteTable(), o.locator, this.#out, this.counters, this.#log, o.codec);
+    this.#wire = new GateWire(o, this.id, this.sessions, this.#report, (list) => this.#route(list));
+    const w = this.#wire;
+    this.#dispatcher = new Dispatcher(new RouteTable(), o.locator, w.out, this.counters, this.#log, o.codec, w.sent);
     const capture = o.capture ?? nullCaptureSink;
     const writer = new PushWriter({ gid: this.id, codec: o.codec, counters: this.counters, capture });
     // Resume is a feature plugged into the gate's hooks; off, the hooks are due's gate and nothing else.
@@ -135,7 +133,7 @@ export class Gate implements Service {
             counters: this.counters,
             writer,
             callTimeoutMs: o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
-            notifyMoved: (nid, uid, gid) => this.#out.add(nid, { moved: { uid, gid } }, 32),
+            notifyMoved: (nid, uid, gid) => this.#wire.out.add(nid, { moved: { uid, gid } }, 32),
             forward: (gid, nid, op) =>
               o.bus.publish(
                 this.#subjects.gateOp(gid),
@@ -170,7 +168,7 @@ export class Gate implements Service {
       dispatcher: this.#dispatcher,
       counters: this.counters,
       log: this.#log,
-      results: this.#results,
+      results: this.#wire.results,
       displaceRemote: (gid, uid) => this.#displaceRemote(gid, uid),
       hooks,
     });
@@ -240,6 +238,8 @@ export class Gate implements Service {
       this.#serveOps(o.bus.subscribe(this.#subjects.gatesOp()));
       this.#hooks.start();
       this.#cleanup.defer(() => this.#hooks.stop());
+      this.#wire.start();
+      this.#cleanup.defer(() => this.#wire.stop());
       await this.#watchNodes();
       this.#watchLocator();
       const rebind = gateRebinder({ gid: this.id, sessions: this.sessions, locator: o.locator, log: this.#log });
@@ -282,11 +282,8 @@ export class Gate implements Service {
   }
 
   async #watchNodes(): Promise<void> {
-    const strategy = this.#o.dispatch ?? DEFAULT_DISPATCH;
     const stream = this.#o.registry.watch('node', this.#abort.signal)[Symbol.asyncIterator]();
-    const apply = (list: ServiceInstance[]): void => {
-      this.#dispatcher.table = RouteTable.build(list, strategy, this.#dispatcher.table);
-    };
+    const apply = (list: ServiceInstance[]): void => this.#wire.setNodes(list);
     // The first list is awaited so the gate does not start with an empty route table.
     const first = await stream.next();
     if (!first.done) apply(first.value);
@@ -297,6 +294,10 @@ export class Gate implements Service {
         apply(n.value);
       }
     })().catch((err: unknown) => this.#report(err, 'registry watch'));
+  }
+
+  #route(list: readonly ServiceInstance[]): void {
+    this.#dispatcher.table = RouteTable.build(list, this.#o.dispatch ?? DEFAULT_DISPATCH, this.#dispatcher.table);
   }
 
   #watchLocator(): void {
@@ -369,8 +370,8 @@ export class Gate implements Service {
     }
     // Binds still in flight answer their nodes before the batches close.
     if (this.#ops.pendingSessions > 0) await settleWithin(this.#ops.idle(), 3000);
-    this.#out.close();
-    this.#results.close();
+    this.#wire.out.close();
+    this.#wire.results.close();
     await o.bus.flush().catch(() => {});
     const errors = await this.#cleanup.run();
     for (const e of errors) this.#report(e, 'gate stop');

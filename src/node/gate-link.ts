@@ -1,16 +1,9 @@
 import { Batcher, batchMessage } from '../bus/batcher.js';
 import { type Bus, decodeMessage, type Subscription, type ValueCodec } from '../bus/bus.js';
-import {
-  type GateOp,
-  type GateOpBody,
-  type GateOps,
-  GateOpsCodec,
-  type Result,
-  ResultCode,
-  ResultsCodec,
-} from '../bus/envelope.js';
+import { type GateOp, type GateOpBody, type GateOps, type Result, ResultCode, ResultsCodec } from '../bus/envelope.js';
+import { lostOnBus } from '../bus/payload-limit.js';
 import type { Subjects } from '../bus/subjects.js';
-import { DuetError, ErrorCode, TimeoutError, UnavailableError } from '../errors.js';
+import { DuetError, ErrorCode, type ErrorReporter, TimeoutError, UnavailableError } from '../errors.js';
 import type { Log } from '../log/types.js';
 
 interface Pending {
@@ -39,20 +32,26 @@ export class GateLink {
   #sweep: NodeJS.Timeout | undefined;
   readonly callTimeoutMs: number;
 
-  /** `opsCodec`: the envelope codec, an OpSigner's when control ops are signed. */
+  /** Ops the bus refused or dropped (each batch also reported: logged and counted as a bus error). */
+  dropped = 0;
+  readonly #report: ErrorReporter;
+
+  /** `opsCodec`: the envelope codec, an OpSigner's when control ops are signed; `report`: lost publishes. */
   constructor(
     bus: Bus,
     subjects: Subjects,
     nid: string,
     callTimeoutMs: number,
     log: Log,
-    opsCodec: ValueCodec<GateOps> = GateOpsCodec,
+    opsCodec: ValueCodec<GateOps>,
+    report: ErrorReporter,
   ) {
     this.#bus = bus;
     this.#nid = nid;
     this.#reply = subjects.reply(nid);
     this.callTimeoutMs = callTimeoutMs;
     this.#log = log;
+    this.#report = report;
     this.#out = new Batcher<GateOp>({
       bus,
       encode: (ops, gid) =>
@@ -61,6 +60,7 @@ export class GateLink {
           { nid: this.#nid, reply: this.#reply, ops },
           opsCodec,
         ),
+      onDropped: (ops, gid, err) => this.#dropped(ops, gid, err),
     });
   }
 
@@ -81,6 +81,22 @@ export class GateLink {
     this.#sweep.unref();
   }
 
+  /** The bus did not take these ops: acked ones reject with the cause now, the batch is reported once. */
+  #dropped(ops: GateOp[], gid: string, err: DuetError): void {
+    this.dropped += ops.length;
+    let acked = 0;
+    for (const op of ops) {
+      if (op.id === 0) continue;
+      const p = this.#pending.get(op.id);
+      if (!p) continue;
+      this.#pending.delete(op.id);
+      acked++;
+      p.reject(err);
+    }
+    // A fixed context (it is a metrics label); the details go in the message.
+    this.#report(lostOnBus(err, ops.length, `gate ops to gate ${gid} (${acked} awaited)`), 'bus publish: gate ops');
+  }
+
   #settle(r: Result): void {
     const p = this.#pending.get(r.id);
     if (!p) return;
@@ -99,7 +115,7 @@ export class GateLink {
 
   /** Fire and forget to one gate ('*' = every gate). */
   send(gid: string, op: GateOpBody): void {
-    this.#out.add(gid, { id: 0, ...op }, 64);
+    this.#out.add(gid, { id: 0, ...op }, opBytes(op));
   }
 
   /** Acked: resolves with the gate's Result (any code), rejects TimeoutError or UnavailableError. */
@@ -109,7 +125,7 @@ export class GateLink {
     const id = this.#nextId;
     return new Promise<Result>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, deadline: Date.now() + timeoutMs, gid, timeoutMs });
-      this.#out.add(gid, { id, ...op }, 64);
+      this.#out.add(gid, { id, ...op }, opBytes(op));
     });
   }
 
@@ -135,4 +151,18 @@ export function checkResult(r: Result, what: string): Result {
   }
   if (r.code === ResultCode.UNAVAILABLE) throw new UnavailableError(`${what}: ${r.message}`);
   throw new DuetError(ErrorCode.INTERNAL, `${what}: ${r.message || `gate answered code ${r.code}`}`);
+}
+
+/**
+ * An estimate of one op's encoded size, for the batcher's early flush: the packet and the target list dominate;
+ * the batcher checks the real encoded bytes before publishing.
+ */
+function opBytes(op: GateOpBody): number {
+  const body = op.push ?? op.multicast ?? op.broadcast ?? op.publish;
+  let n = 32 + (body ? body.packet.length : 0);
+  const targets = op.multicast?.targets ?? op.subscribe?.targets ?? op.unsubscribe?.targets;
+  if (targets) n += targets.length * 10;
+  const channel = op.publish?.channel ?? op.subscribe?.channel ?? op.unsubscribe?.channel;
+  if (channel) n += channel.length;
+  return n;
 }

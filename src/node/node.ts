@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { Batcher, batchMessage } from '../bus/batcher.js';
 import { type Bus, type BusMessage, decodeMessage } from '../bus/bus.js';
-import { type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
+import { GateOpsCodec, type NodeBatch, NodeBatchCodec, type NodeItem } from '../bus/envelope.js';
 import type { OpSigner } from '../bus/op-signature.js';
+import { lostOnBus } from '../bus/payload-limit.js';
 import { checkToken, Subjects } from '../bus/subjects.js';
 import {
   DEFAULT_BUS_PREFIX,
@@ -23,6 +24,7 @@ import { EventContext, type EventName, RequestContext } from './context.js';
 import { GateLink } from './gate-link.js';
 import { HeldNodeBindings } from './held-bindings.js';
 import { type HookName, NodeHooks } from './hooks.js';
+import { LivenessBeat } from './liveness-beat.js';
 import { ClusterProxy } from './proxy.js';
 import { Router, runChain } from './router.js';
 import { type ActorSettings, createRuntime } from './runtime.js';
@@ -52,6 +54,8 @@ export interface NodeOptions {
   metadata?: Record<string, string>;
   log?: Log;
   reportError?: ErrorReporter;
+  /** Liveness beat period on the bus (gates take a node as dead after 3 missed beats); 0 = no beat. Default 500. */
+  livenessIntervalMs?: number;
   /** Called after each request handler settles, with its route and duration in seconds (metrics). */
   onHandled?: (route: number, seconds: number) => void;
   /** Signs the control ops (bind, unbind, kick) this node sends to gates (bus.opsSecret). */
@@ -129,11 +133,14 @@ export class Node implements Service {
       this.id,
       o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
       this.#log,
-      signer?.codec,
+      signer?.codec ?? GateOpsCodec,
+      this.#report,
     );
     this.#nodeOut = new Batcher<NodeItem>({
       bus: o.bus,
       encode: (items, nid) => batchMessage(this.#subjects.nodeDeliver(nid), { gid: '', items }, NodeBatchCodec),
+      onDropped: (items, nid, err) =>
+        this.#report(lostOnBus(err, items.length, `deliveries to node ${nid}`), 'bus publish: node deliveries'),
     });
     this.held = new HeldNodeBindings(o.locator, this.#log);
     const rt = createRuntime({
@@ -217,6 +224,10 @@ export class Node implements Service {
       await this.actors.start();
       this.#cleanup.defer(() => this.actors.stop());
       await o.bus.flush();
+      // Beats start before the registration and stop after the deregistration (cleanup runs in reverse).
+      const beat = new LivenessBeat(o.bus, this.#subjects.nodeAlive(this.id), o.livenessIntervalMs ?? 500);
+      beat.start();
+      this.#cleanup.defer(() => beat.stop());
       await o.registry.register(this.#instance('work'));
       this.#cleanup.defer(() => o.registry.deregister(this.#instance('shut')));
       this.#state = 'running';

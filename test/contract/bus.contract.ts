@@ -318,10 +318,28 @@ export function busContract(name: string, make: () => Promise<BusFixture>): void
       off();
     });
 
+    it('bus - a payload over maxPayload is refused with BUS_PAYLOAD_TOO_LARGE, one at the limit is delivered', async () => {
+      assert.ok(bus.maxPayload >= 64 * 1024, `maxPayload ${bus.maxPayload}`);
+      const sub = peer.subscribe(`${p}.size`);
+      const it = sub[Symbol.asyncIterator]();
+      await peer.flush();
+      const err = bus.publish(`${p}.size`, new Uint8Array(bus.maxPayload + 1));
+      assert.ok(err instanceof DuetError && err.code === ErrorCode.BUS_PAYLOAD_TOO_LARGE, String(err));
+      assert.equal(bus.publish(`${p}.size`, new Uint8Array(bus.maxPayload)), undefined);
+      const [m] = await take(it, 1);
+      assert.equal(
+        m?.data.byteLength,
+        bus.maxPayload,
+        'the refused message was not delivered; the one at the limit was',
+      );
+      await sub.drain();
+    });
+
     it('bus - after close, publish is dropped without throwing and calls fail with ClosedError', async () => {
       await bus.drain();
       assert.doesNotThrow(() => bus.publish(`${p}.late`, enc.encode('x')));
-      if ('dropped' in bus) assert.equal(bus.dropped, 1);
+      assert.ok(bus.publish(`${p}.late`, enc.encode('x')) instanceof ClosedError, 'the drop says why');
+      if ('dropped' in bus) assert.equal(bus.dropped, 2);
       assert.throws(
         () => bus.subscribe(`${p}.late`),
         (err: unknown) => err instanceof ClosedError,

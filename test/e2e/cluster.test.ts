@@ -53,6 +53,10 @@ describe('cluster - two gates and three nodes over a 3-server NATS cluster', { t
       'network.ws.server.addr="127.0.0.1:0"',
       '--set',
       'cluster.gate.dispatch="rr"',
+      // Clients here keep their sessions through a node crash and retry; node-liveness.test.ts covers the
+      // default, which closes (4010) the sessions whose requests went to the dead node.
+      '--set',
+      'cluster.gate.nodeLost="ignore"',
     ]);
   const startNode = (i: number, weight = 1): Promise<DuetProcess> =>
     startDuet(['node', '--app', APP, ...common(nats.urls[i] as string), '--set', `cluster.node.weight=${weight}`]);

@@ -56,7 +56,18 @@ describe('mesh and actors - 2 gates, 3 nodes and a mesh process over a 3-server 
     nodes = await Promise.all([0, 1, 2].map((i) => startDuet(['node', '--app', APP, ...common(i)])));
     mesh = await startDuet(['mesh', '--app', MESH_APP, ...common(2)]);
     gates = await Promise.all(
-      [0, 1].map((i) => startDuet(['gate', ...common(i), '--set', 'network.ws.server.addr="127.0.0.1:0"'])),
+      [0, 1].map((i) =>
+        // The client keeps its session through the host's crash and asks again (nodeLost = ignore; the default
+        // close 4010 is covered by node-liveness.test.ts).
+        startDuet([
+          'gate',
+          ...common(i),
+          '--set',
+          'network.ws.server.addr="127.0.0.1:0"',
+          '--set',
+          'cluster.gate.nodeLost="ignore"',
+        ]),
+      ),
     );
     procs.push(...nodes, mesh, ...gates);
     // Both gates route to all three nodes once their route tables list them.
