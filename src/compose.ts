@@ -36,6 +36,8 @@ export interface Adapters {
   registry: Registry;
   /** Names for the banner. */
   names: { bus: string; locator: string; registry: string };
+  /** Calls `onChange` on every up/down transition of the NATS connection and the Redis locator; returns stop. */
+  watchHealth(onChange: (dependency: 'nats' | 'redis', up: boolean) => void): () => void;
   dispose(): Promise<void>;
 }
 
@@ -78,6 +80,7 @@ export async function createAdapters(config: DuetConfig, reportError?: ErrorRepo
       locator,
       registry,
       names: { bus: config.bus.adapter, locator: config.locate.adapter, registry: config.registry.adapter },
+      watchHealth: (onChange) => watchHealth(bus, locator, onChange),
       dispose: async () => {
         await cleanup.run();
       },
@@ -86,6 +89,27 @@ export async function createAdapters(config: DuetConfig, reportError?: ErrorRepo
     await cleanup.run();
     throw err;
   }
+}
+
+const REDIS_HEALTH_POLL_MS = 250;
+
+function watchHealth(bus: Bus, locator: Locator, onChange: (d: 'nats' | 'redis', up: boolean) => void): () => void {
+  const offBus = bus.onStatus((s) => {
+    if (s !== 'closed') onChange('nats', s === 'connected');
+  });
+  if (!(locator instanceof RedisLocator)) return offBus;
+  // The locator has no status events; its status is a cheap read of the two connections' states.
+  let up = true;
+  const timer = setInterval(() => {
+    const now = locator.status === 'ready' || locator.status === 'connecting';
+    if (now === up) return;
+    up = now;
+    onChange('redis', up);
+  }, REDIS_HEALTH_POLL_MS);
+  return () => {
+    offBus();
+    clearInterval(timer);
+  };
 }
 
 async function createLocator(config: DuetConfig): Promise<Locator> {

@@ -13,6 +13,7 @@ import { startMetricsServer } from '../metrics/server.js';
 import type { WsTransportOptions } from '../network/ws-transport.js';
 import type { NodeApp } from '../node/app.js';
 import type { Node } from '../node/node.js';
+import { OutageLog } from '../outage-log.js';
 import { packageUrl } from '../package-root.js';
 import { FileCaptureSink } from '../replay/file-capture-sink.js';
 import { loadApp } from './load-app.js';
@@ -51,6 +52,10 @@ export async function runServices(
     else if (role === 'node' || role === 'dev') app = appModule ? await loadApp(appModule) : demoApp;
     const adapters = await createAdapters(config, reportError);
     cleanup.defer(() => adapters.dispose());
+    const outages = new OutageLog(log, (d) =>
+      d === 'nats' ? metrics.busError('nats disconnected') : metrics.locatorError('redis disconnected'),
+    );
+    cleanup.defer(adapters.watchHealth((d, up) => outages.set(d, up)));
     const codec = packetCodec(config);
     if (app) {
       node = await createNode(config, adapters, codec, app, {

@@ -44,6 +44,8 @@ export class NodeLiveness {
   readonly #o: NodeLivenessOptions;
   readonly #nodes = new Map<string, Tracked>();
   readonly #dead = new Set<string>();
+  /** The last registry entry of every node seen, to keep beating nodes the registry lost (filter()). */
+  readonly #known = new Map<string, ServiceInstance>();
   #sub: Subscription | undefined;
   #timer: NodeJS.Timeout | undefined;
   #offStatus: (() => void) | undefined;
@@ -91,17 +93,41 @@ export class NodeLiveness {
     return this.#dead.has(nid);
   }
 
-  /** The registry's node list without the nodes taken as dead. */
+  /**
+   * The registry's node list without the nodes taken as dead, plus the nodes it lost that still beat: during and
+   * after a NATS outage the registry's entries expire (nobody could refresh them) and come back only as the nodes
+   * re-register, but the nodes themselves are fine. The route table keeps them instead of emptying.
+   */
   filter(list: readonly ServiceInstance[]): readonly ServiceInstance[] {
-    if (this.#dead.size === 0) return list;
-    return list.filter((i) => !this.#dead.has(i.id));
+    const listed = new Set<string>();
+    for (const i of list) {
+      listed.add(i.id);
+      this.#known.set(i.id, i);
+    }
+    const out = this.#dead.size === 0 ? [...list] : list.filter((i) => !this.#dead.has(i.id));
+    for (const [nid, inst] of this.#known) {
+      if (listed.has(nid)) continue;
+      if (this.#beating(nid)) out.push(inst);
+      else this.#known.delete(nid);
+    }
+    return out;
+  }
+
+  /** Watched, not dead, and heard from within the miss window (or our bus is down: no one can be judged). */
+  #beating(nid: string): boolean {
+    const t = this.#nodes.get(nid);
+    if (!t || this.#dead.has(nid)) return false;
+    if (this.#o.bus.status !== 'connected') return true;
+    return Date.now() - t.lastBeatMs <= LIVENESS_MISSES * t.intervalMs;
   }
 
   #onBeat(nid: string, intervalMs: number): void {
     if (intervalMs === 0) {
       // Leaving gracefully: it deregisters; its silence from now on is not a crash.
       this.#nodes.delete(nid);
-      if (this.#dead.delete(nid)) this.#o.onChange();
+      this.#dead.delete(nid);
+      // Its deregistration may have come first, while its beats still kept it in the table: rebuild without it.
+      if (this.#known.has(nid)) this.#o.onChange();
       return;
     }
     const t = this.#nodes.get(nid);
