@@ -89,6 +89,11 @@ export class NodeLiveness {
     this.#nodes.get(nid)?.cur.add(s);
   }
 
+  /** Beats of `nid` have been heard (and it has not said "leaving"). */
+  isWatched(nid: string): boolean {
+    return this.#nodes.has(nid);
+  }
+
   isDead(nid: string): boolean {
     return this.#dead.has(nid);
   }
