@@ -9,6 +9,7 @@ export class HeldPublishes {
   readonly #maxBytes: number;
   #items: { subject: string; data: Uint8Array }[] = [];
   #bytes = 0;
+  #refusals = 0;
 
   constructor(maxBytes: number) {
     this.#maxBytes = maxBytes;
@@ -18,6 +19,7 @@ export class HeldPublishes {
   hold(subject: string, data: Uint8Array): UnavailableError | undefined {
     const size = data.byteLength + subject.length;
     if (this.#bytes + size > this.#maxBytes) {
+      this.#refusals++;
       return new UnavailableError(
         `nats is reconnecting and its ${this.#maxBytes} B buffer is full, publish on ${subject} dropped`,
       );
@@ -27,11 +29,17 @@ export class HeldPublishes {
     return undefined;
   }
 
+  /** True for the first refusal since the last take() (one report per outage). */
+  firstRefusal(): boolean {
+    return this.#refusals === 1;
+  }
+
   /** Everything held, in order; the buffer is empty afterwards. */
   take(): { subject: string; data: Uint8Array }[] {
     const items = this.#items;
     this.#items = [];
     this.#bytes = 0;
+    this.#refusals = 0;
     return items;
   }
 }

@@ -200,11 +200,9 @@ export class NatsBus implements Bus {
       this.dropped++;
       return new ClosedError(`bus is closed, publish on ${subject} dropped`);
     }
-    // Checked before holding too: a held message over the limit would only fail at replay, far from its sender.
-    const limit = this.maxPayload;
-    if (data.byteLength > limit) {
+    if (data.byteLength > this.maxPayload) {
       this.dropped++;
-      return payloadTooLarge(subject, data.byteLength, limit);
+      return payloadTooLarge(subject, data.byteLength, this.maxPayload);
     }
     if (this.#status === 'reconnecting') return this.#hold(subject, data);
     return this.#send(subject, data);
@@ -212,7 +210,10 @@ export class NatsBus implements Bus {
 
   #hold(subject: string, data: Uint8Array): DuetError | undefined {
     const refused = this.#held.hold(subject, data);
-    if (refused) this.dropped++;
+    if (!refused) return undefined;
+    this.dropped++;
+    // Once per outage (many publishers ignore the returned error, and every later one would repeat it).
+    if (this.#held.firstRefusal()) this.#report(refused, 'nats reconnect buffer full');
     return refused;
   }
 

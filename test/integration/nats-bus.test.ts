@@ -109,10 +109,12 @@ describe('nats bus', () => {
     await using own = await startNats();
     const subject = 'outage.held';
     // Room for exactly two 8-byte messages on this subject.
+    const reported: string[] = [];
     const bus = await connectNatsBus({
       servers: [own.url],
       reconnectTimeWaitMs: 50,
       reconnectBufferBytes: 2 * (8 + subject.length),
+      onError: (_err, ctx) => reported.push(ctx),
     });
     try {
       const got = reader(bus.subscribe(subject));
@@ -121,8 +123,9 @@ describe('nats bus', () => {
 
       await own.kill();
       await pollUntil(() => bus.status === 'reconnecting', DEADLINE_MS, 'the bus to notice the outage');
-      for (const t of ['during-1', 'during-2', 'during-3']) bus.publish(subject, enc.encode(t));
-      assert.equal(bus.dropped, 1, 'the third did not fit');
+      for (const t of ['during-1', 'during-2', 'during-3', 'during-4']) bus.publish(subject, enc.encode(t));
+      assert.equal(bus.dropped, 2, 'the third and fourth did not fit');
+      assert.deepEqual(reported, ['nats reconnect buffer full'], 'reported once per outage');
       await assert.rejects(
         bus.request(subject, enc.encode('x'), { timeoutMs: 1_000 }),
         (err: unknown) => err instanceof UnavailableError,
