@@ -23,6 +23,7 @@ import { type BodyCodec, bodyCodec } from './node/body-codec.js';
 import { Node } from './node/node.js';
 import { PacketCodec } from './packet/codec.js';
 import { ConsulRegistry } from './registry/consul-registry.js';
+import { EtcdRegistry } from './registry/etcd-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import { createNatsRegistry } from './registry/nats-registry.js';
 import type { Registry } from './registry/registry.js';
@@ -50,7 +51,7 @@ export interface ComposeExtras {
 }
 
 /** Builds the adapters `config` selects. In-process adapters are shared through `shared` (dev: gate + node). */
-export async function createAdapters(config: DuetConfig): Promise<Adapters> {
+export async function createAdapters(config: DuetConfig, onError?: ErrorReporter): Promise<Adapters> {
   const cleanup = new Cleanup();
   try {
     let bus: Bus;
@@ -68,7 +69,7 @@ export async function createAdapters(config: DuetConfig): Promise<Adapters> {
     cleanup.defer(() => bus.drain());
     const locator = await createLocator(config);
     cleanup.defer(() => locator[Symbol.asyncDispose]());
-    const registry = await createRegistry(config);
+    const registry = await createRegistry(config, onError);
     cleanup.defer(() => registry[Symbol.asyncDispose]());
     return {
       bus,
@@ -101,7 +102,7 @@ async function createLocator(config: DuetConfig): Promise<Locator> {
   });
 }
 
-async function createRegistry(config: DuetConfig): Promise<Registry> {
+async function createRegistry(config: DuetConfig, onError: ErrorReporter | undefined): Promise<Registry> {
   const reg = config.registry;
   if (reg.adapter === 'memory') return new MemoryRegistry();
   if (reg.adapter === 'consul') {
@@ -113,6 +114,19 @@ async function createRegistry(config: DuetConfig): Promise<Registry> {
       tls: { caFile: reg.consul.caFile, certFile: reg.consul.certFile, keyFile: reg.consul.keyFile },
       heartbeatCheckIntervalMs: reg.consul.heartbeatCheckIntervalMs,
       deregisterCriticalServiceAfterMs: reg.consul.deregisterCriticalServiceAfterMs,
+    });
+  }
+  if (reg.adapter === 'etcd') {
+    return new EtcdRegistry({
+      addrs: [...reg.etcd.addrs],
+      dialTimeoutMs: reg.etcd.dialTimeoutMs,
+      namespace: reg.etcd.namespace,
+      timeoutMs: reg.etcd.timeoutMs,
+      username: reg.etcd.username || undefined,
+      password: reg.etcd.password || undefined,
+      retryTimes: reg.etcd.retryTimes,
+      retryIntervalMs: reg.etcd.retryIntervalMs,
+      ...(onError ? { onError } : {}),
     });
   }
   const servers = reg.nats.servers.length > 0 ? [...reg.nats.servers] : [...config.bus.nats.servers];

@@ -49,7 +49,7 @@ export async function runServices(
     // The app loads before any connection, so a bad --app stops the process with one line and nothing to undo.
     if (role === 'mesh' && appModule) app = meshApp(await loadApp(appModule));
     else if (role === 'node' || role === 'dev') app = appModule ? await loadApp(appModule) : demoApp;
-    const adapters = await createAdapters(config);
+    const adapters = await createAdapters(config, reportError);
     cleanup.defer(() => adapters.dispose());
     const codec = packetCodec(config);
     if (app) {

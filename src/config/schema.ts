@@ -54,6 +54,7 @@ export const DEFAULT_REDIS_MAX_RETRIES = 3;
 /** Since due v2.3.0; the key templates add a literal `locate`, so keys read `due:locate:locate:user:…`. */
 export const DEFAULT_LOCATE_PREFIX = 'due:locate';
 export const DEFAULT_CONSUL_ADDR = '127.0.0.1:8500';
+export const DEFAULT_ETCD_ADDRS: readonly string[] = ['127.0.0.1:2379'];
 export const DEFAULT_NATS_REGISTRY_BUCKET = 'duet-registry';
 export const DEFAULT_NATS_REGISTRY_INTERVAL_MS = 3000;
 
@@ -224,7 +225,11 @@ export const SCHEMA = {
     },
   },
   registry: {
-    adapter: oneOf(['memory', 'consul', 'nats'] as const, 'memory', 'where instances, routes and states are published'),
+    adapter: oneOf(
+      ['memory', 'consul', 'nats', 'etcd'] as const,
+      'memory',
+      'where instances, routes and states are published',
+    ),
     consul: {
       addr: str(DEFAULT_CONSUL_ADDR, 'Consul agent address, host:port'),
       token: str('', 'Consul ACL token, sent as X-Consul-Token with every call', { secret: true }),
@@ -233,6 +238,16 @@ export const SCHEMA = {
       keyFile: str('', 'TLS client key for Consul (with certFile)'),
       heartbeatCheckInterval: secondsDuration(10_000, 'TTL of the heartbeat check (a bare number is seconds)'),
       deregisterCriticalServiceAfter: secondsDuration(30_000, 'Consul removes an instance failing this long'),
+    },
+    etcd: {
+      addrs: strings(DEFAULT_ETCD_ADDRS, 'etcd member addresses, host:port'),
+      dialTimeout: duration(5000, 'how long connecting to etcd may take'),
+      namespace: str('services', 'first key segment: instances live at /{namespace}/{kind}/{id} (due layout)'),
+      timeout: duration(3000, 'deadline of one etcd call'),
+      username: str('', 'etcd user (auth off when empty)'),
+      password: str('', 'etcd password', { secret: true }),
+      retryTimes: int(3, 'quick re-register attempts after a lost lease, before one per retryInterval', { min: 1 }),
+      retryInterval: duration(10_000, 'lease TTL is this plus 1 s; also the slow re-register interval'),
     },
     nats: {
       servers: strings([], 'NATS server URLs for the KV bucket; empty = the bus.nats servers'),
