@@ -16,6 +16,9 @@ import type { Locator } from './locate/locator.js';
 import { MemoryLocator } from './locate/memory-locator.js';
 import { RedisLocator } from './locate/redis-locator.js';
 import type { Log } from './log/types.js';
+import { CompositeTransport } from './network/composite-transport.js';
+import { tcpTransportOptions } from './network/tcp-options.js';
+import { TcpTransport } from './network/tcp-transport.js';
 import type { Transport } from './network/transport.js';
 import { createWsTransport, type WsTransportOptions } from './network/ws-transport.js';
 import type { NodeApp } from './node/app.js';
@@ -164,7 +167,7 @@ export function createTransport(
       ws.addr,
       `network.ws.server.addr must be host:port, got ${ws.addr}`,
     );
-  return createWsTransport({
+  const wsTransport = createWsTransport({
     host: addr.host || undefined,
     port: addr.port,
     path: ws.path,
@@ -181,6 +184,9 @@ export function createTransport(
     maxHandshakePerIp: ws.maxHandshakePerIp,
     log: http?.log,
   });
+  const tcp = tcpTransportOptions(config, codec.maxFrameBytes);
+  if (!tcp) return wsTransport;
+  return new CompositeTransport([wsTransport, new TcpTransport({ ...tcp, reportError: http?.reportError })]);
 }
 
 export function createGate(

@@ -28,6 +28,8 @@ export const DEFAULT_WS_PATH = '/';
 export const DEFAULT_WS_ORIGINS: readonly string[] = ['*'];
 export const DEFAULT_MAX_CONN_NUM = 5000;
 export const DEFAULT_WRITE_QUEUE_SIZE = 1024;
+/** due's TCP server queue is shorter than its WebSocket one. */
+export const DEFAULT_TCP_WRITE_QUEUE_SIZE = 512;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
 export const DEFAULT_HEARTBEAT_MECHANISM = 'resp';
 export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 0;
@@ -178,6 +180,30 @@ export const SCHEMA = {
           DEFAULT_MAX_HANDSHAKE_PER_IP,
           'most sockets not yet upgraded from one IP address; more get HTTP 429; 0 = no limit',
           { min: 0 },
+        ),
+      },
+    },
+    tcp: {
+      server: {
+        addr: str('', 'TCP listen address, host:port; empty = no TCP listener (due serves TCP on ":3553")'),
+        keyFile: str('', 'TLS private key file; with certFile set, the TCP listener speaks TLS'),
+        certFile: str('', 'TLS certificate file; with keyFile set, the TCP listener speaks TLS'),
+        maxConnNum: int(DEFAULT_MAX_CONN_NUM, 'most live TCP connections; more are closed on accept', { min: 1 }),
+        writeQueueSize: int(DEFAULT_TCP_WRITE_QUEUE_SIZE, 'per-connection outbound queue length, in messages', {
+          min: 1,
+        }),
+        heartbeatInterval: duration(
+          DEFAULT_HEARTBEAT_INTERVAL_MS,
+          'gate-wide: at 10s it follows network.ws.server.heartbeatInterval, else must equal it',
+        ),
+        heartbeatMechanism: oneOf(
+          ['resp', 'tick'] as const,
+          DEFAULT_HEARTBEAT_MECHANISM,
+          'gate-wide: at resp it follows network.ws.server.heartbeatMechanism, else must equal it',
+        ),
+        authorizeTimeout: duration(
+          DEFAULT_AUTHORIZE_TIMEOUT_MS,
+          'gate-wide: at 0s it follows network.ws.server.authorizeTimeout, else must equal it',
         ),
       },
     },

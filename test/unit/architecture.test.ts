@@ -19,6 +19,7 @@ const ADAPTER_MODULES = new Set([
   'memory-registry',
   'etcd-registry',
   'ws-transport',
+  'tcp-transport',
 ]);
 /** Packages that are adapter implementation details. */
 const ADAPTER_PACKAGE = /^(ws|ioredis|consul|etcd3|cockatiel)(\/|$)|^@nats-io\//;
