@@ -115,7 +115,11 @@ export const SCHEMA = {
     node: {
       id: instanceId,
       name: str(DEFAULT_NODE_NAME, 'node name: the stateful group users are bound to'),
-      codec: oneOf(['proto', 'json'] as const, DEFAULT_NODE_CODEC, 'body codec of request and push messages'),
+      codec: oneOf(
+        ['proto', 'json', 'msgpack'] as const,
+        DEFAULT_NODE_CODEC,
+        'body codec of request and push messages',
+      ),
       weight: int(DEFAULT_NODE_WEIGHT, 'weight for the wrr dispatch strategy', { min: 0 }),
       callTimeout,
       metadata,
