@@ -33,10 +33,11 @@ export async function runServices(
   // A mesh process is a node that only provides services: node.toml, and an app is required.
   if (role === 'mesh' && !appModule)
     throw new ConfigError('--app', '', 'duet mesh needs --app MODULE (an app that provides services)');
-  const { config } = loadConfig({ role: role === 'mesh' ? 'node' : role, argv });
+  const { config, warnings } = loadConfig({ role: role === 'mesh' ? 'node' : role, argv });
   const log = createProcessLogger(config, role);
   const cleanup = new Cleanup();
   cleanup.defer(() => log.close());
+  for (const w of warnings) log.warn(w);
   const services: Service[] = [];
   const metrics = createMetrics({ labels: { role } });
   cleanup.defer(() => metrics.close());

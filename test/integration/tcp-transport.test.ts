@@ -291,6 +291,13 @@ test('tcp - network.tcp.server.addr turns the listener on beside WebSocket; hear
   t.after(() => c[Symbol.asyncDispose]());
   await until(() => opened.length === 1, 'the TCP connection');
   assert.equal(opened[0], TCP_FIRST_CID);
+  const clash = loadConfig({
+    role: 'gate',
+    env: {},
+    cwd: process.cwd(),
+    argv: ['--set', 'network.tcp.server.addr=":3553"'],
+  }).config;
+  assert.throws(() => createTransport(clash, codec), /share a port: give one another/);
   const bad = loadConfig({
     role: 'gate',
     env: {},
