@@ -285,7 +285,10 @@ export class Gate implements Service {
     const strategy = this.#o.dispatch ?? DEFAULT_DISPATCH;
     const stream = this.#o.registry.watch('node', this.#abort.signal)[Symbol.asyncIterator]();
     const apply = (list: ServiceInstance[]): void => {
-      this.#dispatcher.table = RouteTable.build(list, strategy, this.#dispatcher.table);
+      this.#dispatcher.table = RouteTable.build(list, strategy, this.#dispatcher.table, {
+        reachable: `bus://${this.#subjects.prefix}/`,
+        warn: (msg, fields) => this.#log.warn(msg, fields),
+      });
     };
     // The first list is awaited so the gate does not start with an empty route table.
     const first = await stream.next();
