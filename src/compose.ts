@@ -16,6 +16,9 @@ import type { Locator } from './locate/locator.js';
 import { MemoryLocator } from './locate/memory-locator.js';
 import { RedisLocator } from './locate/redis-locator.js';
 import type { Log } from './log/types.js';
+import { CompositeTransport } from './network/composite-transport.js';
+import { tcpTransportOptions } from './network/tcp-options.js';
+import { TcpTransport } from './network/tcp-transport.js';
 import type { Transport } from './network/transport.js';
 import { createWsTransport, type WsTransportOptions } from './network/ws-transport.js';
 import type { NodeApp } from './node/app.js';
@@ -23,6 +26,7 @@ import { type BodyCodec, bodyCodec } from './node/body-codec.js';
 import { Node } from './node/node.js';
 import { PacketCodec } from './packet/codec.js';
 import { ConsulRegistry } from './registry/consul-registry.js';
+import { EtcdRegistry } from './registry/etcd-registry.js';
 import { MemoryRegistry } from './registry/memory-registry.js';
 import { createNatsRegistry } from './registry/nats-registry.js';
 import type { Registry } from './registry/registry.js';
@@ -73,7 +77,7 @@ export async function createAdapters(config: DuetConfig, reportError?: ErrorRepo
     cleanup.defer(() => bus.drain());
     const locator = await createLocator(config);
     cleanup.defer(() => locator[Symbol.asyncDispose]());
-    const registry = await createRegistry(config);
+    const registry = await createRegistry(config, reportError);
     cleanup.defer(() => registry[Symbol.asyncDispose]());
     return {
       bus,
@@ -128,7 +132,7 @@ async function createLocator(config: DuetConfig): Promise<Locator> {
   });
 }
 
-async function createRegistry(config: DuetConfig): Promise<Registry> {
+async function createRegistry(config: DuetConfig, onError: ErrorReporter | undefined): Promise<Registry> {
   const reg = config.registry;
   if (reg.adapter === 'memory') return new MemoryRegistry();
   if (reg.adapter === 'consul') {
@@ -140,6 +144,19 @@ async function createRegistry(config: DuetConfig): Promise<Registry> {
       tls: { caFile: reg.consul.caFile, certFile: reg.consul.certFile, keyFile: reg.consul.keyFile },
       heartbeatCheckIntervalMs: reg.consul.heartbeatCheckIntervalMs,
       deregisterCriticalServiceAfterMs: reg.consul.deregisterCriticalServiceAfterMs,
+    });
+  }
+  if (reg.adapter === 'etcd') {
+    return new EtcdRegistry({
+      addrs: [...reg.etcd.addrs],
+      dialTimeoutMs: reg.etcd.dialTimeoutMs,
+      namespace: reg.etcd.namespace,
+      timeoutMs: reg.etcd.timeoutMs,
+      username: reg.etcd.username || undefined,
+      password: reg.etcd.password || undefined,
+      retryTimes: reg.etcd.retryTimes,
+      retryIntervalMs: reg.etcd.retryIntervalMs,
+      ...(onError ? { onError } : {}),
     });
   }
   const servers = reg.nats.servers.length > 0 ? [...reg.nats.servers] : [...config.bus.nats.servers];
@@ -177,7 +194,7 @@ export function createTransport(
       ws.addr,
       `network.ws.server.addr must be host:port, got ${ws.addr}`,
     );
-  return createWsTransport({
+  const wsTransport = createWsTransport({
     host: addr.host || undefined,
     port: addr.port,
     path: ws.path,
@@ -194,6 +211,9 @@ export function createTransport(
     maxHandshakePerIp: ws.maxHandshakePerIp,
     log: http?.log,
   });
+  const tcp = tcpTransportOptions(config, codec.maxFrameBytes);
+  if (!tcp) return wsTransport;
+  return new CompositeTransport([wsTransport, new TcpTransport({ ...tcp, reportError: http?.reportError })]);
 }
 
 export function createGate(

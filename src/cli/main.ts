@@ -27,6 +27,7 @@ Commands:
 
 Options (every command):
   --config DIR        directory of gate.toml / node.toml / dev.toml (env DUET_CONFIG)
+  --etc DIR           due's etc directory: etc.toml read as due writes it (env DUE_ETC)
   --mode MODE         debug | test | release (env DUET_MODE)
   --set key=value     override one key, value in TOML syntax (repeatable); env DUET__SECTION__KEY=value
   -h, --help          this help

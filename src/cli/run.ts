@@ -10,6 +10,9 @@ import { bannerLink, renderBanner } from '../log/banner.js';
 import { createProcessLogger, type Logger } from '../log/logger.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
+import { CompositeTransport } from '../network/composite-transport.js';
+import { TcpTransport } from '../network/tcp-transport.js';
+import type { Transport } from '../network/transport.js';
 import type { WsTransportOptions } from '../network/ws-transport.js';
 import type { NodeApp } from '../node/app.js';
 import type { Node } from '../node/node.js';
@@ -31,10 +34,11 @@ export async function runServices(
   // A mesh process is a node that only provides services: node.toml, and an app is required.
   if (role === 'mesh' && !appModule)
     throw new ConfigError('--app', '', 'duet mesh needs --app MODULE (an app that provides services)');
-  const { config } = loadConfig({ role: role === 'mesh' ? 'node' : role, argv });
+  const { config, warnings } = loadConfig({ role: role === 'mesh' ? 'node' : role, argv });
   const log = createProcessLogger(config, role);
   const cleanup = new Cleanup();
   cleanup.defer(() => log.close());
+  for (const w of warnings) log.warn(w);
   const services: Service[] = [];
   const metrics = createMetrics({ labels: { role } });
   cleanup.defer(() => metrics.close());
@@ -44,6 +48,7 @@ export async function runServices(
     log.error('unexpected failure', { context, err: errorMessage(err) });
   };
   let gate: Gate | undefined;
+  let transport: Transport | undefined;
   let node: Node | undefined;
   let app: NodeApp | undefined;
   try {
@@ -88,8 +93,9 @@ export async function runServices(
           })
         : undefined;
       if (capture) cleanup.defer(() => capture.close());
-      const transport = createTransport(config, codec, { handler: http, reportError, log });
-      gate = createGate(config, adapters, transport, codec, { log, capture, reportError });
+      const t = createTransport(config, codec, { handler: http, reportError, log });
+      transport = t;
+      gate = createGate(config, adapters, t, codec, { log, capture, reportError });
       await gate.start();
       services.unshift(gate);
       const g = gate;
@@ -97,7 +103,7 @@ export async function runServices(
         counters: g.counters,
         connections: () => g.sessions.size,
         sessionsByState: () => ({ bound: g.sessions.boundCount, unbound: g.sessions.size - g.sessions.boundCount }),
-        transport: () => transport.stats,
+        transport: () => t.stats,
       });
     }
     if (config.metrics.addr) {
@@ -128,6 +134,12 @@ export async function runServices(
     parts.push(
       `gate ${gate.name} ${gate.id} listening on ${scheme}://${host}:${a?.port}${config.network.ws.server.path}`,
     );
+    const tcp =
+      transport instanceof CompositeTransport ? transport.children.find((c) => c instanceof TcpTransport) : undefined;
+    if (tcp instanceof TcpTransport && tcp.address) {
+      const t = tcp.address;
+      parts.push(`tcp on ${tcp.isTls ? 'tls' : 'tcp'}://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`);
+    }
   }
   console.log(`duet ${role}: ${parts.join('; ')}`);
   await waitForSignal(config, services, log);

@@ -17,6 +17,8 @@ export interface CliArgs {
   command: string[];
   /** `--config DIR`: the directory holding gate.toml / node.toml / dev.toml. */
   config?: string;
+  /** `--etc DIR`: due's etc directory (etc.toml), read as due writes it. */
+  etc?: string;
   /** `--mode debug|test|release` (validated by loadConfig, not here). */
   mode?: string;
   /** Every `--set dotted.key=value`, in order (later wins). */
@@ -30,6 +32,7 @@ export interface CliArgs {
 
 const BASE_OPTIONS = {
   config: { type: 'string' },
+  etc: { type: 'string' },
   mode: { type: 'string' },
   set: { type: 'string', multiple: true },
   app: { type: 'string' },
@@ -75,6 +78,8 @@ export function parseArgs(
   const mode = str(v.mode);
   const app = str(v.app);
   if (config !== undefined) args.config = config;
+  const etc = str(v.etc);
+  if (etc !== undefined) args.etc = etc;
   if (mode !== undefined) args.mode = mode;
   if (app !== undefined) args.app = app;
   return args;

@@ -11,6 +11,7 @@ import { ConfigError } from '../errors.js';
 import { redactUrlCredentials } from '../log/redact.js';
 import { packageUrl } from '../package-root.js';
 import { parseArgs } from './args.js';
+import { readDueEtc } from './due-etc.js';
 import { isField, outputKey, type SchemaSection } from './fields.js';
 import { allFields, resolveKey } from './keys.js';
 import { checkCrossFields } from './rules.js';
@@ -38,6 +39,10 @@ export interface LoadedConfig {
   /** The config file read, if any (absolute path). */
   file: string | undefined;
   role: Role;
+  /** due's etc file read (`--etc` / `DUE_ETC`), if any (absolute path). */
+  etcFile?: string;
+  /** Non-fatal findings to log once at start-up (due etc keys duet ignores). */
+  warnings: string[];
 }
 
 /** Where a value came from: `label` goes into `sources`; `at(key)` names it in error messages. */
@@ -243,10 +248,14 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   const cwd = opts.cwd ?? process.cwd();
   const args = parseArgs(opts.argv ?? [], {}, { strict: false });
   const chosenDir = args.config ?? (env.DUET_CONFIG === '' ? undefined : env.DUET_CONFIG);
+  // due's etc directory: only when asked for (due's own default ./etc is not read implicitly).
+  const etcDir = args.etc ?? (env.DUE_ETC === '' ? undefined : env.DUE_ETC);
   const dir = chosenDir === undefined ? DEFAULT_CONFIG_DIR : resolve(cwd, chosenDir);
   const candidate = join(dir, `${opts.role}.toml`);
   let file: string | undefined;
-  if (existsSync(candidate)) file = candidate;
+  // With an etc directory and no duet config named, the bundled files stay out: the etc file is the deployment's.
+  if (etcDir !== undefined && chosenDir === undefined) file = undefined;
+  else if (existsSync(candidate)) file = candidate;
   else if (chosenDir !== undefined) {
     const how = args.config !== undefined ? `--config ${args.config}` : `env DUET_CONFIG=${chosenDir}`;
     throw new ConfigError('config', chosenDir, `${how}: no ${opts.role}.toml in ${dir}`);
@@ -254,6 +263,19 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
 
   const asm = new Assembly();
   if (file !== undefined) readConfigFile(asm, file, cwd);
+  const warnings: string[] = [];
+  let etcFile: string | undefined;
+  if (etcDir !== undefined) {
+    const how = args.etc !== undefined ? `--etc ${args.etc}` : `env DUE_ETC=${etcDir}`;
+    const etc = readDueEtc(resolve(cwd, etcDir), shownPath(resolve(cwd, etcDir), cwd), how);
+    etcFile = etc.file;
+    asm.startLayer();
+    for (const s of etc.settings) {
+      const label = s.label ?? 'etc';
+      asm.apply(s.key.split('.'), s.value, undefined, fileOrigin(label), false);
+    }
+    if (etc.warning) warnings.push(etc.warning);
+  }
   applyEnv(asm, env);
   applyFlags(asm, args.set, args.mode);
 
@@ -263,5 +285,5 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   // The typed view of what build() assembled from SCHEMA: every key was validated by coerce() above.
   const config = build(SCHEMA, '', asm.values) as unknown as DuetConfig;
   checkCrossFields(config, (key) => describeSource(sources.get(key) ?? 'default', key));
-  return { config, sources, file, role: opts.role };
+  return { config, sources, file, role: opts.role, warnings, ...(etcFile ? { etcFile } : {}) };
 }

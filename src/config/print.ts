@@ -43,7 +43,9 @@ export function formatConfig(result: LoadedConfig): string {
     rows.push([`${key} = ${formatValue(field, value)}`, source]);
   }
   const width = Math.min(72, Math.max(...rows.map(([line]) => line.length)));
-  const header = `# duet config, role ${result.role}, file ${result.file ?? '(none, code defaults)'}`;
+  const etc = result.etcFile ? `, due etc ${result.etcFile}` : '';
+  const header = `# duet config, role ${result.role}, file ${result.file ?? '(none, code defaults)'}${etc}`;
+  const warned = (result.warnings ?? []).map((w) => `# warning: ${w}`);
   const shown = rows.map(([line, source]) => `${line.padEnd(width)}  (${redactUrlCredentials(source)})`);
-  return [header, ...shown].join('\n') + '\n';
+  return [header, ...warned, ...shown].join('\n') + '\n';
 }

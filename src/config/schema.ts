@@ -31,6 +31,8 @@ export const DEFAULT_WS_PATH = '/';
 export const DEFAULT_WS_ORIGINS: readonly string[] = ['*'];
 export const DEFAULT_MAX_CONN_NUM = 5000;
 export const DEFAULT_WRITE_QUEUE_SIZE = 1024;
+/** due's TCP server queue is shorter than its WebSocket one. */
+export const DEFAULT_TCP_WRITE_QUEUE_SIZE = 512;
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 10_000;
 export const DEFAULT_HEARTBEAT_MECHANISM = 'resp';
 export const DEFAULT_AUTHORIZE_TIMEOUT_MS = 0;
@@ -57,6 +59,7 @@ export const DEFAULT_REDIS_MAX_RETRIES = 3;
 /** Since due v2.3.0; the key templates add a literal `locate`, so keys read `due:locate:locate:user:…`. */
 export const DEFAULT_LOCATE_PREFIX = 'due:locate';
 export const DEFAULT_CONSUL_ADDR = '127.0.0.1:8500';
+export const DEFAULT_ETCD_ADDRS: readonly string[] = ['127.0.0.1:2379'];
 export const DEFAULT_NATS_REGISTRY_BUCKET = 'duet-registry';
 export const DEFAULT_NATS_REGISTRY_INTERVAL_MS = 3000;
 
@@ -120,7 +123,11 @@ export const SCHEMA = {
     node: {
       id: instanceId,
       name: str(DEFAULT_NODE_NAME, 'node name: the stateful group users are bound to'),
-      codec: oneOf(['proto', 'json'] as const, DEFAULT_NODE_CODEC, 'body codec of request and push messages'),
+      codec: oneOf(
+        ['proto', 'json', 'msgpack'] as const,
+        DEFAULT_NODE_CODEC,
+        'body codec of request and push messages',
+      ),
       weight: int(DEFAULT_NODE_WEIGHT, 'weight for the wrr dispatch strategy', { min: 0 }),
       callTimeout,
       livenessInterval: duration(
@@ -192,6 +199,30 @@ export const SCHEMA = {
         ),
       },
     },
+    tcp: {
+      server: {
+        addr: str('', 'TCP listen address, host:port; empty = no TCP listener (due serves TCP on ":3553")'),
+        keyFile: str('', 'TLS private key file; with certFile set, the TCP listener speaks TLS'),
+        certFile: str('', 'TLS certificate file; with keyFile set, the TCP listener speaks TLS'),
+        maxConnNum: int(DEFAULT_MAX_CONN_NUM, 'most live TCP connections; more are closed on accept', { min: 1 }),
+        writeQueueSize: int(DEFAULT_TCP_WRITE_QUEUE_SIZE, 'per-connection outbound queue length, in messages', {
+          min: 1,
+        }),
+        heartbeatInterval: duration(
+          DEFAULT_HEARTBEAT_INTERVAL_MS,
+          'gate-wide: at 10s it follows network.ws.server.heartbeatInterval, else must equal it',
+        ),
+        heartbeatMechanism: oneOf(
+          ['resp', 'tick'] as const,
+          DEFAULT_HEARTBEAT_MECHANISM,
+          'gate-wide: at resp it follows network.ws.server.heartbeatMechanism, else must equal it',
+        ),
+        authorizeTimeout: duration(
+          DEFAULT_AUTHORIZE_TIMEOUT_MS,
+          'gate-wide: at 0s it follows network.ws.server.authorizeTimeout, else must equal it',
+        ),
+      },
+    },
   },
   packet: {
     byteOrder: oneOf(['big', 'little'] as const, DEFAULT_PACKET_OPTIONS.byteOrder, 'byte order of size, route, seq'),
@@ -236,7 +267,11 @@ export const SCHEMA = {
     },
   },
   registry: {
-    adapter: oneOf(['memory', 'consul', 'nats'] as const, 'memory', 'where instances, routes and states are published'),
+    adapter: oneOf(
+      ['memory', 'consul', 'nats', 'etcd'] as const,
+      'memory',
+      'where instances, routes and states are published',
+    ),
     consul: {
       addr: str(DEFAULT_CONSUL_ADDR, 'Consul agent address, host:port'),
       token: str('', 'Consul ACL token, sent as X-Consul-Token with every call', { secret: true }),
@@ -245,6 +280,16 @@ export const SCHEMA = {
       keyFile: str('', 'TLS client key for Consul (with certFile)'),
       heartbeatCheckInterval: secondsDuration(10_000, 'TTL of the heartbeat check (a bare number is seconds)'),
       deregisterCriticalServiceAfter: secondsDuration(30_000, 'Consul removes an instance failing this long'),
+    },
+    etcd: {
+      addrs: strings(DEFAULT_ETCD_ADDRS, 'etcd member addresses, host:port'),
+      dialTimeout: duration(5000, 'how long connecting to etcd may take'),
+      namespace: str('services', 'first key segment: instances live at /{namespace}/{kind}/{id} (due layout)'),
+      timeout: duration(3000, 'deadline of one etcd call'),
+      username: str('', 'etcd user (auth off when empty)'),
+      password: str('', 'etcd password', { secret: true }),
+      retryTimes: int(3, 'quick re-register attempts after a lost lease, before one per retryInterval', { min: 1 }),
+      retryInterval: duration(10_000, 'lease TTL is this plus 1 s; also the slow re-register interval'),
     },
     nats: {
       servers: strings([], 'NATS server URLs for the KV bucket; empty = the bus.nats servers'),

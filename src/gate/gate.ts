@@ -297,7 +297,10 @@ export class Gate implements Service {
   }
 
   #route(list: readonly ServiceInstance[]): void {
-    this.#dispatcher.table = RouteTable.build(list, this.#o.dispatch ?? DEFAULT_DISPATCH, this.#dispatcher.table);
+    this.#dispatcher.table = RouteTable.build(list, this.#o.dispatch ?? DEFAULT_DISPATCH, this.#dispatcher.table, {
+      reachable: `bus://${this.#subjects.prefix}/`,
+      warn: (msg, fields) => this.#log.warn(msg, fields),
+    });
   }
 
   #watchLocator(): void {

@@ -25,7 +25,7 @@ import { runRpc } from './scenarios/rpc.js';
 import { runStorm } from './scenarios/storm.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
-const ALL_SYSTEMS: SystemName[] = ['duet-nats', 'pinus', 'passthrough', 'duet-dev', 'ws'];
+const ALL_SYSTEMS: SystemName[] = ['duet-nats', 'pinus', 'passthrough', 'duet-dev', 'duet-dev-tcp', 'ws'];
 
 const { values: args } = parseArgs({
   options: {

@@ -17,10 +17,12 @@ const ADAPTER_MODULES = new Set([
   'consul-registry',
   'nats-registry',
   'memory-registry',
+  'etcd-registry',
   'ws-transport',
+  'tcp-transport',
 ]);
 /** Packages that are adapter implementation details. */
-const ADAPTER_PACKAGE = /^(ws|ioredis|consul)(\/|$)|^@nats-io\//;
+const ADAPTER_PACKAGE = /^(ws|ioredis|consul|etcd3|cockatiel)(\/|$)|^@nats-io\//;
 /** Folders that hold the core: they import interface files only (STYLE.md 3 and 8.2). */
 const CORE_DIRS = ['src/gate/', 'src/node/', 'src/demo/', 'src/replay/', 'src/trace/', 'actors/'];
 /** The composition root: the only places allowed to import adapter modules. */

@@ -77,6 +77,7 @@ export function ratios(r: Omit<BenchReport, 'ratios'>): Ratio[] {
     const d = cell(r.echo, 'duet-nats', l.clients, l.bodyBytes);
     const p = cell(r.echo, 'pinus', l.clients, l.bodyBytes);
     const dev = cell(r.echo, 'duet-dev', l.clients, l.bodyBytes);
+    const devTcp = cell(r.echo, 'duet-dev-tcp', l.clients, l.bodyBytes);
     const ws = cell(r.echo, 'ws', l.clients, l.bodyBytes);
     const pt = cell(r.echo, 'passthrough', l.clients, l.bodyBytes);
     const tag = describe(l);
@@ -91,6 +92,10 @@ export function ratios(r: Omit<BenchReport, 'ratios'>): Ratio[] {
     if (dev && ws) {
       const x = dev.median.rps / ws.median.rps;
       out.push({ name: `${tag} duet-dev/bare ws req/s`, value: x, target: '≥ 0.9', met: x >= 0.9 });
+    }
+    if (dev && devTcp) {
+      const x = devTcp.median.rps / dev.median.rps;
+      out.push({ name: `${tag} duet-dev TCP/WebSocket req/s`, value: x, target: '(info)', met: undefined });
     }
     if (d && pt) {
       const x = d.median.rps / pt.median.rps;

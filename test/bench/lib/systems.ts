@@ -4,6 +4,7 @@
  *   duet-nats    nats-server (JetStream, for the NATS KV registry) + `duet gate` + `duet node` (locator memory:
  *                the echo route is stateless, nothing reads the locator)
  *   duet-dev     `duet dev`: gate and node in one process on the memory bus
+ *   duet-dev-tcp the same process, load on its TCP listener instead of WebSocket
  *   ws           a bare `ws` echo server
  *   passthrough  nats-server + the per-message pass-through gate + responder
  *   pinus        pinus 1.7.4: master + connector (hybridconnector) + one echo backend
@@ -19,6 +20,7 @@ import { startRedis } from '../../harness/redis.js';
 import type { Protocol } from './load-protocol.js';
 import { childPids, cmdline } from './proc-stats.js';
 import { adopt, release, spawnReady, tempDir, tsNode } from './spawn.js';
+import { TcpWs } from './tcp-ws.js';
 import {
   duetRequest,
   POMELO_RESPONSE,
@@ -31,7 +33,7 @@ import {
   readDuetFrame,
 } from './wire.js';
 
-export type SystemName = 'duet-nats' | 'duet-dev' | 'ws' | 'ws-prepared' | 'passthrough' | 'pinus';
+export type SystemName = 'duet-nats' | 'duet-dev' | 'duet-dev-tcp' | 'ws' | 'ws-prepared' | 'passthrough' | 'pinus';
 
 export interface System {
   readonly name: SystemName;
@@ -91,7 +93,8 @@ export async function startDuetProcess(
     timeoutMs: 30_000,
   });
   const line = p.match[2] ?? '';
-  return { pid: p.pid, url: line.match(/listening on (ws\S+)/)?.[1], stop: () => p.stop(), output: p.output };
+  const url = line.match(/ tcp on (tcp:\S+)/)?.[1] ?? line.match(/listening on (ws\S+)/)?.[1];
+  return { pid: p.pid, url, stop: () => p.stop(), output: p.output };
 }
 
 /** Sends one echo request until one answers (the gate has learned the node's routes), or fails at the deadline. */
@@ -100,7 +103,9 @@ export async function probeEcho(url: string, protocol: Protocol, timeoutMs = 20_
   let last = '';
   while (Date.now() < deadline) {
     const ok = await new Promise<boolean>((resolve) => {
-      const ws = new WebSocket(url, { perMessageDeflate: false });
+      const ws = url.startsWith('tcp://')
+        ? (new TcpWs(url) as unknown as WebSocket)
+        : new WebSocket(url, { perMessageDeflate: false });
       const timer = setTimeout(() => {
         ws.terminate();
         resolve(false);
@@ -150,16 +155,17 @@ export async function startWsEcho(prepared = false): Promise<System> {
   return { name, url, protocol: 'duet', pids: { server: p.pid }, stop: () => p.stop() };
 }
 
-export async function startDuetDev(o: SystemOptions = {}): Promise<System> {
+export async function startDuetDev(o: SystemOptions = {}, tcp = false): Promise<System> {
+  const tcpSets = tcp ? ['network.tcp.server.addr="127.0.0.1:0"', 'network.tcp.server.maxConnNum=30000'] : [];
   const dev = await startDuetProcess(
-    ['dev', '--app', BENCH_APP, ...sets([...DUET_COMMON, ...(o.duetSets ?? [])])],
+    ['dev', '--app', BENCH_APP, ...sets([...DUET_COMMON, ...tcpSets, ...(o.duetSets ?? [])])],
     o.cpuProfDir,
     'dev',
   );
   const url = dev.url as string;
   await probeEcho(url, 'duet');
   return {
-    name: 'duet-dev',
+    name: tcp ? 'duet-dev-tcp' : 'duet-dev',
     url,
     protocol: 'duet',
     pids: { dev: dev.pid },
@@ -329,6 +335,8 @@ export function startSystem(name: SystemName, o: SystemOptions = {}): Promise<Sy
       return startDuetNats(o);
     case 'duet-dev':
       return startDuetDev(o);
+    case 'duet-dev-tcp':
+      return startDuetDev(o, true);
     case 'ws':
       return startWsEcho();
     case 'ws-prepared':
