@@ -7,7 +7,7 @@
  *      (= how long the gate stalls other sessions).
  * Not part of `npm test`: it reports, it does not assert.
  *
- *   node --import tsx test/bench/crowd.ts [--sessions 15000] [--system dev|nats] [--probes 30] [--tick] [--profile DIR]
+ *   npm run build && node --import tsx test/bench/crowd.ts [--sessions 15000] [--system dev|nats] [--probes 30] [--tick] [--profile DIR]
  * `DUET_BENCH_ROOT=<checkout>` runs another copy's duet (A/B), as for `npm run bench`.
  */
 import { parseArgs } from 'node:util';
