@@ -1,9 +1,14 @@
 // Issue 20 case 2: sockets before the WebSocket upgrade are bounded (gate-wide and per IP), counted, logged
 // (rate-limited) and closed within handshakeTimeout, slowloris included. Real sockets on loopback.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { type Socket, connect as tcpConnect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { promisify } from 'node:util';
 import WebSocket from 'ws';
 import { createTransport, packetCodec } from '../../src/compose.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -210,3 +215,25 @@ test('handshake guard - the config keys reach the transport through compose, and
 });
 
 const emptyCounters = { framesIn: 0, bytesIn: 0, framesOut: 0, bytesOut: 0, drops: {}, malformed: {} };
+
+test('handshake guard - under TLS an upgraded wss connection outlives handshakeTimeout; a silent TLS socket does not', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'duet-tls-guard-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const keyFile = join(dir, 'key.pem');
+  const certFile = join(dir, 'cert.pem');
+  const subj = ['-subj', '/CN=localhost', '-days', '1', '-keyout', keyFile, '-out', certFile];
+  await promisify(execFile)('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', ...subj]);
+  const timeoutMs = 300;
+  const { transport, port, rec } = await start(t, { tls: { keyFile, certFile }, handshakeTimeoutMs: timeoutMs });
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/`, { rejectUnauthorized: false });
+  ws.on('error', () => {});
+  t.after(() => ws.terminate());
+  await once(ws, 'open');
+  const quiet = await silent(t, port);
+  await until(() => quiet.closed(), 'the silent socket closed');
+  await new Promise((r) => setTimeout(r, timeoutMs * 3));
+  assert.equal(ws.readyState, WebSocket.OPEN, 'the upgraded connection was released from the guard');
+  assert.equal(rec.opened.length, 1);
+  assert.equal(transport.stats.pending, 0);
+  assert.equal(transport.stats.refused[RefusalReason.HANDSHAKE_TIMEOUT], 1);
+});
