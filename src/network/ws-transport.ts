@@ -192,6 +192,7 @@ export class WsTransport implements Transport {
     // keep-alive HTTP sockets (httpHandler traffic) and sockets not yet upgraded would hold server.close() open
     this.#guard.stop();
     this.#guard.destroyAll();
+    this.#refusalLog?.close();
     server?.closeAllConnections();
     await Promise.all(ended);
     await serverClosed;

@@ -7,12 +7,13 @@
  *      (= how long the gate stalls other sessions).
  * Not part of `npm test`: it reports, it does not assert.
  *
- *   node --import tsx test/bench/crowd.ts [--sessions 15000] [--system dev|nats] [--probes 30] [--tick] [--profile DIR]
+ *   npm run build && node --import tsx test/bench/crowd.ts [--sessions 15000] [--system dev|nats] [--probes 30] [--tick] [--profile DIR]
  * `DUET_BENCH_ROOT=<checkout>` runs another copy's duet (A/B), as for `npm run bench`.
  */
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { freePort } from '../harness/free-port.js';
+import { BenchRoute } from './apps/bench-app.js';
 import { LoadGroup } from './lib/load.js';
 import { cpuMicros } from './lib/proc-stats.js';
 import { median, sleep } from './lib/stats.js';
@@ -125,6 +126,26 @@ function witness(url: string): Promise<{ stop(): Promise<number[]>; starts: numb
   });
 }
 
+/** The dev process's longest CPU time between two loop turns since the previous call (bench app route 30), in ms. */
+async function cpuStallMs(url: string): Promise<number> {
+  const ws = new WebSocket(url, { perMessageDeflate: false });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const reply = new Promise<Buffer>((resolve) => {
+      ws.on('message', (d: Buffer) => {
+        if (d.length >= DUET_HEADER_BYTES + 4 && !((d[4] as number) & 0x80)) resolve(d);
+      });
+    });
+    ws.send(duetRequest(BenchRoute.STALL, 1, Buffer.alloc(0)));
+    return (await reply).readUInt32BE(DUET_HEADER_BYTES) / 1000;
+  } finally {
+    ws.terminate();
+  }
+}
+
 /** The gate's longest event-loop delay since the previous call, from its /metrics (the scrape resets it). */
 async function loopLagMaxMs(metricsPort: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
@@ -164,16 +185,22 @@ async function main(): Promise<void> {
     group.idle();
     await sleep(2000);
     await loopLagMaxMs(metricsPort);
+    const isDev = sys.pids.dev !== undefined;
+    if (isDev) await cpuStallMs(sys.url);
     // spread over 12 s: at least one heartbeat sweep (10 s) falls inside
     const crowded = await probeSeries(sys.url, probes, Math.max(0, 12_000 / probes - 30));
     show(`${sessions} idle sessions`, crowded);
     const ratio = median(crowded.map((p) => p.echoMs)) / median(idle.map((p) => p.echoMs));
     log(`ratio crowded/idle first echo (median): ${ratio.toFixed(2)} (target <= 3)`);
-    log(`gate event-loop delay max while crowded: ${(await loopLagMaxMs(metricsPort)).toFixed(1)} ms`);
+    log(
+      `gate event-loop delay max while crowded: ${(await loopLagMaxMs(metricsPort)).toFixed(1)} ms` +
+        (isDev ? `; longest CPU time in one loop turn ${(await cpuStallMs(sys.url)).toFixed(1)} ms` : ''),
+    );
 
     const w = await witness(sys.url);
     await sleep(500);
     await loopLagMaxMs(metricsPort);
+    if (isDev) await cpuStallMs(sys.url);
     const gatePid = (sys.pids.gate ?? sys.pids.dev) as number;
     const cpuBefore = cpuMicros(gatePid) ?? Number.NaN;
     const closeAt = performance.now();
@@ -191,12 +218,14 @@ async function main(): Promise<void> {
       );
     }
     const dropCpuMs = ((cpuMicros(gatePid) ?? Number.NaN) - cpuBefore) / 1000;
+    const dropStall = isDev ? await cpuStallMs(sys.url) : Number.NaN;
     log(
       `drop ${sessions} at once: witness longest round trip ${Math.max(...rtts).toFixed(1)} ms over ${rtts.length} echoes ` +
         `(p99 ${pct(rtts, 99).toFixed(1)}, median ${median(rtts).toFixed(1)}; ${((performance.now() - closeAt) / 1000).toFixed(1)} s window, target <= 100 ms)`,
     );
     log(
-      `gate event-loop delay max during the drop: ${dropLag.toFixed(1)} ms; gate CPU for it ${dropCpuMs.toFixed(0)} ms`,
+      `gate event-loop delay max during the drop: ${dropLag.toFixed(1)} ms; gate CPU for it ${dropCpuMs.toFixed(0)} ms` +
+        (isDev ? `; longest CPU time in one loop turn ${dropStall.toFixed(1)} ms` : ''),
     );
   } finally {
     await sys.stop();

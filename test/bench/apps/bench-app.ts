@@ -8,12 +8,36 @@ import { registerDiagnostics } from '../../../src/demo/diagnostics.js';
 import type { Node } from '../../../src/node/node.js';
 import { SessionKind } from '../../../src/node/proxy.js';
 
-export const BenchRoute = { ECHO: 1, BROADCAST: 20, PUSHED: 21 } as const;
+export const BenchRoute = { ECHO: 1, BROADCAST: 20, PUSHED: 21, STALL: 30 } as const;
+
+/**
+ * STALL (route 30): answers the process's longest CPU time between two 5 ms timer turns since the previous call,
+ * in µs (u32 big-endian), and resets it. CPU time, not wall time: on a shared machine the process may wait for a
+ * core, which is not the gate holding its loop. In `duet dev` this is the gate's own process.
+ */
+let stallTimer: NodeJS.Timeout | undefined;
+let worstCpuMicros = 0;
+function watchStalls(): void {
+  let last = process.cpuUsage();
+  stallTimer = setInterval(() => {
+    const now = process.cpuUsage();
+    worstCpuMicros = Math.max(worstCpuMicros, now.user - last.user + now.system - last.system);
+    last = now;
+  }, 5);
+  stallTimer.unref();
+}
 
 const app: NodeApp = {
   name: 'game',
   register(node: Node) {
     registerDiagnostics(node);
+    watchStalls();
+    node.addRoute(BenchRoute.STALL, (ctx) => {
+      const out = new Uint8Array(4);
+      new DataView(out.buffer).setUint32(0, Math.min(2 ** 32 - 1, worstCpuMicros));
+      worstCpuMicros = 0;
+      ctx.response(out);
+    });
     node.addRoute(BenchRoute.BROADCAST, async (ctx) => {
       const b = ctx.body;
       const count = b.length >= 4 ? new DataView(b.buffer, b.byteOffset, 4).getUint32(0) : 1;
@@ -23,6 +47,9 @@ const app: NodeApp = {
       }
       ctx.response(new Uint8Array(0));
     });
+  },
+  stop() {
+    clearInterval(stallTimer);
   },
 };
 export default app;
