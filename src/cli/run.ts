@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createAdapters, createGate, createNode, createTransport, packetCodec } from '../compose.js';
+import { createAdapters, createGate, createNode, createTraceLeases, createTransport, packetCodec } from '../compose.js';
 import { loadConfig } from '../config/load.js';
 import type { DuetConfig } from '../config/schema.js';
 import { demoApp } from '../demo/app.js';
 import { ConfigError, errorMessage } from '../errors.js';
+import { gateAdminResponder } from '../gate/admin-responder.js';
 import type { Gate } from '../gate/gate.js';
 import { Cleanup, type Service } from '../lifecycle.js';
 import { bannerLink, renderBanner } from '../log/banner.js';
@@ -11,6 +13,7 @@ import { createProcessLogger, type Logger } from '../log/logger.js';
 import { createMetrics } from '../metrics/metrics.js';
 import { startMetricsServer } from '../metrics/server.js';
 import type { WsTransportOptions } from '../network/ws-transport.js';
+import { nodeAdminResponder } from '../node/admin-responder.js';
 import type { NodeApp } from '../node/app.js';
 import type { Node } from '../node/node.js';
 import { packageUrl } from '../package-root.js';
@@ -67,6 +70,15 @@ export async function runServices(
         );
       await node.start();
       services.push(node);
+      const admin = nodeAdminResponder({
+        bus: adapters.bus,
+        prefix: config.bus.nats.prefix,
+        node,
+        version: VERSION,
+        log,
+      });
+      await admin.start();
+      cleanup.defer(() => admin.close());
       metrics.watchNode(node.counters);
     }
     if (role === 'gate' || role === 'dev') {
@@ -83,9 +95,25 @@ export async function runServices(
         : undefined;
       if (capture) cleanup.defer(() => capture.close());
       const transport = createTransport(config, codec, { handler: http, reportError, log });
-      gate = createGate(config, adapters, transport, codec, { log, capture });
+      const gateId = config.cluster.gate.id || randomUUID();
+      const leases = createTraceLeases(config, adapters, gateId, log);
+      await leases.start();
+      cleanup.defer(() => leases.close());
+      gate = createGate(config, adapters, transport, codec, { log, capture, trace: leases, gateId });
       await gate.start();
       services.unshift(gate);
+      const admin = gateAdminResponder({
+        bus: adapters.bus,
+        prefix: config.bus.nats.prefix,
+        gate,
+        locator: adapters.locator,
+        registry: adapters.registry,
+        transport,
+        version: VERSION,
+        log,
+      });
+      await admin.start();
+      cleanup.defer(() => admin.close());
       const g = gate;
       metrics.watchGate({
         counters: g.counters,
