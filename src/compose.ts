@@ -33,6 +33,7 @@ import type { Registry } from './registry/registry.js';
 import type { CaptureSink } from './replay/capture-sink.js';
 import { createTraceSink } from './trace/bus-trace-sink.js';
 import type { TraceSink } from './trace/trace.js';
+import { TraceLeases } from './trace/trace-leases.js';
 
 export interface Adapters {
   bus: Bus;
@@ -55,6 +56,23 @@ export interface ComposeExtras {
   capture?: CaptureSink;
   /** Where failures nobody awaits go (lost publishes, bus and locator errors): logged and counted by the caller. */
   reportError?: ErrorReporter;
+  /** The gate's id when the caller picks it (its trace leases name it before the gate exists). */
+  gateId?: string;
+}
+
+/**
+ * The gate's trace sink for `duet trace` leases (start() it before the gate, close() it after): off until a
+ * tracer holds a lease, or always on with `[trace] enabled`; no cost on the hot path without a tracer.
+ */
+export function createTraceLeases(config: DuetConfig, a: Adapters, gid: string, log?: Log): TraceLeases {
+  return new TraceLeases({
+    bus: a.bus,
+    prefix: config.bus.nats.prefix,
+    gid,
+    name: config.cluster.gate.name,
+    always: createTraceSink(a.bus, config.trace, config.bus.nats.prefix),
+    log,
+  });
 }
 
 /** Builds the adapters `config` selects. In-process adapters are shared through `shared` (dev: gate + node). */
@@ -226,7 +244,7 @@ export function createGate(
   const g = config.cluster.gate;
   const ws = config.network.ws.server;
   return new Gate({
-    id: g.id || undefined,
+    id: extras.gateId ?? (g.id || undefined),
     name: g.name,
     bus: a.bus,
     locator: a.locator,

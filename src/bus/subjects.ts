@@ -47,4 +47,24 @@ export class Subjects {
   traceAll(): string {
     return `${this.prefix}.trace.session.*`;
   }
+  /**
+   * On-demand trace leases (`duet trace`): every gate listens; a JSON `{lease, ttlMs, uid, cid, gate, sample,
+   * reply}` asks it to publish matching transitions on trace(gid) until the lease lapses. Admin tools publish here;
+   * gates and nodes must not.
+   */
+  traceControl(): string {
+    return `${this.prefix}.trace.control`;
+  }
+  /** Admin questions for every gate and node (`duet status`, `locate`, `kick`). Admin tools alone publish here. */
+  adminAll(): string {
+    return `${this.prefix}.admin`;
+  }
+  /** One instance's admin subject (`duet sessions`, `duet drain`); answered by each gate and node. */
+  admin(id: string): string {
+    return `${this.prefix}.admin.${checkToken(id, 'instance id')}`;
+  }
+  /** Answers to control and admin questions go to `{prefix}.admin.reply.{token}`: gates and nodes publish there. */
+  adminReplyPrefix(): string {
+    return `${this.prefix}.admin.reply`;
+  }
 }

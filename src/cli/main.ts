@@ -22,6 +22,11 @@ Commands:
   mesh           a process that only provides services to nodes (config/node.toml; --app MODULE)
   config print   the effective configuration with the source of every value
   trace          live session transitions from every gate, over NATS (--uid N --cid N --gate ID --json)
+  status         every gate and node of the running cluster (--json); see duet status --help
+  locate UID     the gate, nodes and cids of a user
+  sessions       the sessions of one gate (--gate ID)
+  kick UID       close a user's session ([--force])
+  drain ID       a gate or node goes to hang (no new traffic, its sessions go on)
   capture        record the bus envelopes to a capture file (--out FILE)
   replay FILE    re-send a capture's client side to a gate and diff the answers (--url ws://… [--fast])
 
@@ -60,6 +65,15 @@ const OBSERVERS: Record<string, () => Promise<Observer>> = {
     const m = await import('./replay-command.js');
     return { run: m.runReplay, help: m.REPLAY_HELP };
   },
+  ...Object.fromEntries(
+    ['status', 'locate', 'sessions', 'kick', 'drain'].map((c) => [
+      c,
+      async () => {
+        const m = await import('./admin-command.js');
+        return { run: m.runAdmin, help: m.ADMIN_HELP };
+      },
+    ]),
+  ),
   capture: async () => {
     const m = await import('./capture-command.js');
     return { run: m.runCapture, help: m.CAPTURE_HELP };

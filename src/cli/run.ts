@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { createAdapters, createGate, createNode, createTransport, packetCodec } from '../compose.js';
+import { createAdapters, createGate, createNode, createTraceLeases, createTransport, packetCodec } from '../compose.js';
 import { loadConfig } from '../config/load.js';
 import type { DuetConfig } from '../config/schema.js';
 import { demoApp } from '../demo/app.js';
 import { ConfigError, errorMessage } from '../errors.js';
+import { gateAdminResponder } from '../gate/admin-responder.js';
 import type { Gate } from '../gate/gate.js';
 import { Cleanup, type Service } from '../lifecycle.js';
 import { bannerLink, renderBanner } from '../log/banner.js';
@@ -14,6 +16,7 @@ import { CompositeTransport } from '../network/composite-transport.js';
 import { TcpTransport } from '../network/tcp-transport.js';
 import type { Transport } from '../network/transport.js';
 import type { WsTransportOptions } from '../network/ws-transport.js';
+import { nodeAdminResponder } from '../node/admin-responder.js';
 import type { NodeApp } from '../node/app.js';
 import type { Node } from '../node/node.js';
 import { OutageLog } from '../outage-log.js';
@@ -78,6 +81,15 @@ export async function runServices(
         );
       await node.start();
       services.push(node);
+      const admin = nodeAdminResponder({
+        bus: adapters.bus,
+        prefix: config.bus.nats.prefix,
+        node,
+        version: VERSION,
+        log,
+      });
+      await admin.start();
+      cleanup.defer(() => admin.close());
       metrics.watchNode(node.counters);
     }
     if (role === 'gate' || role === 'dev') {
@@ -95,9 +107,25 @@ export async function runServices(
       if (capture) cleanup.defer(() => capture.close());
       const t = createTransport(config, codec, { handler: http, reportError, log });
       transport = t;
-      gate = createGate(config, adapters, t, codec, { log, capture, reportError });
+      const gateId = config.cluster.gate.id || randomUUID();
+      const leases = createTraceLeases(config, adapters, gateId, log);
+      await leases.start();
+      cleanup.defer(() => leases.close());
+      gate = createGate(config, adapters, t, codec, { log, capture, reportError, trace: leases, gateId });
       await gate.start();
       services.unshift(gate);
+      const admin = gateAdminResponder({
+        bus: adapters.bus,
+        prefix: config.bus.nats.prefix,
+        gate,
+        locator: adapters.locator,
+        registry: adapters.registry,
+        transport: t,
+        version: VERSION,
+        log,
+      });
+      await admin.start();
+      cleanup.defer(() => admin.close());
       const g = gate;
       metrics.watchGate({
         counters: g.counters,

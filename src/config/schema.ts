@@ -317,7 +317,7 @@ export const SCHEMA = {
     addr: str('', 'Prometheus /metrics, /healthz and /readyz address, e.g. "127.0.0.1:9100"; empty = off'),
   },
   trace: {
-    enabled: bool(false, 'publish session transitions on the bus for `duet trace`'),
+    enabled: bool(false, 'publish every session transition always; off, `duet trace` still works by lease'),
     sample: num(1, 'fraction of sessions traced, 0 to 1', { min: 0, max: 1 }),
     uid: int(0, 'trace only this user; 0 = any'),
     cid: int(0, 'trace only this connection; 0 = any', { min: 0 }),

@@ -214,7 +214,8 @@ export class Gate implements Service {
     return this.#address;
   }
 
-  #instance(state: ServiceInstance['state']): ServiceInstance {
+  /** How this gate registers in state `state` (also `duet drain`: hang). */
+  instance(state: ServiceInstance['state']): ServiceInstance {
     return {
       id: this.id,
       kind: 'gate',
@@ -248,8 +249,8 @@ export class Gate implements Service {
       this.#cleanup.defer(() => this.#abort.abort());
       this.#address = await o.transport.listen(this.#handler);
       this.#cleanup.defer(() => o.transport.close());
-      await o.registry.register(this.#instance('work'));
-      this.#cleanup.defer(() => o.registry.deregister(this.#instance('shut')));
+      await o.registry.register(this.instance('work'));
+      this.#cleanup.defer(() => o.registry.deregister(this.instance('shut')));
       this.#sweeper.start();
       this.#cleanup.defer(() => this.#sweeper.stop());
       this.#state = 'running';
@@ -297,10 +298,13 @@ export class Gate implements Service {
   }
 
   #route(list: readonly ServiceInstance[]): void {
-    this.#dispatcher.table = RouteTable.build(list, this.#o.dispatch ?? DEFAULT_DISPATCH, this.#dispatcher.table, {
-      reachable: `bus://${this.#subjects.prefix}/`,
-      warn: (msg, fields) => this.#log.warn(msg, fields),
-    });
+    const reach = { reachable: `bus://${this.#subjects.prefix}/`, warn: this.#log.warn.bind(this.#log) };
+    this.#dispatcher.table = RouteTable.build(
+      list,
+      this.#o.dispatch ?? DEFAULT_DISPATCH,
+      this.#dispatcher.table,
+      reach,
+    );
   }
 
   #watchLocator(): void {
@@ -356,7 +360,7 @@ export class Gate implements Service {
     const o = this.#o;
     const graceful = opts.graceful ?? true;
     if (graceful) {
-      await o.registry.register(this.#instance('hang')).catch((err: unknown) => this.#report(err, 'register hang'));
+      await o.registry.register(this.instance('hang')).catch((err: unknown) => this.#report(err, 'register hang'));
       o.transport.refuseNew();
       const deadline = opts.deadlineMs ?? 0;
       if (deadline > 0 && this.sessions.size > 0) {

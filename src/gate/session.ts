@@ -30,6 +30,8 @@ export class Session {
   /** The live connection; replaced when a suspended session resumes on a new one (resume.ts keeps the rest). */
   conn: Connection;
   readonly cid: number;
+  /** When the connection opened (ms), for `duet sessions`. */
+  readonly openedAtMs: number;
   uid = 0;
   /** Cached: true in active.* (the hot path forwards only then). */
   isActive = false;
@@ -55,6 +57,7 @@ export class Session {
   constructor(conn: Connection, effects: SessionEffects, nowMs: number, resumable = false) {
     this.conn = conn;
     this.cid = conn.cid;
+    this.openedAtMs = nowMs;
     this.lastSeenMs = nowMs;
     this.#effects = effects;
     this.#snapshot = effects.stepper.initial({ cid: conn.cid, resumable });

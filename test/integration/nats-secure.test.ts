@@ -2,18 +2,23 @@ import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { collectReplies } from '../../src/admin/replies.js';
 import { GateOpsCodec, NodeBatchCodec, SessionKind } from '../../src/bus/envelope.js';
 import { connectNatsBus, type NatsBus } from '../../src/bus/nats-bus.js';
 import { DEFAULT_NATS_REGISTRY_BUCKET } from '../../src/config/schema.js';
 import { registerDiagnostics } from '../../src/demo/diagnostics.js';
 import { errorMessage } from '../../src/errors.js';
+import { gateAdminResponder } from '../../src/gate/admin-responder.js';
 import { Gate } from '../../src/gate/gate.js';
 import { MemoryLocator } from '../../src/locate/memory-locator.js';
 import { createWsTransport } from '../../src/network/ws-transport.js';
+import { nodeAdminResponder } from '../../src/node/admin-responder.js';
 import { Node } from '../../src/node/node.js';
 import { PacketCodec } from '../../src/packet/codec.js';
 import { createNatsRegistry } from '../../src/registry/nats-registry.js';
 import type { Registry } from '../../src/registry/registry.js';
+import { LeaseHolder } from '../../src/trace/lease-holder.js';
+import { TraceLeases } from '../../src/trace/trace-leases.js';
 import { type NatsServer, startNats } from '../harness/nats.js';
 import { WsTestClient } from '../harness/ws-client.js';
 
@@ -41,6 +46,7 @@ describe('nats secure - the example nats-server configuration', { timeout: 60_00
   let node: Node;
   let gate: Gate;
   let client: WsTestClient;
+  const responders: { start(): Promise<void>; close(): Promise<void> }[] = [];
 
   const bus = async (role: Role): Promise<NatsBus> => {
     const b = await connectNatsBus({
@@ -70,10 +76,11 @@ describe('nats secure - the example nats-server configuration', { timeout: 60_00
       args: ['-c', CONF],
       env: { DUET_NATS_GATE_PASS: PASS.gate, DUET_NATS_NODE_PASS: PASS.node, DUET_NATS_ADMIN_PASS: PASS.admin },
     });
+    const nodeBus = await bus('node');
     node = new Node({
       id: 'node-s1',
       name: 'game',
-      bus: await bus('node'),
+      bus: nodeBus,
       locator,
       registry: await registry('node'),
       codec,
@@ -82,20 +89,32 @@ describe('nats secure - the example nats-server configuration', { timeout: 60_00
     node.services.provide('calc', { upper: (call) => new TextDecoder().decode(call.body).toUpperCase() });
     await node.start();
     const transport = createWsTransport({ host: '127.0.0.1', port: 0, maxPayload: codec.maxFrameBytes });
+    const gateBus = await bus('gate');
+    const gateRegistry = await registry('gate');
+    const leases = new TraceLeases({ bus: gateBus, gid: 'gate-s1' });
+    await leases.start();
     gate = new Gate({
       id: 'gate-s1',
-      bus: await bus('gate'),
+      trace: leases,
+      bus: gateBus,
       locator,
-      registry: await registry('gate'),
+      registry: gateRegistry,
       transport,
       codec,
       heartbeatIntervalMs: 0,
     });
     await gate.start();
+    responders.push(
+      leases,
+      gateAdminResponder({ bus: gateBus, gate, locator, registry: gateRegistry, transport, version: 'test' }),
+      nodeAdminResponder({ bus: nodeBus, node, version: 'test' }),
+    );
+    for (const r of responders) await r.start();
     client = await WsTestClient.connect(`ws://127.0.0.1:${gate.address?.port}/`);
   });
 
   after(async () => {
+    for (const r of responders) await r.close();
     await client?.[Symbol.asyncDispose]();
     await gate?.stop({ graceful: false });
     await node?.stop();
@@ -154,5 +173,39 @@ describe('nats secure - the example nats-server configuration', { timeout: 60_00
     assert.equal(gate.counters.opErrors, opErrorsBefore);
     assert.equal(await locator.locateGate(8002), undefined, 'the forged login bound nothing');
     await assert.rejects(connectNatsBus({ servers: [nats.url], maxReconnectAttempts: 0 }), /authorization/i);
+  });
+
+  it('nats secure - a node user cannot kick through the admin subject; the admin user can trace, ask and kick', async () => {
+    const nodeUser = await bus('node');
+    const before = errors.node.length;
+    nodeUser.publish(
+      'duet.admin',
+      new TextEncoder().encode(JSON.stringify({ cmd: 'kick', uid: 8001, reply: 'duet.admin.reply.x' })),
+    );
+    await nodeUser.flush();
+    const end = Date.now() + 5000;
+    while (errors.node.length === before && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+    assert.match(errors.node.slice(before).join('; '), /permissions violation for publish to "duet\.admin"/i);
+    assert.equal((await client.request(ECHO, 'not kicked')).text, 'not kicked');
+    assert.equal(gate.sessions.byUid(8001)?.uid, 8001);
+
+    const admin = await bus('admin');
+    const status = await collectReplies({ bus: admin, subject: 'duet.admin', body: { cmd: 'status' }, windowMs: 1000 });
+    assert.deepEqual(status.map((a) => a.id).sort(), ['gate-s1', 'node-s1']);
+    const holder = await LeaseHolder.open({ bus: admin, uid: 8001 });
+    const leaseEnd = Date.now() + 5000;
+    while (holder.gates.size === 0 && Date.now() < leaseEnd) await new Promise((r) => setTimeout(r, 20));
+    await holder.close();
+    assert.deepEqual([...holder.gates.keys()], ['gate-s1']);
+    const kicked = await collectReplies({
+      bus: admin,
+      subject: 'duet.admin',
+      body: { cmd: 'kick', uid: 8001 },
+      windowMs: 1000,
+    });
+    assert.equal(kicked[0]?.kicked, true);
+    assert.equal((await client.waitClose()).code, 4000);
+    assert.deepEqual(errors.admin.slice(3), [], 'the admin user has every right the admin commands use');
+    assert.deepEqual(errors.gate, [], 'the gate user has every right its answers use');
   });
 });
