@@ -298,13 +298,9 @@ export class Gate implements Service {
   }
 
   #route(list: readonly ServiceInstance[]): void {
-    const reach = { reachable: `bus://${this.#subjects.prefix}/`, warn: this.#log.warn.bind(this.#log) };
-    this.#dispatcher.table = RouteTable.build(
-      list,
-      this.#o.dispatch ?? DEFAULT_DISPATCH,
-      this.#dispatcher.table,
-      reach,
-    );
+    const o = { reachable: `bus://${this.#subjects.prefix}/`, warn: this.#log.warn.bind(this.#log) };
+    const d = this.#dispatcher;
+    d.table = RouteTable.build(list, this.#o.dispatch ?? DEFAULT_DISPATCH, d.table, o);
   }
 
   #watchLocator(): void {
