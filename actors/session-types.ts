@@ -2,7 +2,7 @@
 
 export interface SessionContext {
   readonly cid: number;
-  /** 0 while unbound (PROTOCOL.md Ids). */
+  /** 0 while unbound (docs/protocol.md, Ids). */
   uid: number;
   /** Set when the session ends: the code and reason the socket was (or will be) closed with. */
   closeCode: number;

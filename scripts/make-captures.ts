@@ -1,5 +1,5 @@
 /**
- * Regenerates test/fixtures/captures/*.capture from the demo app's diagnostic routes (DESIGN.md): an in-process
+ * Regenerates test/fixtures/captures/*.capture from the demo app's diagnostic routes (docs/architecture.md): an in-process
  * gate + demo node with a FileCaptureSink, driven by test clients. Run: `npx tsx scripts/make-captures.ts [dir]`.
  * The node id is fixed ("node-1") so whoami answers replay the same against any deployment started with
  * `--set cluster.node.id="node-1"`.

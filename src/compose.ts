@@ -1,5 +1,5 @@
 /**
- * The only file that imports adapters (STYLE.md 3): builds the bus, locator, registry and transport that the
+ * The only file that imports adapters (docs/contributing.md): builds the bus, locator, registry and transport that the
  * configuration names, and wires gates and nodes from them. Core code receives them through options.
  */
 import type { Bus } from './bus/bus.js';

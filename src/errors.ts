@@ -65,7 +65,7 @@ export class ConfigError extends DuetError {
   }
 }
 
-/** Client bytes that break the wire rules (PROTOCOL.md). Returned as a value on the hot path, never thrown there. */
+/** Client bytes that break the wire rules (docs/protocol.md). Returned as a value on the hot path, never thrown there. */
 export class ProtocolError extends DuetError {
   constructor(code: ErrorCode, message: string, options?: DuetErrorOptions) {
     super(code, message, options);

@@ -29,7 +29,7 @@ export interface BatcherOptions<T> {
 }
 
 /**
- * Coalesces the messages bound for one subject within an event-loop turn into one bus message (DESIGN.md
+ * Coalesces the messages bound for one subject within an event-loop turn into one bus message (docs/architecture.md
  * "Batching": the broker's cost is per message). Flushed on setImmediate, so nothing waits past the current turn;
  * order per subject is arrival order, and subjects are flushed in the order they were first used in the turn.
  *

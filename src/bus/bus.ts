@@ -1,7 +1,7 @@
 import type { DuetError } from '../errors.js';
 
 /**
- * The message bus between gates and nodes (DESIGN.md "Bus subjects"). `memory` runs in one process, `nats` across
+ * The message bus between gates and nodes (docs/architecture.md). `memory` runs in one process, `nats` across
  * hosts; both pass test/contract/bus.contract.ts.
  */
 /** Encodes and decodes one envelope type (src/bus/envelope.ts). */

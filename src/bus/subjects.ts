@@ -1,4 +1,4 @@
-/** Bus subjects, one builder per row of DESIGN.md's table. Tokens are validated so ids cannot inject wildcards. */
+/** Bus subjects, one builder per row of docs/architecture.md, Bus subjects. Tokens are validated so ids cannot inject wildcards. */
 const TOKEN = /^[A-Za-z0-9_-]+$/;
 
 export function checkToken(value: string, what: string): string {

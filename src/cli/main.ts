@@ -1,5 +1,5 @@
 /**
- * argv → command. The only place that touches process signals and exit codes (STYLE.md 5).
+ * argv → command. The only place that touches process signals and exit codes (docs/contributing.md).
  * Exit codes: 0 ok (including a graceful stop), 1 runtime failure, 2 bad usage or configuration,
  * 130 a second signal forced the exit.
  */

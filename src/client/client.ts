@@ -39,7 +39,7 @@ interface Waiter {
 const ABNORMAL_CLOSURE = 1006; // RFC 6455: the socket closed without a close frame
 
 /**
- * A due-protocol client for browsers and Node (PROTOCOL.md), fixing due-client-ts (DUE-REFERENCE.md 8.2): heartbeats
+ * A due-protocol client for browsers and Node (docs/protocol.md), fixing due-client-ts: heartbeats
  * in the configured byte order, seqs that wrap, timed-out requests removed, a silent server dropped, jittered
  * reconnects, exact server time, typed errors; session resume (issue 11). close() releases every timer and listener.
  */

@@ -1,7 +1,7 @@
 type Timer = ReturnType<typeof setTimeout>;
 
 /**
- * Client heartbeats and server liveness for one open connection (PROTOCOL.md Liveness and heartbeats).
+ * Client heartbeats and server liveness for one open connection (docs/protocol.md, Liveness).
  * Sends a heartbeat every `intervalMs`; if no frame at all arrives for 2 intervals, calls `onSilent` once.
  * Liveness is a timestamp stamped per frame and checked by one timer that is re-armed only when it fires
  * (nats.js heartbeats.ts counts instead of resetting a timer per message). intervalMs 0 = off.

@@ -45,7 +45,7 @@ export const SOCKET_OPEN = 1;
 export interface ClientOptions {
   /** ws:// or wss:// address of a due-compatible gate. */
   url: string;
-  /** Must match the gate's `[packet]` section. Defaults: big, 2, 2, 5000 (PROTOCOL.md). */
+  /** Must match the gate's `[packet]` section. Defaults: big, 2, 2, 5000 (docs/protocol.md). */
   packet?: Partial<Pick<PacketOptions, 'byteOrder' | 'routeBytes' | 'seqBytes' | 'bufferBytes'>>;
   /** `intervalMs`: heartbeat period, default 10 000; 0 turns heartbeats and the liveness check off. */
   heartbeat?: { intervalMs?: number };

@@ -1,7 +1,7 @@
 import { signedRange } from '../packet/options.js';
 import { ClientUsageError, RequestTimeoutError } from './errors.js';
 
-/** A response: route and seq echo the request (PROTOCOL.md Packet layout). `body` is the client's own copy. */
+/** A response: route and seq echo the request (docs/protocol.md, Packet layout). `body` is the client's own copy. */
 export interface Reply {
   readonly route: number;
   readonly seq: number;

@@ -81,7 +81,7 @@ export function sendable(frame: Uint8Array): Uint8Array<ArrayBuffer> {
   return buffer instanceof ArrayBuffer ? new Uint8Array(buffer, frame.byteOffset, frame.byteLength) : frame.slice();
 }
 
-/** Inbound message data → bytes; undefined for a text frame (ignored, and not liveness: PROTOCOL.md Framing). */
+/** Inbound message data → bytes; undefined for a text frame (ignored, and not liveness: docs/protocol.md, Transport). */
 export function frameBytes(data: unknown): Uint8Array | undefined {
   if (data instanceof ArrayBuffer) return new Uint8Array(data);
   if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

@@ -1,5 +1,5 @@
 /**
- * Duration and size strings as due writes them (DUE-REFERENCE 7.1): durations accept `ns us µs ms s m h d`
+ * Duration and size strings as due writes them: durations accept `ns us µs ms s m h d`
  * (Go's time.ParseDuration plus `d`, compound like `1h30m`), sizes accept `B K KB M MB G GB` (1K = 1024).
  * Parsers return `undefined` on bad input so the caller can build a ConfigError that names the source.
  */

@@ -1,7 +1,7 @@
 /**
  * The field kinds a config schema is made of, and the type-level mapping from a schema to its typed result.
  * Durations come out as milliseconds under `<key>Ms`, sizes as bytes under `<key>Bytes` (a key already ending in
- * `Bytes` keeps its name), so units are always in the name (STYLE.md 7).
+ * `Bytes` keeps its name), so units are always in the name (docs/contributing.md).
  */
 
 interface FieldBase {

@@ -1,5 +1,5 @@
 /**
- * The one configuration schema: due's keys (DUE-REFERENCE 1.4, 2.1, 5.2, 6.2, 7.2) plus duet's own. Every default
+ * The one configuration schema: due's keys plus duet's own. Every default
  * is a named constant beside its key (due cluster/gate/options.go does the same). `DuetConfig` is derived from
  * SCHEMA, so the typed result cannot drift from what is parsed and validated.
  */
@@ -74,13 +74,13 @@ export const DEFAULT_ACTOR_LEASE_TTL_MS = 2000;
 
 export const DEFAULT_RESUME_BUFFER_BYTES = 256 * 1024;
 export const DEFAULT_RESUME_BUFFER_MESSAGES = 1000;
-/** Negative: clients never register negative routes (they cannot round-trip through Consul meta, DUE-REFERENCE 6.1). */
+/** Negative: clients never register negative routes (they cannot round-trip through due's Consul meta). */
 export const DEFAULT_RESUME_ROUTE = -1;
 
 const INT32_MAX = 2 ** 31 - 1;
 const ROUTE_MIN = -(2 ** 31);
 
-/** due's drpc keys (DUE-REFERENCE 7.2): accepted so due config files load, unused because duet talks over the bus. */
+/** due's drpc keys: accepted so due config files load, unused because duet talks over the bus. */
 const clusterCompat = {
   addr: str(':0', 'due compatibility: drpc listen address, accepted and unused (duet talks over the bus)'),
   expose: bool(false, 'due compatibility: advertise the public IP, accepted and unused'),
@@ -360,7 +360,7 @@ export const SCHEMA = {
 /** The typed, validated configuration every part reads. Durations are `…Ms`, sizes `…Bytes`. */
 export type DuetConfig = Resolved<typeof SCHEMA>;
 
-/** Old or alternative key names, mapped to the key they set (DUE-REFERENCE 7.2, PROTOCOL.md packet layout). */
+/** Old or alternative key names, mapped to the key they set. */
 export const ALIASES: Readonly<Record<string, string>> = {
   'network.ws.server.heartbeatWithServerTime': 'packet.heartbeatTime',
   'cluster.gate.timeout': 'cluster.gate.callTimeout',

@@ -99,7 +99,7 @@ export function demoMessages(root: protobuf.Root) {
 }
 export type DemoMessages = ReturnType<typeof demoMessages>;
 
-/** The game's routes (DESIGN.md: diagnostic routes are 1-4, the game's start at 100). */
+/** The game's routes (docs/architecture.md: diagnostic routes are 1-4, the game's start at 100). */
 export const GameRoute = {
   LOGIN: 100,
   JOIN: 101,

@@ -2,7 +2,7 @@ import { parseUid } from '../locate/uid.js';
 import type { Node } from '../node/node.js';
 import { codeOf } from '../node/services/wire.js';
 
-/** The diagnostic routes (DESIGN.md): a stable contract for tests, benchmarks and outside suites. Raw bodies. */
+/** The diagnostic routes (docs/architecture.md): a stable contract for tests, benchmarks and outside suites. Raw bodies. */
 export const DiagnosticRoute = { ECHO: 1, LOGIN: 2, WHOAMI: 3, LOGOUT: 4, RPC: 6, COUNTER: 7 } as const;
 
 /** The service every demo node provides: `whoami` answers with the node's id. */

@@ -1,4 +1,4 @@
-/** Why a client frame was dropped (PROTOCOL.md Errors), counted per reason. */
+/** Why a client frame was dropped (docs/protocol.md, Errors), counted per reason. */
 export type DropReason =
   | 'unknown_route'
   | 'internal_route'

@@ -10,7 +10,7 @@ import type { RouteEntry, RouteTable } from './route-table.js';
 import type { Session } from './session.js';
 
 /**
- * Routes client data frames to nodes (DUE-REFERENCE 3.2): route table lookup, the legality checks, stateless picks,
+ * Routes client data frames to nodes: route table lookup, the legality checks, stateless picks,
  * stateful lookups through the locator, then the raw packet goes into the per-node batch.
  * Stateful lookups are cached per local uid (fed by locator events), so the hot path stays synchronous; on a miss
  * the session's later frames wait in its backlog so per-connection order holds.

@@ -43,7 +43,7 @@ const MALFORMED: Record<string, MalformedReason> = {
 /**
  * The gate's side of the transport: one session per connection, and the hot path for frames. A data frame in
  * active.* costs a header read, a route-table lookup and a batch append; it never enters the machine.
- * Nothing here throws on client bytes (PROTOCOL.md Errors).
+ * Nothing here throws on client bytes (docs/protocol.md, Errors).
  */
 export class FrameHandler implements ConnectionHandler {
   readonly #d: FrameHandlerDeps;
@@ -78,7 +78,7 @@ export class FrameHandler implements ConnectionHandler {
   /** Liveness, counters, rate limit and capture of one inbound frame; false when it goes no further. */
   account(s: Session, bytes: Uint8Array): boolean {
     const d = this.#d;
-    // PROTOCOL.md Liveness: every binary frame, valid or not, refreshes liveness.
+    // docs/protocol.md, Liveness: every binary frame, valid or not, refreshes liveness.
     s.lastSeenMs = Date.now();
     d.counters.framesIn++;
     d.counters.bytesIn += bytes.length;

@@ -76,7 +76,7 @@ export interface GateOptions {
 }
 
 /**
- * The gate service: wiring and lifecycle only (STYLE.md 5). Sessions, dispatch, operations and sweeps live in
+ * The gate service: wiring and lifecycle only (docs/contributing.md). Sessions, dispatch, operations and sweeps live in
  * their own files.
  */
 export class Gate implements Service {

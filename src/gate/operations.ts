@@ -31,7 +31,7 @@ const OK: Outcome = {};
 const NOT_FOUND: Outcome = { code: ResultCode.NOT_FOUND_SESSION, message: 'session not found' };
 
 /**
- * Serves the operations nodes send to this gate (DUE-REFERENCE 3.4, 3.6): bind, unbind, push, multicast,
+ * Serves the operations nodes send to this gate: bind, unbind, push, multicast,
  * broadcast, channels, disconnect, isOnline, stat, getIP. Ops are ordered per session, never across sessions
  * (op-order.ts, docs/ordering.md): only bind is asynchronous (the locator write), and it holds only its own
  * session's later ops.

@@ -22,7 +22,7 @@ export function stateName(s: Snapshot): string {
 }
 
 /**
- * One connection's session actor: a light object (DESIGN.md "The session actor") holding the xstate snapshot, an
+ * One connection's session actor: a light object (docs/architecture.md) holding the xstate snapshot, an
  * ordered mailbox and the deadlines the gate-wide sweeps check. Lifecycle events advance the machine with the pure
  * transition(); data frames never do (the gate reads `isActive`, cached for the hot path).
  */

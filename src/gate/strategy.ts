@@ -7,7 +7,7 @@ export interface Picker {
   pick(candidates: readonly ServiceInstance[]): ServiceInstance | undefined;
 }
 
-/** Work before busy, never hang or shut (due dispatcher; DUE-REFERENCE 3.2 step 6). */
+/** Work before busy, never hang or shut (as due's dispatcher picks). */
 export function eligible(instances: readonly ServiceInstance[]): ServiceInstance[] {
   const work = instances.filter((i) => i.state === 'work');
   return work.length > 0 ? work : instances.filter((i) => i.state === 'busy');

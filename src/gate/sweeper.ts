@@ -16,7 +16,7 @@ export interface SweeperDeps {
 }
 
 /**
- * The gate-wide deadline checks (STYLE.md 5): no timer per connection. Each heartbeat interval, sessions silent for
+ * The gate-wide deadline checks (docs/contributing.md): no timer per connection. Each heartbeat interval, sessions silent for
  * more than 2 × interval get `heartbeat.expired` (so they close between 2× and 3×, as in due), and in `tick` mode
  * the others get a server heartbeat. Authorize deadlines are checked at a tenth of the timeout.
  */

@@ -3,7 +3,7 @@
  * `memory` for one process, `redis` with due's key layout; both pass test/contract/locator.contract.ts.
  */
 
-/** A user id: a safe integer (PROTOCOL.md Ids); 0 means unbound. */
+/** A user id: a safe integer (docs/protocol.md, Ids); 0 means unbound. */
 export type Uid = number;
 
 export const LocateEventType = { BIND_GATE: 1, BIND_NODE: 2, UNBIND_GATE: 3, UNBIND_NODE: 4 } as const;

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type LocateEvent, LocateEventType, type LocateKind, type Uid } from './locator.js';
 
 /**
- * due's Redis layout for the locator (DUE-REFERENCE.md section 5), byte for byte: key and channel templates,
+ * due's Redis layout for the locator, byte for byte: key and channel templates,
  * the change-event JSON, and the Lua scripts duet runs. Kept apart from the client code so tests can name the
  * exact strings without a connection.
  */

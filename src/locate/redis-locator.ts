@@ -40,7 +40,7 @@ export interface RedisLocatorStats extends LocateCacheStats {
 export type RedisLocatorStatus = 'connecting' | 'ready' | 'degraded' | 'down' | 'closed';
 
 /**
- * The locator on Redis with due's key layout (DUE-REFERENCE.md section 5), so duet and due instances can share
+ * The locator on Redis with due's key layout, so duet and due instances can share
  * one Redis. Two connections: commands, and a dedicated subscriber to both event channels that feeds the local
  * cache and the watchers.
  *

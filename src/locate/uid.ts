@@ -1,7 +1,7 @@
 import { DuetError, ErrorCode } from '../errors.js';
 import type { Uid } from './locator.js';
 
-/** PROTOCOL.md Ids: uids are carried as safe integers; anything else is refused with a clear error. */
+/** docs/protocol.md, Ids: uids are carried as safe integers; anything else is refused with a clear error. */
 export function checkUid(uid: unknown, what = 'uid'): Uid {
   if (typeof uid !== 'number' || !Number.isSafeInteger(uid)) {
     throw new DuetError(ErrorCode.UID_INVALID, `${what} must be a safe integer (|uid| < 2^53), got ${String(uid)}`);

@@ -1,5 +1,5 @@
 /**
- * The start-up banner in due's shape (DUE-REFERENCE 7.3): a logo, then 56-column boxes with `─` borders, the
+ * The start-up banner in due's shape: a logo, then 56-column boxes with `─` borders, the
  * title centred in the top border, rows `| text … |`. Rows too long for the box are cut with "…".
  */
 import type { DuetConfig } from '../config/schema.js';

@@ -1,11 +1,11 @@
 /**
- * Pure upgrade checks (PROTOCOL.md Admission): decided from the request line, the Origin header and the current
+ * Pure upgrade checks (docs/protocol.md, Transport): decided from the request line, the Origin header and the current
  * load, before any WebSocket handshake, so a refused client gets a plain HTTP status and never sees 'open'.
  * No sockets here: test/unit/admission.test.ts drives every rule.
  */
 import type { Refusal } from './transport.js';
 
-/** due's defaults (DUE-REFERENCE.md 2.1). */
+/** due's defaults. */
 export const DEFAULT_WS_PATH = '/';
 export const DEFAULT_ORIGINS: readonly string[] = ['*'];
 export const DEFAULT_MAX_CONN_NUM = 5000;

@@ -1,6 +1,6 @@
 /**
  * One admitted WebSocket: inbound binary frames to the handler, outbound frames through three priority lanes with a
- * bounded budget (issue 10, slow consumers), graceful close with a close frame (PROTOCOL.md Errors) and terminate.
+ * bounded budget (issue 10, slow consumers), graceful close with a close frame (docs/protocol.md, Errors) and terminate.
  * Only ws-transport.ts constructs it; the gate sees the Connection interface.
  */
 import type { Duplex } from 'node:stream';
@@ -234,7 +234,7 @@ export class WsConnection implements Connection {
   }
 
   #received(data: RawData, isBinary: boolean): void {
-    // PROTOCOL.md Framing: text frames are ignored; nothing is delivered once a close has started
+    // docs/protocol.md, Transport: text frames are ignored; nothing is delivered once a close has started
     if (!isBinary || this.#phase !== 'open') return;
     try {
       this.#shared.handler.frame(this, toBytes(data));

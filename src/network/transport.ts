@@ -33,13 +33,13 @@ export interface Connection {
 export interface ConnectionHandler {
   /** A connection was admitted and upgraded. */
   open(c: Connection): void;
-  /** One binary frame (text frames are dropped by the transport, PROTOCOL.md Framing). The view is valid only during the call. */
+  /** One binary frame (text frames are dropped by the transport, docs/protocol.md, Transport). The view is valid only during the call. */
   frame(c: Connection, bytes: Uint8Array): void;
   /** The socket ended (any reason), exactly once per connection. */
   closed(c: Connection, code: number, reason: string): void;
 }
 
-/** Why an upgrade was refused before the 101 (PROTOCOL.md Admission). */
+/** Why an upgrade was refused before the 101 (docs/protocol.md, Transport). */
 export interface Refusal {
   status: 403 | 404 | 405 | 429 | 503;
   reason: string;

@@ -1,7 +1,7 @@
 /**
  * The gate's WebSocket listener: ws in noServer mode on node:http (or node:https when keyFile and certFile are set).
  * Admission runs on the raw 'upgrade' event so refused clients get an HTTP status before any handshake
- * (PROTOCOL.md Admission; due upgrades first and then drops, DUE-REFERENCE.md 2.3). No ws type leaves src/network.
+ * (docs/protocol.md, Transport; due upgrades first and then drops). No ws type leaves src/network.
  */
 import { readFile } from 'node:fs/promises';
 import {

@@ -16,7 +16,7 @@ interface Pending {
 }
 
 /**
- * The node's link to gates (DESIGN.md: no request() per message). Ops for one gate are batched per turn into one
+ * The node's link to gates (docs/architecture.md: no request() per message). Ops for one gate are batched per turn into one
  * GateOps; acked ops carry a correlation id and are answered on this process's single reply subject; one sweep
  * times them out.
  */

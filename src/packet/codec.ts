@@ -1,7 +1,7 @@
 import { CloseCode, ErrorCode, ProtocolError } from '../errors.js';
 import { type PacketOptions, packetOptions, signedRange } from './options.js';
 
-/** PROTOCOL.md "Packet layout": 4-byte size, then header. */
+/** docs/protocol.md, Packet layout: 4-byte size, then header. */
 export const SIZE_BYTES = 4;
 export const HEADER_HEARTBEAT = 0x80;
 export const HEADER_DATA = 0x00;
@@ -61,7 +61,7 @@ function writeUint(b: Uint8Array, off: number, bytes: number, little: boolean, v
 const LENIENT_HEARTBEAT = [0, 0, 0, 1, HEADER_HEARTBEAT];
 
 /**
- * due's packet codec (PROTOCOL.md). One instance per packet configuration; it holds no per-connection state.
+ * due's packet codec (docs/protocol.md). One instance per packet configuration; it holds no per-connection state.
  * decode() never throws on client bytes: it returns `{ok:false}` with a typed ProtocolError.
  */
 export class PacketCodec {
@@ -94,7 +94,7 @@ export class PacketCodec {
     if (n < SIZE_BYTES + 1) return fail(ErrorCode.PACKET_SHORT, `packet is ${n} bytes, at least 5 expected`);
     const header = frame[SIZE_BYTES] as number;
     if ((header & HEADER_HEARTBEAT) !== 0) {
-      // PROTOCOL.md Liveness: a 5-byte 00 00 00 01 80 is a heartbeat in either byte order (due-client-ts quirk).
+      // docs/protocol.md, Liveness: a 5-byte 00 00 00 01 80 is a heartbeat in either byte order (due-client-ts quirk).
       if (n === 5 && this.#little && isLenientHeartbeat(frame))
         return { ok: true, packet: { kind: 'heartbeat', timeNs: undefined } };
     }
@@ -175,7 +175,7 @@ export class PacketCodec {
     return out;
   }
 
-  /** A heartbeat; with `timeNs` the 13-byte server form carrying i64 ns (PROTOCOL.md Server heartbeat time). */
+  /** A heartbeat; with `timeNs` the 13-byte server form carrying i64 ns (docs/protocol.md, Heartbeats). */
   encodeHeartbeat(timeNs?: bigint): Uint8Array {
     const out = new Uint8Array(timeNs === undefined ? 5 : 13);
     writeUint(out, 0, SIZE_BYTES, this.#little, out.length - SIZE_BYTES);

@@ -4,7 +4,7 @@ export type ByteOrder = 'big' | 'little';
 export type RouteBytes = 1 | 2 | 4;
 export type SeqBytes = 0 | 1 | 2 | 4;
 
-/** The `[packet]` section (PROTOCOL.md "Packet layout"). Client, gate and node must agree on all of it. */
+/** The `[packet]` section (docs/protocol.md, Packet layout). Client, gate and node must agree on all of it. */
 export interface PacketOptions {
   byteOrder: ByteOrder;
   routeBytes: RouteBytes;

@@ -10,7 +10,7 @@ import {
 } from './registry.js';
 
 /**
- * due's Consul layout (DUE-REFERENCE.md 6.1, due registry/consul/meta.go and registrar.go): the registration body
+ * due's Consul layout: the registration body
  * (serviceRegistration) and its Meta, both ways:
  *
  *   id kind alias state endpoint   plain strings

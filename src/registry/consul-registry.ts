@@ -14,7 +14,7 @@ import { type ConsulTlsFiles, consulTlsAgent, positive, splitAddr } from './cons
 import type { Registry, ServiceInstance, ServiceKind } from './registry.js';
 
 /**
- * Registry on a Consul agent with due's layout (DUE-REFERENCE.md section 6, due registry/consul): one agent service
+ * Registry on a Consul agent with due's layout: one agent service
  * per instance, Name = kind, ID = "{kind}-{id}", Meta as in consul-meta.ts, a TTL check "service:{ID}" refreshed
  * at once and every heartbeatCheckInterval/2, DeregisterCriticalServiceAfter on every check, register again on a
  * state change, deregister on deregister()/dispose. watch() is due's blocking-query loop over passing instances.

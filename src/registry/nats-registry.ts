@@ -348,5 +348,5 @@ export class NatsRegistry implements Registry {
   }
 }
 
-/** createX convention (STYLE.md 7). */
+/** createX convention (docs/contributing.md). */
 export const createNatsRegistry = (opts: NatsRegistryOptions): Promise<NatsRegistry> => NatsRegistry.create(opts);

@@ -3,7 +3,7 @@ import type { ReplayPacket } from './replay-diff.js';
 
 /**
  * One replayed client connection, as the replay core needs it. The WebSocket implementation lives outside the core
- * (src/cli/ws-replay-connection.ts), so src/replay imports no socket library (STYLE.md 3).
+ * (src/cli/ws-replay-connection.ts), so src/replay imports no socket library (docs/contributing.md).
  */
 export interface ReplayConnection {
   /** The server's data packets, in arrival order (bodies copied). */

@@ -6,7 +6,7 @@
 /** One server → client data packet, as compared (heartbeats are never compared). */
 export interface ReplayPacket {
   route: number;
-  /** 0 = a push (PROTOCOL.md: seq 0 is never a request). */
+  /** 0 = a push (docs/protocol.md: seq 0 is never a request). */
   seq: number;
   body: Uint8Array;
 }

@@ -137,7 +137,7 @@ export async function replayCapture(path: string, o: ReplayOptions): Promise<Rep
 }
 
 function isData(packet: Uint8Array): boolean {
-  // PROTOCOL.md: byte 4 is the header, its top bit marks a heartbeat.
+  // docs/protocol.md: byte 4 is the header, its top bit marks a heartbeat.
   return packet.length > 4 && ((packet[4] as number) & 0x80) === 0;
 }
 

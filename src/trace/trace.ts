@@ -1,4 +1,4 @@
-/** One session state transition (DESIGN.md "The session actor"). */
+/** One session state transition (docs/architecture.md). */
 export interface TransitionRecord {
   ts: number;
   gate: string;

@@ -6,7 +6,7 @@ import { type GateOps, GateOpsCodec } from '../../src/bus/envelope.js';
 import { ClosedError, DuetError, ErrorCode, TimeoutError } from '../../src/errors.js';
 
 /**
- * The behaviour every Bus must show (STYLE.md section 6). Run against MemoryBus in test/contract/bus-memory.test.ts
+ * The behaviour every Bus must show (docs/contributing.md). Run against MemoryBus in test/contract/bus-memory.test.ts
  * and against NatsBus on a real nats-server in test/integration/nats-bus.test.ts.
  */
 export interface BusFixture {

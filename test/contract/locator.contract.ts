@@ -4,7 +4,7 @@ import { ErrorCode } from '../../src/errors.js';
 import { type LocateEvent, LocateEventType, type Locator } from '../../src/locate/locator.js';
 
 /**
- * The behaviour every Locator must share (STYLE.md section 6), run against MemoryLocator and RedisLocator.
+ * The behaviour every Locator must share (docs/contributing.md), run against MemoryLocator and RedisLocator.
  * `make` returns a fresh, ready locator with a namespace of its own (the Redis one: a unique key prefix), so
  * tests and files can run in parallel; each test disposes what it made.
  */

@@ -21,7 +21,7 @@ async function connectWhenUp(url: string, proc: ChildProcess, output: () => stri
   }
 }
 
-test('dev - `duet dev` echoes the PROTOCOL.md packet byte for byte, answers a heartbeat, exits 0 on SIGTERM', async (t) => {
+test('dev - `duet dev` echoes the docs/protocol.md packet byte for byte, answers a heartbeat, exits 0 on SIGTERM', async (t) => {
   const port = await freePort();
   const proc = spawn(process.execPath, ['bin/duet.js', 'dev', '--set', `network.ws.server.addr=127.0.0.1:${port}`], {
     cwd: ROOT,
@@ -42,7 +42,7 @@ test('dev - `duet dev` echoes the PROTOCOL.md packet byte for byte, answers a he
   const client = await connectWhenUp(`ws://127.0.0.1:${port}/`, proc, () => out);
   t.after(() => client[Symbol.asyncDispose]());
 
-  // PROTOCOL.md worked example: big endian, route 1, seq 2, body "hi".
+  // docs/protocol.md example: big endian, route 1, seq 2, body "hi".
   const echo = hex('00 00 00 07 00 00 01 00 02 68 69');
   client.sendRaw(echo);
   const reply = await client.next({ timeoutMs: 5000 });

@@ -146,7 +146,7 @@ function failLoudly(err: unknown, context: string): void {
   );
 }
 
-/** Polls `cond` until true or the deadline passes (STYLE.md 6: poll with a deadline, never sleep to synchronize). */
+/** Polls `cond` until true or the deadline passes (docs/contributing.md: poll with a deadline, never sleep to synchronize). */
 export async function until(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {

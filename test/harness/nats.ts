@@ -8,7 +8,7 @@ import { freePorts } from './free-port.js';
 import { serverBin } from './server-bin.js';
 
 /**
- * Real nats-server processes for tests (STYLE.md section 6, modelled on nats.js nst/src/launcher.ts): each server
+ * Real nats-server processes for tests (docs/contributing.md, modelled on nats.js nst/src/launcher.ts): each server
  * binds 127.0.0.1 on ports chosen by the server itself (`-p -1`, read back from its ports file), keeps its
  * JetStream store and log in its own temp dir, and is stopped by pid. Every process started here is tracked and
  * SIGKILLed when the test process exits, so a test that forgets one cannot leak it.

@@ -12,7 +12,7 @@ import { serverBin } from './server-bin.js';
 const execFileP = promisify(execFile);
 
 /**
- * Real redis-server processes for tests (STYLE.md section 6): each binds 127.0.0.1 on a free port (listen(0),
+ * Real redis-server processes for tests (docs/contributing.md): each binds 127.0.0.1 on a free port (listen(0),
  * release, retry on EADDRINUSE since another process may take the port in between), persists nothing
  * (`--save "" --appendonly no`), works in its own temp dir, and is stopped by pid. Every process started here is
  * SIGKILLed when the test process exits, so a forgotten server cannot outlive the test run.

@@ -4,7 +4,7 @@ import { type DataPacket, type Packet, PacketCodec } from '../../src/packet/code
 import type { PacketOptions } from '../../src/packet/options.js';
 
 /**
- * A tiny due-protocol client for tests (STYLE.md 6): raw frames in and out over `ws`, decoded with the product's
+ * A tiny due-protocol client for tests (docs/contributing.md): raw frames in and out over `ws`, decoded with the product's
  * PacketCodec. Inbound frames wait in an inbox until a test takes them, so nothing is lost between awaits.
  */
 

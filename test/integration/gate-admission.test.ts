@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import { type Embedded, type EmbeddedOptions, startEmbedded, until } from '../harness/embedded.js';
 import { type Refused, WsTestClient } from '../harness/ws-client.js';
 
-/** Admission before a session exists (PROTOCOL.md Admission), through a whole gate, and the authorize deadline. */
+/** Admission before a session exists (docs/protocol.md, Transport), through a whole gate, and the authorize deadline. */
 
 type TestContext = { after: (fn: () => unknown) => void };
 

@@ -5,7 +5,7 @@ import { type Embedded, type EmbeddedOptions, startEmbedded, until } from '../ha
 import { WsTestClient } from '../harness/ws-client.js';
 
 /**
- * uid binding through the diagnostic routes (DESIGN.md): login binds gate and node, whoami shows the pinned node,
+ * uid binding through the diagnostic routes (docs/architecture.md): login binds gate and node, whoami shows the pinned node,
  * logout unbinds; a second login of one uid closes the first session (due#90); per-connection order under load.
  */
 

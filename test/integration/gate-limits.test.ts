@@ -205,7 +205,7 @@ test('gate limits - a slow consumer is closed with 4006 while 100 steady clients
   for (const c of steady) assert.ok(c.isOpen, 'a steady client was closed');
   const p = (xs: number[]): string =>
     `n=${xs.length} p50=${quantile(xs, 0.5).toFixed(1)}ms p99=${quantile(xs, 0.99).toFixed(1)}ms`;
-  // Reported, not asserted (STYLE.md 6: speed is measured, never asserted; this box is shared and noisy).
+  // Reported, not asserted (docs/contributing.md: speed is measured, never asserted; this box is shared and noisy).
   t.diagnostic(`steady clients without the slow one: ${p(baseline)}`);
   t.diagnostic(`steady clients with the slow one:    ${p(withSlow)}`);
   assert.ok(baseline.length >= 100 && withSlow.length >= 100);

@@ -1,4 +1,4 @@
-// Route security through a whole gate (issue 10, PROTOCOL.md Errors): authorized routes need a bound session,
+// Route security through a whole gate (issue 10, docs/protocol.md, Errors): authorized routes need a bound session,
 // internal routes are never reachable from a client but are from another node. Stateful-while-unbound is covered in
 // gate-binding.test.ts and origins in gate-admission.test.ts.
 import assert from 'node:assert/strict';

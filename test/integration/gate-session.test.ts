@@ -176,7 +176,7 @@ test('gate session - text frames and WebSocket pings do not count as liveness', 
   assert.equal(e.gate.counters.framesIn, 0, 'no text frame reached the gate');
 });
 
-test('gate session - little endian: a big-endian 00 00 00 01 80 still counts as a heartbeat (PROTOCOL.md leniency)', async (t) => {
+test('gate session - little endian: a big-endian 00 00 00 01 80 still counts as a heartbeat (docs/protocol.md leniency)', async (t) => {
   const packet = { byteOrder: 'little' as const };
   const e = await embedded(t, { heartbeatIntervalMs: 200, packet });
   const c = await client(t, e, { packet });
@@ -187,7 +187,7 @@ test('gate session - little endian: a big-endian 00 00 00 01 80 still counts as 
   assert.equal((await c.next({ timeoutMs: 500 })).bytes.toString('hex'), '0100000080');
   assert.equal(e.gate.counters.heartbeatsIn, 2);
   assert.equal(e.gate.counters.malformed.size_mismatch, 0);
-  // data in little endian: route 1, seq 2, "hi" (PROTOCOL.md row)
+  // data in little endian: route 1, seq 2, "hi" (docs/protocol.md example)
   c.sendRaw(hex('07 00 00 00 00 01 00 02 00 68 69'));
   assert.equal((await c.next({ timeoutMs: 1000 })).bytes.toString('hex'), '0700000000010002006869');
 });

@@ -1,6 +1,6 @@
-// Invariants of the codebase's shape (STYLE.md 3 and 8), checked by scanning src/ and actors/ as text.
+// Invariants of the codebase's shape (docs/contributing.md), checked by scanning src/ and actors/ as text.
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join, posix } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const MAX_SRC_LINES = 400;
 
-/** Adapter modules (by file name): only the composition root may pick them (STYLE.md 3). */
+/** Adapter modules (by file name): only the composition root may pick them (docs/contributing.md). */
 const ADAPTER_MODULES = new Set([
   'memory-bus',
   'nats-bus',
@@ -23,7 +23,7 @@ const ADAPTER_MODULES = new Set([
 ]);
 /** Packages that are adapter implementation details. */
 const ADAPTER_PACKAGE = /^(ws|ioredis|consul|etcd3|cockatiel)(\/|$)|^@nats-io\//;
-/** Folders that hold the core: they import interface files only (STYLE.md 3 and 8.2). */
+/** Folders that hold the core: they import interface files only (docs/contributing.md). */
 const CORE_DIRS = ['src/gate/', 'src/node/', 'src/demo/', 'src/replay/', 'src/trace/', 'actors/'];
 /** The composition root: the only places allowed to import adapter modules. */
 const isCompositionRoot = (file: string) => file === 'src/compose.ts' || file.startsWith('src/cli/');
@@ -188,7 +188,7 @@ test('architecture - actors/ imports only xstate, ./session-types and ./close-co
         bad.push(`${f.path} imports ${spec}`);
     }
   }
-  assert.deepEqual(bad, [], 'actors/ must run without sockets, buses or Node built-ins (STYLE.md 5)');
+  assert.deepEqual(bad, [], 'actors/ must run without sockets, buses or Node built-ins (docs/contributing.md)');
 });
 
 test('architecture - core folders never import adapters, adapter packages or the composition root', () => {
@@ -207,7 +207,7 @@ test('architecture - core folders never import adapters, adapter packages or the
       }
     }
   }
-  assert.deepEqual(bad, [], 'only src/compose.ts and src/cli/ pick adapters (STYLE.md 3, 8.2)');
+  assert.deepEqual(bad, [], 'only src/compose.ts and src/cli/ pick adapters (docs/contributing.md)');
 });
 
 test('architecture - services and actors are parts the node composes: they never import the node or its proxy', () => {
@@ -240,13 +240,13 @@ test('architecture - adapter modules are imported only by src/compose.ts and src
 test('architecture - no process.on( outside src/cli', () => {
   const re = /\bprocess\s*\.\s*(on|once|addListener|prependListener|prependOnceListener)\s*\(/;
   const bad = files.filter((f) => !f.path.startsWith('src/cli/')).flatMap((f) => hits(f, re));
-  assert.deepEqual(bad, [], 'process-wide listeners belong to the CLI (STYLE.md 5, 8.3)');
+  assert.deepEqual(bad, [], 'process-wide listeners belong to the CLI (docs/contributing.md)');
 });
 
 test('architecture - no any in src/ and actors/', () => {
   const re = /:\s*any\b(?!\s*[-\w])|\bas\s+any\b|<\s*any\s*[>,]|\bany\s*\[\]/;
   const bad = files.flatMap((f) => hits(f, re));
-  assert.deepEqual(bad, [], 'untyped payloads (STYLE.md 8.4)');
+  assert.deepEqual(bad, [], 'untyped payloads (docs/contributing.md)');
 });
 
 function oversized(): string[] {
@@ -260,7 +260,7 @@ function oversized(): string[] {
 }
 
 test(`architecture - no src/ file over ${MAX_SRC_LINES} lines`, () => {
-  assert.deepEqual(oversized(), [], `god files (STYLE.md 8.1)`);
+  assert.deepEqual(oversized(), [], `god files (docs/contributing.md)`);
 });
 
 /** Files reachable from `entry` through relative imports (type-only imports included: they shape the .d.ts). */
@@ -290,14 +290,19 @@ test('architecture - the public entries reach nothing in src/demo/, and duet/cli
   assert.deepEqual(builtins, [], 'duet/client runs in browsers: no Node built-in and no package import');
 });
 
-test('architecture - comments and strings cite only files that ship in the repository', {
-  todo: 'the citations of files outside the repository are removed across src/ in one change at the end',
-}, () => {
+test('architecture - comments and strings cite only files that ship in the repository', () => {
   const re = /\b(DESIGN\.md|PROTOCOL\.md|DUE-REFERENCE(\.md)?|STYLE\.md)/;
   const bad = files.flatMap((f) =>
     f.text.split('\n').flatMap((line, n) => (re.test(line) ? [`${f.path}:${n + 1}  ${line.trim()}`] : [])),
   );
   assert.deepEqual(bad, [], 'DESIGN.md, PROTOCOL.md, DUE-REFERENCE.md and STYLE.md are not in the repository');
+  const missing = files.flatMap((f) =>
+    [...f.text.matchAll(/\bdocs\/[\w./-]+\.md\b/g)]
+      .map((m) => m[0])
+      .filter((d) => !existsSync(join(ROOT, d)))
+      .map((d) => `${f.path}: ${d}`),
+  );
+  assert.deepEqual(missing, [], 'docs cited from the code must exist');
 });
 
 test('architecture - session effects are a table keyed by the machine’s action names, never a switch on strings', () => {

@@ -5,7 +5,7 @@ import { BANNER_WIDTH, bannerLink, formatBannerTime, renderBanner, renderBox } f
 
 const cols = (s: string): number => [...s].length;
 
-// Copied from due v2.5.8's output (DUE-REFERENCE 7.3).
+// Copied from due v2.5.8's output.
 const DUE_GLOBAL = [
   '┌────────────────────────Global────────────────────────┐',
   '| PID: 10680                                           |',

@@ -27,7 +27,7 @@ import { freePort } from '../harness/free-port.js';
 type TestContext = { after: (fn: () => unknown) => void };
 type PacketConfig = Partial<Pick<PacketOptions, 'byteOrder' | 'routeBytes' | 'seqBytes' | 'bufferBytes'>>;
 
-/** PROTOCOL.md worked examples: server time 1735689600123456789 ns. */
+/** docs/protocol.md example: server time 1735689600123456789 ns. */
 const TIME_NS = 1735689600123456789n;
 const hex = (b: Uint8Array): string =>
   Buffer.from(b)
@@ -210,7 +210,7 @@ describe('client - request/response', () => {
     assert.match(err.message, /seqBytes/);
     const push = nextEvent(client, 'push');
     client.send(1, bytes(0x68, 0x69));
-    // PROTOCOL.md row "big, R=4, S=0": seq is not on the wire.
+    // docs/protocol.md example "big, R=4, S=0": seq is not on the wire.
     await until(() => gate.received.length === 1, 'the frame');
     assert.equal(hex(gate.received[0] as Uint8Array), '00 00 00 07 00 00 00 00 01 68 69');
     assert.deepEqual((await push).body, bytes(0x68, 0x69));
@@ -388,7 +388,7 @@ describe('client - heartbeats and liveness', () => {
     test(`client - server time in a 13-byte heartbeat is reported as exact ms and ns (${byteOrder})`, async (t) => {
       const gate = await FakeGate.start(t, { byteOrder });
       gate.timeNs = TIME_NS;
-      assert.equal(hex(gate.codec.encodeHeartbeat(TIME_NS)), wire, 'PROTOCOL.md worked example');
+      assert.equal(hex(gate.codec.encodeHeartbeat(TIME_NS)), wire, 'docs/protocol.md example');
       const client = makeClient(t, gate.url, { packet: { byteOrder }, heartbeat: { intervalMs: 50 } });
       await client.connect();
       const beat = await nextEvent(client, 'heartbeat');

@@ -59,7 +59,7 @@ test('errors - every code documented in docs/errors.md exists in src/errors.ts, 
   assert.equal(new Set(codes).size, codes.length, `a code listed twice in ${DOC}`);
 });
 
-test('errors - each code is DUET_ERR_ followed by its key (STYLE.md 7), and values are unique', () => {
+test('errors - each code is DUET_ERR_ followed by its key (docs/contributing.md), and values are unique', () => {
   for (const [key, code] of Object.entries(ErrorCode)) assert.equal(code, `DUET_ERR_${key}`);
   assert.equal(new Set(Object.values(ErrorCode)).size, Object.keys(ErrorCode).length);
 });

@@ -1,4 +1,4 @@
-// Fuzz of the gate's frame hot path (issue 10, PROTOCOL.md Errors): random and mutated frames go straight into the
+// Fuzz of the gate's frame hot path (issue 10, docs/protocol.md, Errors): random and mutated frames go straight into the
 // gate's FrameHandler through an in-memory Transport (no sockets: unit/), with a real Node on the memory bus behind
 // it. Bounded for `npm test`; FUZZ_RUNS raises the run count (`npm run fuzz`).
 import assert from 'node:assert/strict';
@@ -264,7 +264,7 @@ describe('frame fuzz', { timeout: 30 * 60_000 }, () => {
           assert.equal(got[k] - before[k], want[k], `malformed.${k}`);
           counted[k] += want[k];
         }
-        // With the budget off, malformed frames never close a connection (PROTOCOL.md Errors).
+        // With the budget off, malformed frames never close a connection (docs/protocol.md, Errors).
         assert.equal(c.closeCode, undefined);
         c.terminate();
       }),

@@ -1,4 +1,4 @@
-// Malformed client frames (PROTOCOL.md Errors; STYLE.md 4): decode returns a typed error value, never throws.
+// Malformed client frames (docs/protocol.md, Errors; docs/contributing.md): decode returns a typed error value, never throws.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CloseCode, ErrorCode, ProtocolError } from '../../src/errors.js';
@@ -111,7 +111,7 @@ test('packet malformed - a huge size field (0xFFFFFFFF) is a size mismatch, not 
 
 test('packet malformed - heartbeat with trailing bytes and a consistent size is a heartbeat without time', () => {
   for (const codec of ALL) {
-    // Only size 9 carries a time (PROTOCOL.md Packet layout); other trailing bytes are ignored as due does.
+    // Only size 9 carries a time (docs/protocol.md, Packet layout); other trailing bytes are ignored as due does.
     for (const trailing of [1, 2, 8, 9, 20]) {
       const r = codec.decode(frame(codec, 0x80, new Array<number>(trailing).fill(0x42)));
       assert.ok(r.ok, `${label(codec)} trailing=${trailing}`);

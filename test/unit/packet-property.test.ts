@@ -1,4 +1,4 @@
-// Property tests for the due packet codec (PROTOCOL.md Packet layout) over every width and both byte orders.
+// Property tests for the due packet codec (docs/protocol.md, Packet layout) over every width and both byte orders.
 // Bounded for `npm test`; FUZZ_RUNS raises the run count per property (e.g. FUZZ_RUNS=200000 for `npm run fuzz`).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -147,7 +147,7 @@ test('packet property - encode then decode gives back route, seq and body for ev
       const r = codec.decode(embed(frame, offset));
       assert.ok(r.ok && r.packet.kind === 'data', label(codec));
       assert.equal(r.packet.route, route);
-      // S = 0: no seq on the wire, so any seq passed is dropped (due drops it too, DUE-REFERENCE 1.1).
+      // S = 0: no seq on the wire, so any seq passed is dropped (due drops it too).
       assert.equal(r.packet.seq, S === 0 ? 0 : seq);
       assert.deepEqual(r.packet.body, body);
       checkDecodeInvariants(codec, frame);

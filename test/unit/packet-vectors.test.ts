@@ -1,4 +1,4 @@
-// PROTOCOL.md "Worked examples (hex)": one fixture file per table row, read here and checked both ways.
+// docs/protocol.md examples: one fixture file per table row, read here and checked both ways.
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
@@ -81,7 +81,7 @@ function codecsFor(v: Vector): PacketCodec[] {
 
 const label = (c: PacketCodec) => `${c.options.byteOrder} R=${c.options.routeBytes} S=${c.options.seqBytes}`;
 
-test('packet vectors - every PROTOCOL.md worked example has a fixture', () => {
+test('packet vectors - every docs/protocol.md example has a fixture', () => {
   const has = (pred: (v: Vector) => boolean) => vectors.some(pred);
   assert.equal(vectors.length, 6, vectors.map((v) => v.file).join(', '));
   assert.ok(has((v) => v.byteOrder === 'big' && v.kind === 'data' && v.routeBytes === 2 && v.seqBytes === 2));
@@ -108,7 +108,7 @@ for (const v of vectors) {
       const r = codec.decode(v.bytes);
       assert.ok(r.ok, `${label(codec)}: ${r.ok ? '' : r.error.message}`);
       if (v.kind === 'data') {
-        // S = 0: the seq is not on the wire, so it decodes as 0 whatever was encoded (PROTOCOL.md Packet layout).
+        // S = 0: the seq is not on the wire, so it decodes as 0 whatever was encoded (docs/protocol.md, Packet layout).
         const seq = codec.options.seqBytes === 0 ? 0 : v.seq;
         assert.deepEqual(
           r.packet.kind === 'data' ? { route: r.packet.route, seq: r.packet.seq, body: [...r.packet.body] } : r.packet,

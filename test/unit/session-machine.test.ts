@@ -9,7 +9,7 @@ import { Session, type SessionEffects } from '../../src/gate/session.js';
 import type { Connection, Lane, SendResult } from '../../src/network/transport.js';
 
 /**
- * The session machine as a pure function (STYLE.md 6: transition() without sockets): every transition, the odd
+ * The session machine as a pure function (docs/contributing.md: transition() without sockets): every transition, the odd
  * ones included, with the named actions the gate would run and the context they would see.
  */
 
@@ -186,7 +186,7 @@ describe('session machine - deadlines', () => {
     assert.equal(r.snap.status, 'done');
     assert.equal(r.snap.context.closeCode, CloseCode.AUTHORIZE_TIMEOUT);
     assert.equal(r.snap.context.closeReason, 'authorize timeout');
-    // A close frame with the code (PROTOCOL.md: duet always sends one), not a bare terminate.
+    // A close frame with the code (docs/protocol.md: duet always sends one), not a bare terminate.
     assert.deepEqual(r.types, ['closeGracefully', ...ENDING]);
   });
 

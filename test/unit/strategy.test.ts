@@ -10,7 +10,7 @@ import {
 } from '../../src/gate/strategy.js';
 import { ClusterEvent, type RouteInfo, type ServiceInstance, type ServiceState } from '../../src/registry/registry.js';
 
-/** Stateless dispatch (DUE-REFERENCE 3.2 step 6): work before busy, never hang/shut; random, rr and nginx's wrr. */
+/** Stateless dispatch as due picks: work before busy, never hang/shut; random, rr and nginx's wrr. */
 
 function node(id: string, o: Partial<ServiceInstance> = {}): ServiceInstance {
   return {

@@ -1,6 +1,6 @@
 /**
  * Client-side wire formats of the load generator, hand-rolled so a worker spends its CPU on sockets, not codecs:
- * due packets (PROTOCOL.md, default layout: big-endian, 2-byte route, 2-byte seq) and the pomelo/pinus protocol
+ * due packets (docs/protocol.md, default layout: big-endian, 2-byte route, 2-byte seq) and the pomelo/pinus protocol
  * (package: type + 3-byte length; message: flag, base-128 id, route string, JSON body).
  */
 
