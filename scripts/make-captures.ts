@@ -6,6 +6,8 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BusCapture } from '../src/replay/bus-capture.js';
+import { CaptureWriter } from '../src/replay/capture-file.js';
 import { FileCaptureSink } from '../src/replay/file-capture-sink.js';
 import { connect, type WsTestClient } from '../test/harness/ws-client.js';
 import { startDiagnosticCluster } from '../test/helpers/diagnostic-cluster.js';
@@ -81,8 +83,33 @@ export async function makeCapture(name: string, dir: string): Promise<string> {
   return path;
 }
 
+/**
+ * Bus captures of node node-1 (`duet capture --node node-1`): the envelopes the demo node received and the ops it
+ * sent while a scenario ran, named `node-<scenario>.capture`; replayNode() feeds them to a node app in a test.
+ */
+export const NODE_SCENARIOS = ['login-whoami', 'kick-same-uid'];
+
+export async function makeNodeCapture(name: string, dir: string): Promise<string> {
+  const scenario = SCENARIOS[name];
+  if (!scenario) throw new Error(`unknown scenario ${name}`);
+  const path = join(dir, `node-${name}.capture`);
+  await rm(path, { force: true });
+  const writer = await CaptureWriter.open({ path, source: `scripts/make-captures.ts node ${name}`, maxFiles: 1 });
+  const cluster = await startDiagnosticCluster();
+  const capture = await BusCapture.start({ bus: cluster.bus, writer, nid: 'node-1' });
+  try {
+    await scenario(cluster.url);
+  } finally {
+    await cluster[Symbol.asyncDispose]();
+    await capture.stop();
+    await writer.close();
+  }
+  return path;
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const dir = process.argv[2] ?? DEFAULT_DIR;
   await mkdir(dir, { recursive: true });
   for (const name of Object.keys(SCENARIOS)) console.log(await makeCapture(name, dir));
+  for (const name of NODE_SCENARIOS) console.log(await makeNodeCapture(name, dir));
 }

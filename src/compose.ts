@@ -31,6 +31,7 @@ import { MemoryRegistry } from './registry/memory-registry.js';
 import { createNatsRegistry } from './registry/nats-registry.js';
 import type { Registry } from './registry/registry.js';
 import type { CaptureSink } from './replay/capture-sink.js';
+import { type NodeReplayReport, type ReplayNodeOptions, replayNodeOn } from './replay/node-replay.js';
 import { createTraceSink } from './trace/bus-trace-sink.js';
 import type { TraceSink } from './trace/trace.js';
 import { TraceLeases } from './trace/trace-leases.js';
@@ -314,4 +315,21 @@ export async function createNode(
   });
   await app.register(node);
   return node;
+}
+
+/**
+ * Replays a bus capture (`duet capture --node`) into a node app in this process and diffs the ops it sends against
+ * the recorded ones (src/replay/node-replay.ts); the in-process bus, locator and registry are picked here.
+ */
+export async function replayNode(o: ReplayNodeOptions): Promise<NodeReplayReport> {
+  const bus = new MemoryBus();
+  const locator = new MemoryLocator();
+  const registry = new MemoryRegistry();
+  try {
+    return await replayNodeOn({ bus, locator, registry }, o);
+  } finally {
+    await bus.drain();
+    await locator[Symbol.asyncDispose]();
+    await registry[Symbol.asyncDispose]();
+  }
 }

@@ -22,6 +22,7 @@ export {
   createNode,
   createTransport,
   packetCodec,
+  replayNode,
 } from './compose.js';
 // Configuration: the schema's resolved type, the loader (files, env, --set) and its options.
 export {
@@ -94,4 +95,11 @@ export {
   type ServiceState,
 } from './registry/registry.js';
 export type { CaptureSink } from './replay/capture-sink.js';
+// Testing a node app: replay a bus capture into it and diff the ops it produces against the recorded ones.
+export type { NodeOp, NodeOpType, NodeReplayDiff } from './replay/node-ops.js';
+export {
+  formatNodeReplayReport,
+  type NodeReplayReport,
+  type ReplayNodeOptions,
+} from './replay/node-replay.js';
 export type { TraceSink, TransitionRecord } from './trace/trace.js';
