@@ -63,9 +63,11 @@ export async function replayNodeOn(adapters: NodeReplayAdapters, o: ReplayNodeOp
   const nid = o.nid ?? envelopes.find((e) => e.direction === 'in' && e.nid)?.nid;
   if (!nid)
     throw new Error('the capture holds no gate → node envelope to replay (record one with duet capture --node)');
-  const steps = envelopes.filter(
-    (e) => e.nid === nid && (e.direction === 'out' || e.subject.startsWith(`${subjects.prefix}.node.${nid}.`)),
-  );
+  // Only what gates sent is fed: node-to-node deliveries (gid "") are ones the replayed node's own actor and
+  // service calls produce again.
+  const fromGate = (e: CaptureEntry): boolean =>
+    e.gid !== '' && e.subject.startsWith(`${subjects.prefix}.node.${nid}.`);
+  const steps = envelopes.filter((e) => e.nid === nid && (e.direction === 'out' || fromGate(e)));
 
   const expected = new Map<string, NodeOp[]>();
   const produced: NodeOp[] = [];
