@@ -6,10 +6,13 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createDemoApp } from '../src/demo/app.js';
+import { GameRoute } from '../src/demo/demo-messages.js';
+import { Demo } from '../src/demo/demo-proto.js';
 import { BusCapture } from '../src/replay/bus-capture.js';
 import { CaptureWriter } from '../src/replay/capture-file.js';
 import { FileCaptureSink } from '../src/replay/file-capture-sink.js';
-import { connect, type WsTestClient } from '../test/harness/ws-client.js';
+import { connect, type Received, type WsTestClient } from '../test/harness/ws-client.js';
 import { startDiagnosticCluster } from '../test/helpers/diagnostic-cluster.js';
 
 const DEFAULT_DIR = new URL('../test/fixtures/captures/', import.meta.url).pathname;
@@ -87,15 +90,43 @@ export async function makeCapture(name: string, dir: string): Promise<string> {
  * Bus captures of node node-1 (`duet capture --node node-1`): the envelopes the demo node received and the ops it
  * sent while a scenario ran, named `node-<scenario>.capture`; replayNode() feeds them to a node app in a test.
  */
-export const NODE_SCENARIOS = ['login-whoami', 'kick-same-uid'];
+export const NODE_SCENARIOS = ['login-whoami', 'kick-same-uid', 'chat'];
+
+/** The demo game with its room tick out of the way (an hour), so the only pushes are the ones requests cause. */
+export const CHAT_TICK_MS = 3_600_000;
+
+const chatPush = (r: Received): boolean => r.packet?.kind === 'data' && r.packet.route === GameRoute.CHAT_PUSH;
+
+/**
+ * Node-only: two players log in, join one room and chat; every push (join notices, chat lines) is awaited by its
+ * receivers before the next request, so the capture orders each push after the request that caused it.
+ */
+const chat: Scenario = (url) =>
+  withClients(2, url, async ([x, y]) => {
+    const a = x as WsTestClient;
+    const b = y as WsTestClient;
+    await a.request(GameRoute.LOGIN, Demo.Login.encode({ name: 'alice' }));
+    await b.request(GameRoute.LOGIN, Demo.Login.encode({ name: 'bob' }));
+    await a.request(GameRoute.JOIN, Demo.JoinRoom.encode({ room: 'lobby' }));
+    await a.next({ match: chatPush });
+    await b.request(GameRoute.JOIN, Demo.JoinRoom.encode({ room: 'lobby' }));
+    await Promise.all([a.next({ match: chatPush }), b.next({ match: chatPush })]);
+    await a.request(GameRoute.CHAT, Demo.Chat.encode({ text: 'hi bob' }));
+    await Promise.all([a.next({ match: chatPush }), b.next({ match: chatPush })]);
+    await b.request(GameRoute.CHAT, Demo.Chat.encode({ text: 'hi alice' }));
+    await Promise.all([a.next({ match: chatPush }), b.next({ match: chatPush })]);
+    await b.request(GameRoute.LEAVE, Demo.Leave.encode({}));
+    await a.next({ match: chatPush });
+  });
 
 export async function makeNodeCapture(name: string, dir: string): Promise<string> {
-  const scenario = SCENARIOS[name];
+  const scenario = name === 'chat' ? chat : SCENARIOS[name];
   if (!scenario) throw new Error(`unknown scenario ${name}`);
   const path = join(dir, `node-${name}.capture`);
   await rm(path, { force: true });
   const writer = await CaptureWriter.open({ path, source: `scripts/make-captures.ts node ${name}`, maxFiles: 1 });
-  const cluster = await startDiagnosticCluster();
+  const app = name === 'chat' ? createDemoApp({ tickMs: CHAT_TICK_MS }) : undefined;
+  const cluster = await startDiagnosticCluster({ app });
   const capture = await BusCapture.start({ bus: cluster.bus, writer, nid: 'node-1' });
   try {
     await scenario(cluster.url);

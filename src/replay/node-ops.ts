@@ -132,6 +132,11 @@ function ahead(list: readonly NodeOp[], from: number, o: NodeOp): boolean {
   return false;
 }
 
+function exactAhead(list: readonly NodeOp[], from: number, o: NodeOp): boolean {
+  for (let i = from; i < list.length && i < from + WINDOW; i++) if (opEqual(list[i] as NodeOp, o)) return true;
+  return false;
+}
+
 export function describeNodeOp(o: NodeOp): string {
   const rs = o.route === undefined ? '' : ` route ${o.route} seq ${o.seq}`;
   const flags = o.flags ? ` [${o.flags}]` : '';
@@ -181,7 +186,19 @@ export function compareNodeOps(gid: string, expected: readonly NodeOp[], actual:
         continue;
       }
     }
-    if (!opEqual(e, a)) out.push(diff('changed', gid, i, e, a));
+    if (!opEqual(e, a)) {
+      // Same key, different body: pushes to one channel share a key, so look for an exact match ahead first (one
+      // missing chat line is reported missing, not as every later line changed).
+      if (exactAhead(actual, j + 1, e)) {
+        out.push(diff('unexpected', gid, j++, undefined, a));
+        continue;
+      }
+      if (exactAhead(expected, i + 1, a)) {
+        out.push(diff('missing', gid, i++, e, undefined));
+        continue;
+      }
+      out.push(diff('changed', gid, i, e, a));
+    }
     i++;
     j++;
   }

@@ -3,6 +3,7 @@ import { DiagnosticRoute, registerDiagnostics } from '../../src/demo/diagnostics
 import { Gate } from '../../src/gate/gate.js';
 import { MemoryLocator } from '../../src/locate/memory-locator.js';
 import { createWsTransport } from '../../src/network/ws-transport.js';
+import type { NodeApp } from '../../src/node/app.js';
 import { Node } from '../../src/node/node.js';
 import { PacketCodec } from '../../src/packet/codec.js';
 import type { PacketOptions } from '../../src/packet/options.js';
@@ -25,6 +26,8 @@ export interface DiagnosticClusterOptions {
   nodeId?: string;
   packet?: Partial<PacketOptions>;
   bus?: MemoryBus;
+  /** A node app registered instead of the diagnostic routes alone (its stop() runs after the node stops). */
+  app?: NodeApp;
 }
 
 export interface DiagnosticCluster extends AsyncDisposable {
@@ -50,7 +53,8 @@ export async function startDiagnosticCluster(o: DiagnosticClusterOptions = {}): 
       if (answer) ctx.response(answer);
     });
   }
-  registerDiagnostics(node);
+  if (o.app) await o.app.register(node);
+  else registerDiagnostics(node);
   const gate = new Gate({
     id: o.gateId ?? 'gate-1',
     bus,
@@ -65,6 +69,7 @@ export async function startDiagnosticCluster(o: DiagnosticClusterOptions = {}): 
   const stop = async (): Promise<void> => {
     await gate.stop({ graceful: true });
     await node.stop();
+    await o.app?.stop?.();
     await transport.close();
     if (!o.bus) await bus.drain();
     await locator[Symbol.asyncDispose]();

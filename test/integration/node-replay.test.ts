@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { CHAT_TICK_MS } from '../../scripts/make-captures.js';
 import { replayNode } from '../../src/compose.js';
 import { createDemoApp } from '../../src/demo/app.js';
+import { GameRoute } from '../../src/demo/demo-messages.js';
+import { Demo } from '../../src/demo/demo-proto.js';
 import { DiagnosticRoute } from '../../src/demo/diagnostics.js';
 import type { NodeApp } from '../../src/node/app.js';
 import { formatNodeReplayReport } from '../../src/replay/node-replay.js';
@@ -76,4 +79,34 @@ test('a node that stops answering a route shows the recorded answers as missing'
     ],
   );
   assert.equal(r.diffs.length, 2, formatNodeReplayReport(r));
+});
+
+test('a recorded chat replays push for push: join notices and chat lines after the requests that caused them', async () => {
+  const r = await replayNode({ app: createDemoApp({ tickMs: CHAT_TICK_MS }), capture: fixture('node-chat') });
+  assert.equal(r.ok, true, formatNodeReplayReport(r));
+  const texts = r.produced
+    .filter((o) => o.type === 'publish' && o.route === GameRoute.CHAT_PUSH)
+    .map((o) => Demo.ChatMessage.decode(o.body ?? new Uint8Array()).text);
+  assert.deepEqual(texts, ['alice joined lobby', 'bob joined lobby', 'hi bob', 'hi alice', 'bob left', 'alice left']);
+});
+
+test('a node that acks chat without saying it to the room shows each chat line as a missing push', async () => {
+  const demo = createDemoApp({ tickMs: CHAT_TICK_MS });
+  const mute: NodeApp = {
+    register(node) {
+      node.router.use((ctx, next) =>
+        ctx.route === GameRoute.CHAT ? ctx.response(Demo.Ack.encode({ error: '' })) : next(),
+      );
+      return demo.register(node);
+    },
+    stop: () => demo.stop?.(),
+  };
+  const r = await replayNode({ app: mute, capture: fixture('node-chat'), stepTimeoutMs: 200 });
+  const diffs = r.diffs.map((d) => [d.kind, d.expected?.type, d.expected?.target, d.route, d.seq]);
+  assert.deepEqual(diffs, [
+    ['missing', 'publish', 'channel room:lobby', GameRoute.CHAT_PUSH, 0],
+    ['missing', 'publish', 'channel room:lobby', GameRoute.CHAT_PUSH, 0],
+  ]);
+  const lines = r.diffs.map((d) => Demo.ChatMessage.decode(d.expected?.body ?? new Uint8Array()).text);
+  assert.deepEqual(lines, ['hi bob', 'hi alice']);
 });
