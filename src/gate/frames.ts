@@ -174,6 +174,7 @@ export class FrameHandler implements ConnectionHandler {
 
   closed(c: Connection, code: number, reason: string): void {
     const s = this.#d.sessions.byConn(c.cid);
+    if (this.#d.capture.enabled) this.#d.capture.closed?.(this.#d.gid, c.cid, s?.uid ?? 0, code, reason);
     if (s) s.send({ type: 'socket.closed', code, reason });
   }
 }

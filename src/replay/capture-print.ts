@@ -1,5 +1,5 @@
 import { PacketCodec } from '../packet/codec.js';
-import type { CaptureEntry, CaptureHeader } from './capture-records.js';
+import { type CaptureEntry, type CaptureHeader, parseCloseData } from './capture-records.js';
 import { previewBytes } from './replay-diff.js';
 
 /** Readable lines for `duet capture print`: one per entry, time relative to the first entry. */
@@ -21,6 +21,10 @@ export class CapturePrinter {
     const rel = `+${((e.monoNs - this.#firstNs) / 1e6).toFixed(3)}ms`;
     const who = `${e.gid || '-'}/${e.cid} uid=${e.uid}${e.nid ? ` node=${e.nid}` : ''}`;
     const head = `${new Date(e.tsMs).toISOString()} ${rel} ${e.direction.padEnd(3)} ${who}`;
+    if (e.kind === 'close') {
+      const c = parseCloseData(e.data);
+      return `${head} close ${c.code}${c.reason ? ` ${JSON.stringify(c.reason)}` : ''}`;
+    }
     if (e.kind === 'envelope') return `${head} envelope ${e.subject} ${e.data.length} bytes`;
     const r = this.#codec.decode(e.data);
     if (!r.ok) return `${head} undecodable packet (${r.error.message}) ${previewBytes(e.data)}`;

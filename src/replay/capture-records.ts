@@ -9,8 +9,11 @@ import type { CaptureDirection } from './capture-sink.js';
 export const CAPTURE_MAGIC = 'duet-capture';
 export const CAPTURE_VERSION = 1;
 
-/** What a capture entry's bytes are: a client packet as it crossed the WebSocket, or one bus message payload. */
-export type CaptureKind = 'packet' | 'envelope';
+/**
+ * What a capture entry's bytes are: a client packet as it crossed the WebSocket, one bus message payload, or the
+ * close of a connection (closeData).
+ */
+export type CaptureKind = 'packet' | 'envelope' | 'close';
 
 export interface CaptureHeader {
   version: number;
@@ -42,7 +45,7 @@ const RecordType = root.lookupType('duet.capture.Record');
 const toObjectOptions: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: true };
 
 const DIRECTION = { in: 1, out: 2 } as const;
-const KIND = { packet: 1, envelope: 2 } as const;
+const KIND = { packet: 1, envelope: 2, close: 3 } as const;
 
 /** The wire shape protobufjs hands back (camelCase, longs as numbers). */
 interface WireRecord {
@@ -137,8 +140,15 @@ export function decodeRecordBody(body: Uint8Array): DecodedRecord {
     const e = r.entry;
     const direction = e.direction === DIRECTION.in ? 'in' : e.direction === DIRECTION.out ? 'out' : undefined;
     if (!direction) throw new Error(`entry direction must be IN or OUT, got ${e.direction}`);
-    const kind = e.kind === KIND.packet ? 'packet' : e.kind === KIND.envelope ? 'envelope' : undefined;
-    if (!kind) throw new Error(`entry kind must be CLIENT_PACKET or CLUSTER_ENVELOPE, got ${e.kind}`);
+    const kind =
+      e.kind === KIND.packet
+        ? 'packet'
+        : e.kind === KIND.envelope
+          ? 'envelope'
+          : e.kind === KIND.close
+            ? 'close'
+            : undefined;
+    if (!kind) throw new Error(`entry kind must be CLIENT_PACKET, CLUSTER_ENVELOPE or CONNECTION_CLOSE, got ${e.kind}`);
     return {
       entry: {
         tsMs: e.tsMs,
@@ -156,4 +166,19 @@ export function decodeRecordBody(body: Uint8Array): DecodedRecord {
     };
   }
   throw new Error('record holds neither a header nor an entry');
+}
+
+/** A close entry's bytes: the close code, 2 bytes big-endian, then the reason in UTF-8. */
+export function closeData(code: number, reason: string): Uint8Array {
+  const text = new TextEncoder().encode(reason);
+  const out = new Uint8Array(2 + text.length);
+  out[0] = (code >> 8) & 0xff;
+  out[1] = code & 0xff;
+  out.set(text, 2);
+  return out;
+}
+
+export function parseCloseData(data: Uint8Array): { code: number; reason: string } {
+  const code = data.length >= 2 ? ((data[0] as number) << 8) | (data[1] as number) : 0;
+  return { code, reason: new TextDecoder().decode(data.subarray(2)) };
 }

@@ -1,4 +1,5 @@
 import { CaptureWriter, type CaptureWriterOptions } from './capture-file.js';
+import { closeData } from './capture-records.js';
 import type { CaptureDirection, CaptureSink } from './capture-sink.js';
 
 /**
@@ -20,6 +21,11 @@ export class FileCaptureSink implements CaptureSink, AsyncDisposable {
 
   packet(direction: CaptureDirection, gid: string, cid: number, uid: number, bytes: Uint8Array): void {
     this.writer.write({ direction, gid, nid: '', cid, uid, kind: 'packet', data: bytes, subject: '' });
+  }
+
+  closed(gid: string, cid: number, uid: number, code: number, reason: string): void {
+    const data = closeData(code, reason);
+    this.writer.write({ direction: 'out', gid, nid: '', cid, uid, kind: 'close', data, subject: '' });
   }
 
   /** Resolves when everything captured so far is on disk. */

@@ -1,3 +1,5 @@
+import type { ReplayCloseMismatch } from './replay-closes.js';
+
 /**
  * Comparing what a server answered during a replay with what the capture recorded, and rendering the differences
  * for a person: route, seq, and the body as hex plus a UTF-8 preview.
@@ -33,6 +35,8 @@ export interface ReplayReport {
   /** Recorded server data packets compared. */
   compared: number;
   mismatches: ReplayMismatch[];
+  /** Connections the server closed otherwise than the capture recorded (a capture without closes compares none). */
+  closes: ReplayCloseMismatch[];
   /** Problems that are not a packet difference: a refused upgrade, a send on a connection the server closed… */
   problems: string[];
 }
@@ -169,9 +173,12 @@ export function formatReplayReport(r: ReplayReport, o: { maxMismatches?: number 
   const lines = [
     r.ok
       ? `replay ok: ${r.connections} connections, ${r.sent} packets sent, ${r.compared} answers match`
-      : `replay FAILED: ${r.mismatches.length} mismatches, ${r.problems.length} problems (${r.connections} connections, ${r.sent} packets sent, ${r.compared} answers recorded)`,
+      : `replay FAILED: ${r.mismatches.length} mismatches, ${r.closes.length > 0 ? `${r.closes.length} close mismatches, ` : ''}${r.problems.length} problems (${r.connections} connections, ${r.sent} packets sent, ${r.compared} answers recorded)`,
   ];
   for (const p of r.problems) lines.push(`  problem: ${p}`);
+  const code = (c: number | undefined): string => (c === undefined ? 'not closed by the server' : `close ${c}`);
+  for (const c of r.closes)
+    lines.push(`  cid ${c.cid} (gate ${c.gid}): expected ${code(c.expected)}, got ${code(c.actual)}`);
   for (const m of r.mismatches.slice(0, o.maxMismatches ?? DEFAULT_MAX_RENDERED_MISMATCHES)) {
     const where = `cid ${m.cid} (gate ${m.gid}) packet #${m.index}`;
     const p = m.expected ?? m.actual;

@@ -3,6 +3,7 @@ import { PacketCodec } from '../packet/codec.js';
 import { loadCapture } from './capture-file.js';
 import type { CaptureEntry } from './capture-records.js';
 import { packetsFromEnvelopes } from './envelope-packets.js';
+import { compareCloses, recordedCloses } from './replay-closes.js';
 import type { ReplayConnection, ReplayConnector } from './replay-connection.js';
 import { type CompareOptions, compareConnection, type ReplayPacket, type ReplayReport } from './replay-diff.js';
 
@@ -74,6 +75,7 @@ export async function replayCapture(path: string, o: ReplayOptions): Promise<Rep
     sent: 0,
     compared: 0,
     mismatches: [],
+    closes: [],
     problems: [],
   };
   const stepTimeoutMs = o.stepTimeoutMs ?? DEFAULT_REPLAY_STEP_TIMEOUT_MS;
@@ -123,6 +125,8 @@ export async function replayCapture(path: string, o: ReplayOptions): Promise<Rep
       if (c.socket && left > 0) await c.socket.waitFor(c.expected.length, left);
     }
     await waitUntil(performance.now() + (o.quietMs ?? DEFAULT_REPLAY_QUIET_MS), o.signal);
+    const closes = recordedCloses(entries);
+    if (closes) report.closes = await compareCloses(conns.values(), closes, settleEnd);
   } finally {
     await Promise.all([...conns.values()].map((c) => c.socket?.close()));
   }
@@ -132,7 +136,7 @@ export async function replayCapture(path: string, o: ReplayOptions): Promise<Rep
     if (!c.socket) continue;
     report.mismatches.push(...compareConnection(c, c.expected, c.socket?.received ?? [], o));
   }
-  report.ok = report.mismatches.length === 0 && report.problems.length === 0;
+  report.ok = report.mismatches.length === 0 && report.closes.length === 0 && report.problems.length === 0;
   return report;
 }
 

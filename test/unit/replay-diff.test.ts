@@ -45,7 +45,15 @@ test('replay diff - push order matters unless ignorePushOrder, responses stay or
 
 test('replay diff - the text names cid, gate, route, seq and shows hex and utf8 of both sides', () => {
   const mismatches = compareConnection(conn, [p(1, 5, 'héllo')], [p(1, 5, 'hello')]);
-  const text = formatReplayReport({ ok: false, connections: 1, sent: 1, compared: 1, mismatches, problems: [] });
+  const text = formatReplayReport({
+    ok: false,
+    connections: 1,
+    sent: 1,
+    compared: 1,
+    mismatches,
+    closes: [],
+    problems: [],
+  });
   assert.equal(
     text,
     [
@@ -65,7 +73,7 @@ test('replay diff - the text shows the first mismatches and counts the rest', ()
   const a = e.map((x) => ({ ...x, body: enc('b') }));
   const mismatches = compareConnection(conn, e, a);
   assert.equal(mismatches.length, 30);
-  const report = { ok: false, connections: 1, sent: 30, compared: 30, mismatches, problems: [] };
+  const report = { ok: false, connections: 1, sent: 30, compared: 30, mismatches, closes: [], problems: [] };
   const text = formatReplayReport(report);
   assert.equal(text.match(/^ {2}cid 7/gm)?.length, 20);
   assert.match(text, /\n {2}… and 10 more mismatches$/);
