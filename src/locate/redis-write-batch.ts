@@ -35,6 +35,13 @@ interface Pending {
 
 /** Writes per call: bounds the script's argument list and how long Redis is busy with one call. */
 export const DEFAULT_MAX_WRITES_PER_CALL = 256;
+/**
+ * Writes settled per event-loop turn. Each settled write resumes its caller's continuation (a gate's bind steps the
+ * session, a login answers), all in one microtask drain: a storm's thousands of replies, arriving in one socket
+ * read, held the loop for 200 ms and every other session's traffic waited. Settling in slices, with I/O between
+ * them (setImmediate), keeps that work off unrelated sessions' critical path; the order of settlement is kept.
+ */
+export const SETTLES_PER_TURN = 64;
 
 /*
  * KEYS: one per write. ARGV[1] gate channel, ARGV[2] node channel, then four per write: kind, a, b, event.
@@ -100,6 +107,10 @@ export class RedisWriteBatch {
   /** False until a call proved Redis has the script (and again after a reconnect): EVAL then, not EVALSHA. */
   #scriptKnown = false;
   #calls = 0;
+  /** Answered writes not yet settled, in reply order (SETTLES_PER_TURN). */
+  #settles: (() => void)[] = [];
+  #settleNext = 0;
+  #settleScheduled: NodeJS.Immediate | undefined;
 
   constructor(cmd: RedisClient, o: RedisWriteBatchOptions) {
     this.#cmd = cmd;
@@ -125,10 +136,34 @@ export class RedisWriteBatch {
     });
   }
 
-  /** Sends what is queued now (dispose: nothing may wait for a turn that the closing client will not serve). */
+  /** Sends what is queued now and settles what is answered (dispose: nothing may wait for a later turn). */
   flush(): void {
     clearImmediate(this.#scheduled);
     this.#flush();
+    this.#settle(Number.POSITIVE_INFINITY);
+  }
+
+  /** Queues one answered write's settlement; the first slice settles in this turn, the rest on later turns. */
+  #enqueueSettle(fn: () => void): void {
+    this.#settles.push(fn);
+    if (this.#settles.length - this.#settleNext === 1 && this.#settleScheduled === undefined) {
+      // From a microtask, after the reply loop has queued every write of its call: no turn is added for a small batch.
+      queueMicrotask(() => this.#settle(SETTLES_PER_TURN));
+    }
+  }
+
+  #settle(max: number): void {
+    clearImmediate(this.#settleScheduled);
+    this.#settleScheduled = undefined;
+    const q = this.#settles;
+    const end = Math.min(q.length, this.#settleNext + max);
+    while (this.#settleNext < end) (q[this.#settleNext++] as () => void)();
+    if (this.#settleNext < q.length) {
+      this.#settleScheduled = setImmediate(() => this.#settle(SETTLES_PER_TURN));
+      return;
+    }
+    this.#settles = [];
+    this.#settleNext = 0;
   }
 
   #flush(): void {
@@ -149,7 +184,7 @@ export class RedisWriteBatch {
     try {
       reply = await this.#eval(keys, argv);
     } catch (err) {
-      for (const w of writes) w.reject(err);
+      for (const w of writes) this.#enqueueSettle(() => w.reject(err));
       return;
     }
     const out = Array.isArray(reply) ? reply : [];
@@ -157,9 +192,16 @@ export class RedisWriteBatch {
       const w = writes[i] as Pending;
       const r: unknown = out[i];
       const s = Buffer.isBuffer(r) ? r.toString('utf8') : typeof r === 'string' ? r : undefined;
-      if (s === undefined) w.reject(new Error(`locator batch: reply ${i} is ${typeof r}, expected a string`));
-      else if (s.startsWith('E')) w.reject(new Error(s.slice(1)));
-      else w.resolve({ changed: s.startsWith('O'), previous: s.startsWith('O') ? s.slice(1) : '' });
+      if (s === undefined) {
+        const err = new Error(`locator batch: reply ${i} is ${typeof r}, expected a string`);
+        this.#enqueueSettle(() => w.reject(err));
+      } else if (s.startsWith('E')) {
+        const err = new Error(s.slice(1));
+        this.#enqueueSettle(() => w.reject(err));
+      } else {
+        const reply: WriteReply = { changed: s.startsWith('O'), previous: s.startsWith('O') ? s.slice(1) : '' };
+        this.#enqueueSettle(() => w.resolve(reply));
+      }
     }
   }
 

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisLocator } from '../../src/locate/redis-locator.js';
+import { SETTLES_PER_TURN } from '../../src/locate/redis-write-batch.js';
 import { type DelayProxy, startDelayProxy } from '../harness/delay-proxy.js';
 import { liveRedisServers, type RedisServer, startRedis } from '../harness/redis.js';
 
@@ -99,5 +100,34 @@ describe('redis locator - batched writes', () => {
     assert.equal(await raw.get(`${loc.prefix}:locate:user:1:gate`), 'g1', 'stale unbind refused');
     assert.equal(await raw.exists(`${loc.prefix}:locate:user:2:gate`), 0, 'bind then unbind');
     assert.equal(await raw.get(`${loc.prefix}:locate:user:4:gate`), 'g2', 'last bind wins');
+  });
+
+  it('redis locator - 1,000 binds answered at once settle a slice per turn, in call order (the loop stays free)', async (t) => {
+    const loc = new RedisLocator({ addrs: [proxy.addr], prefix: `batch-${process.pid}-c` });
+    t.after(() => loc[Symbol.asyncDispose]());
+    await loc.ready();
+    // A turn counter advanced by setImmediate: settlements seen in one turn ran with no I/O between them.
+    let turn = 0;
+    let ticking = true;
+    const tick = (): void => {
+      turn++;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const settled: { uid: number; turn: number }[] = [];
+    const n = 1000;
+    const uids = Array.from({ length: n }, (_, i) => i + 1);
+    await Promise.all(uids.map((uid) => loc.bindGate(uid, 'gate-1').then(() => settled.push({ uid, turn }))));
+    ticking = false;
+    assert.deepEqual(
+      settled.map((s) => s.uid),
+      uids,
+      'settled in call order',
+    );
+    const perTurn = new Map<number, number>();
+    for (const s of settled) perTurn.set(s.turn, (perTurn.get(s.turn) ?? 0) + 1);
+    const most = Math.max(...perTurn.values());
+    assert.ok(most <= SETTLES_PER_TURN, `${most} writes settled in one turn (limit ${SETTLES_PER_TURN})`);
+    assert.ok(perTurn.size >= Math.ceil(n / SETTLES_PER_TURN), `${n} writes settled over ${perTurn.size} turns`);
   });
 });
