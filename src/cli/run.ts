@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { type DashboardServer, startDashboardServer } from '../admin/dashboard-server.js';
 import { createAdapters, createGate, createNode, createTraceLeases, createTransport, packetCodec } from '../compose.js';
 import { loadConfig } from '../config/load.js';
 import type { DuetConfig } from '../config/schema.js';
@@ -54,6 +55,7 @@ export async function runServices(
   let transport: Transport | undefined;
   let node: Node | undefined;
   let app: NodeApp | undefined;
+  let dashboard: DashboardServer | undefined;
   try {
     // The app loads before any connection, so a bad --app stops the process with one line and nothing to undo.
     if (role === 'mesh' && appModule) app = meshApp(await loadApp(appModule));
@@ -126,6 +128,16 @@ export async function runServices(
       });
       await admin.start();
       cleanup.defer(() => admin.close());
+      if (config.admin.addr) {
+        const d = await startDashboardServer({
+          ...config.admin,
+          bus: adapters.bus,
+          prefix: config.bus.nats.prefix,
+          log,
+        });
+        dashboard = d;
+        cleanup.defer(() => d.close());
+      }
       const g = gate;
       metrics.watchGate({
         counters: g.counters,
@@ -169,6 +181,7 @@ export async function runServices(
       parts.push(`tcp on ${tcp.isTls ? 'tls' : 'tcp'}://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`);
     }
   }
+  if (dashboard) parts.push(`admin on http://${dashboard.address.host}:${dashboard.address.port}/`);
   console.log(`duet ${role}: ${parts.join('; ')}`);
   await waitForSignal(config, services, log);
   await app?.stop?.();

@@ -39,6 +39,14 @@ export function checkCrossFields(c: DuetConfig, where: (key: string) => string):
     );
   }
 
+  if (c.admin.addr !== '' && parseListenAddr(c.admin.addr) === undefined) {
+    fail(
+      'admin.addr',
+      c.admin.addr,
+      `must be "" (off) or host:port (e.g. "127.0.0.1:9300"), got ${JSON.stringify(c.admin.addr)}`,
+    );
+  }
+
   if (c.timezone !== 'Local') {
     try {
       new Intl.DateTimeFormat('en', { timeZone: c.timezone });

@@ -316,6 +316,12 @@ export const SCHEMA = {
   metrics: {
     addr: str('', 'Prometheus /metrics, /healthz and /readyz address, e.g. "127.0.0.1:9100"; empty = off'),
   },
+  admin: {
+    addr: str('', 'admin dashboard address (duet gate and duet dev), host:port; ":port" = loopback only; empty = off'),
+    token: str('', 'bearer token every kick and drain needs (Authorization: Bearer ...); empty = those are refused', {
+      secret: true,
+    }),
+  },
   trace: {
     enabled: bool(false, 'publish every session transition always; off, `duet trace` still works by lease'),
     sample: num(1, 'fraction of sessions traced, 0 to 1', { min: 0, max: 1 }),

@@ -46,6 +46,8 @@ export function gateAdminResponder(o: GateAdminOptions): AdminResponder {
             sessions: g.sessions.size,
             bound: g.sessions.boundCount,
             routes: [],
+            framesIn: g.counters.framesIn,
+            framesOut: g.counters.framesOut,
           };
         case 'locate': {
           const s = g.sessions.byUid(Number(q.uid));

@@ -35,6 +35,7 @@ export function nodeAdminResponder(o: NodeAdminOptions): AdminResponder {
             ...processFacts(startedAt, o.version),
             sessions: n.held.size,
             routes: n.router.routes().map((r) => r.id),
+            delivered: n.counters.delivered,
           };
         case 'drain':
           await n.setState('hang');

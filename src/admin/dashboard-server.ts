@@ -1,0 +1,239 @@
+/**
+ * The `[admin]` HTTP listener: the dashboard page (web/admin/index.html), read-only JSON over the admin subjects
+ * (GET /api/status, /api/locate?uid=N), a user's live trace as server-sent events (GET /api/trace?uid=N, from a
+ * trace lease held while the page listens), and POST /api/kick, /api/drain, which need `Authorization: Bearer
+ * {admin.token}`. The questions and answers are the admin CLI's (collectReplies), so both see the same cluster.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Bus } from '../bus/bus.js';
+import { Subjects } from '../bus/subjects.js';
+import { parseListenAddr } from '../config/addr.js';
+import { ConfigError, errorMessage, UnavailableError } from '../errors.js';
+import { type Log, silentLog } from '../log/types.js';
+import { packageUrl } from '../package-root.js';
+import { LeaseHolder } from '../trace/lease-holder.js';
+import { formatTransitionJson, TraceStream } from '../trace/trace-stream.js';
+import { collectReplies } from './replies.js';
+
+export interface DashboardServerOptions {
+  /** `admin.addr`: "host:port"; an empty host (":9300") listens on loopback only. */
+  addr: string;
+  /** `admin.token`: what kick and drain need as a bearer token; empty = they are refused. */
+  token: string;
+  bus: Bus;
+  prefix?: string;
+  log?: Log;
+  /** How long a status poll awaits the gates' and nodes' answers. */
+  statusWindowMs?: number;
+}
+
+export interface DashboardServer {
+  readonly address: { host: string; port: number };
+  /** State-changing calls refused for a missing or wrong token. */
+  readonly refused: () => number;
+  /** Ends the live traces, stops listening, drops open connections; safe to call twice. */
+  close(): Promise<void>;
+}
+
+type Answer = Record<string, unknown>;
+
+/** Live traces at once: each holds a lease on every gate, so a page left open in many tabs stays bounded. */
+const MAX_TRACES = 8;
+const MAX_BODY_BYTES = 4096;
+const ID = /^[A-Za-z0-9_-]+$/;
+
+function json(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+  res.end(JSON.stringify(body));
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+async function readBody(req: IncomingMessage): Promise<Answer | undefined> {
+  let size = 0;
+  const chunks: Buffer[] = [];
+  for await (const c of req as AsyncIterable<Buffer>) {
+    size += c.length;
+    if (size > MAX_BODY_BYTES) return undefined;
+    chunks.push(c);
+  }
+  try {
+    const v: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+    return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Answer) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Listens on `addr`; ConfigError for a bad address, UnavailableError when it cannot listen. */
+export async function startDashboardServer(o: DashboardServerOptions): Promise<DashboardServer> {
+  const listen = parseListenAddr(o.addr);
+  if (listen === undefined)
+    throw new ConfigError('admin.addr', o.addr, `admin.addr must be host:port, got ${JSON.stringify(o.addr)}`);
+  const log = o.log ?? silentLog;
+  const subjects = new Subjects(o.prefix);
+  const page = readFileSync(packageUrl('web/admin/index.html'));
+  const tokenDigest = o.token === '' ? undefined : digest(o.token);
+  const traces = new Set<() => Promise<void>>();
+  /** The last counters seen per instance, for message rates between two polls. */
+  const last = new Map<string, { at: number; count: number }>();
+  let refused = 0;
+
+  const ask = (subject: string, body: Answer, windowMs: number, expect?: number): Promise<Answer[]> =>
+    collectReplies({ bus: o.bus, prefix: o.prefix, subject, body, windowMs, expect });
+
+  const authorized = (req: IncomingMessage): boolean => {
+    const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
+    // Digests of equal length, so the comparison takes the same time whatever the guess.
+    return tokenDigest !== undefined && m !== null && timingSafeEqual(digest(m[1] as string), tokenDigest);
+  };
+
+  async function status(res: ServerResponse): Promise<void> {
+    const all = await ask(subjects.adminAll(), { cmd: 'status' }, o.statusWindowMs ?? 300);
+    const now = Date.now();
+    for (const a of all) {
+      const count = a.kind === 'gate' ? Number(a.framesIn) + Number(a.framesOut) : Number(a.delivered);
+      const prev = last.get(String(a.id));
+      a.messagesPerSec =
+        prev && now > prev.at && Number.isFinite(count) ? ((count - prev.count) * 1000) / (now - prev.at) : 0;
+      last.set(String(a.id), { at: now, count });
+    }
+    all.sort((a, b) => `${a.kind}${a.id}`.localeCompare(`${b.kind}${b.id}`));
+    json(res, 200, { at: now, instances: all });
+  }
+
+  async function trace(req: IncomingMessage, res: ServerResponse, uid: number): Promise<void> {
+    if (traces.size >= MAX_TRACES) {
+      log.warn('admin trace refused', { reason: `${MAX_TRACES} traces already open` });
+      json(res, 503, { error: `${MAX_TRACES} live traces already open` });
+      return;
+    }
+    const stream = await TraceStream.open({ bus: o.bus, prefix: o.prefix, uid });
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
+    res.write(': following\n\n');
+    const holder = await LeaseHolder.open({
+      bus: o.bus,
+      prefix: o.prefix,
+      uid,
+      onGate: (g) => res.write(`event: gate\ndata: ${JSON.stringify(g)}\n\n`),
+    });
+    const reading = (async () => {
+      for await (const t of stream) res.write(`data: ${formatTransitionJson(t)}\n\n`);
+    })();
+    let ended: Promise<void> | undefined;
+    const end = (): Promise<void> => {
+      ended ??= (async () => {
+        traces.delete(end);
+        await holder.close();
+        await stream.close();
+        await reading;
+        res.end();
+      })();
+      return ended;
+    };
+    traces.add(end);
+    req.once('close', () => void end());
+  }
+
+  async function change(req: IncomingMessage, res: ServerResponse, what: 'kick' | 'drain'): Promise<void> {
+    if (!authorized(req)) {
+      refused++;
+      log.warn('admin call refused', { call: what, reason: 'missing or wrong bearer token' });
+      res.setHeader('www-authenticate', 'Bearer');
+      json(res, 401, { error: 'this call needs Authorization: Bearer <admin.token>' });
+      return;
+    }
+    const body = await readBody(req);
+    if (!body) return json(res, 400, { error: `body must be a JSON object under ${MAX_BODY_BYTES} bytes` });
+    if (what === 'kick') {
+      const uid = Number(body.uid);
+      if (!Number.isSafeInteger(uid) || uid === 0) return json(res, 400, { error: 'kick needs a uid' });
+      const all = await ask(subjects.adminAll(), { cmd: 'kick', uid, force: body.force === true }, 1000);
+      const failed = all.find((a) => typeof a.error === 'string');
+      if (failed) return json(res, 502, failed);
+      if (all.length === 0) return json(res, 404, { error: `unknown uid ${uid}: no gate holds a session for it` });
+      log.info('kicked by admin dashboard', { uid });
+      return json(res, 200, { kicked: all });
+    }
+    const id = String(body.id ?? '');
+    if (!ID.test(id)) return json(res, 400, { error: `${JSON.stringify(id)} is not an instance id` });
+    const [a] = await ask(subjects.admin(id), { cmd: 'drain' }, 3000, 1);
+    if (!a) return json(res, 404, { error: `no such instance ${id}` });
+    if (typeof a.error === 'string') return json(res, 502, a);
+    log.info('drained by admin dashboard', { id });
+    json(res, 200, a);
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    const key = `${req.method} ${url.pathname}`;
+    switch (key) {
+      case 'GET /':
+      case 'GET /index.html':
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+        res.end(page);
+        return;
+      case 'GET /favicon.ico':
+        res.writeHead(204).end();
+        return;
+      case 'GET /api/status':
+        return status(res);
+      case 'GET /api/locate':
+      case 'GET /api/trace': {
+        const uid = Number(url.searchParams.get('uid'));
+        if (!Number.isSafeInteger(uid) || uid === 0) return json(res, 400, { error: 'needs ?uid=N' });
+        if (key === 'GET /api/trace') return trace(req, res, uid);
+        const all = await ask(subjects.adminAll(), { cmd: 'locate', uid }, 1000);
+        if (all.length === 0) return json(res, 404, { error: `unknown uid ${uid}` });
+        return json(res, 200, { located: all });
+      }
+      case 'POST /api/kick':
+        return change(req, res, 'kick');
+      case 'POST /api/drain':
+        return change(req, res, 'drain');
+      default:
+        json(res, 404, { error: 'not found: try /, /api/status, /api/locate, /api/trace, /api/kick, /api/drain' });
+    }
+  }
+
+  const server = createServer((req, res) => {
+    route(req, res).catch((err: unknown) => {
+      log.warn('admin request failed', { url: req.url, err: errorMessage(err) });
+      if (!res.headersSent) json(res, 500, { error: errorMessage(err) });
+      else res.end();
+    });
+  });
+  server.keepAliveTimeout = 5000;
+  // An address without a host stays on loopback: the dashboard reaches every gate and node of the cluster.
+  const host = listen.host === '' ? '127.0.0.1' : listen.host;
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) =>
+      reject(new UnavailableError(`admin server cannot listen on ${o.addr}: ${err.code ?? err.message}`));
+    server.once('error', onError);
+    server.listen(listen.port, host, () => {
+      server.off('error', onError);
+      resolve();
+    });
+  });
+  const bound = server.address();
+  const port = typeof bound === 'object' && bound !== null ? bound.port : listen.port;
+  let closing: Promise<void> | undefined;
+  return {
+    address: { host, port },
+    refused: () => refused,
+    close: () => {
+      closing ??= (async () => {
+        await Promise.all([...traces].map((end) => end()));
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+      })();
+      return closing;
+    },
+  };
+}
