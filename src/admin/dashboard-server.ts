@@ -33,6 +33,8 @@ export interface DashboardServer {
   readonly address: { host: string; port: number };
   /** State-changing calls refused for a missing or wrong token. */
   readonly refused: () => number;
+  /** Live traces open now (each holds a trace lease on every gate). */
+  readonly liveTraces: () => number;
   /** Ends the live traces, stops listening, drops open connections; safe to call twice. */
   close(): Promise<void>;
 }
@@ -113,16 +115,26 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
       return;
     }
     const stream = await TraceStream.open({ bus: o.bus, prefix: o.prefix, uid });
+    // Events that come after the page went away are dropped with the stream (its close ends the lease).
+    const send = (text: string): void => {
+      if (!res.destroyed && !res.writableEnded) res.write(text);
+    };
+    let holder: LeaseHolder;
+    try {
+      holder = await LeaseHolder.open({
+        bus: o.bus,
+        prefix: o.prefix,
+        uid,
+        onGate: (g) => send(`event: gate\ndata: ${JSON.stringify(g)}\n\n`),
+      });
+    } catch (err) {
+      await stream.close();
+      throw err;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(': following\n\n');
-    const holder = await LeaseHolder.open({
-      bus: o.bus,
-      prefix: o.prefix,
-      uid,
-      onGate: (g) => res.write(`event: gate\ndata: ${JSON.stringify(g)}\n\n`),
-    });
     const reading = (async () => {
-      for await (const t of stream) res.write(`data: ${formatTransitionJson(t)}\n\n`);
+      for await (const t of stream) send(`data: ${formatTransitionJson(t)}\n\n`);
     })();
     let ended: Promise<void> | undefined;
     const end = (): Promise<void> => {
@@ -136,7 +148,10 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
       return ended;
     };
     traces.add(end);
-    req.once('close', () => void end());
+    // The response's close is the page going away (the request's may come as soon as its empty body is read);
+    // one that came during the awaits above ends the lease at once instead of holding it until shutdown.
+    res.once('close', () => void end());
+    if (res.destroyed || req.socket.destroyed) void end();
   }
 
   async function change(req: IncomingMessage, res: ServerResponse, what: 'kick' | 'drain'): Promise<void> {
@@ -225,6 +240,7 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
   return {
     address: { host, port },
     refused: () => refused,
+    liveTraces: () => traces.size,
     close: () => {
       closing ??= (async () => {
         await Promise.all([...traces].map((end) => end()));

@@ -43,3 +43,30 @@ test('dashboard server - ":0" listens on loopback only; no token configured refu
   const status = (await (await fetch(`${base}/api/status`)).json()) as { instances: unknown[] };
   assert.deepEqual(status.instances, []);
 });
+
+test('dashboard server - a live trace holds its lease while the page listens and ends it when the page leaves', async (t) => {
+  const bus = new MemoryBus();
+  const d = await startDashboardServer({ addr: '127.0.0.1:0', token: 'tok', bus });
+  t.after(() => d.close());
+  const leases: Record<string, unknown>[] = [];
+  const sub = bus.subscribe('duet.trace.control');
+  t.after(() => sub.drain());
+  void (async () => {
+    for await (const m of sub) leases.push(JSON.parse(new TextDecoder().decode(m.data)) as Record<string, unknown>);
+  })();
+  const abort = new AbortController();
+  const res = await fetch(`http://127.0.0.1:${d.address.port}/api/trace?uid=7`, { signal: abort.signal });
+  assert.equal(res.status, 200);
+  assert.match(res.headers.get('content-type') ?? '', /text\/event-stream/);
+  assert.equal(d.liveTraces(), 1);
+  assert.equal(leases[0]?.uid, 7);
+  abort.abort();
+  await res.body?.cancel().catch(() => {});
+  const deadline = Date.now() + 5000;
+  while (d.liveTraces() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(d.liveTraces(), 0);
+  assert.ok(
+    leases.some((l) => l.release === true),
+    'the lease is released when the page leaves',
+  );
+});
