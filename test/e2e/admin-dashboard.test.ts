@@ -1,7 +1,7 @@
 /**
  * The admin dashboard (issue 19) of a spawned gate on a real NATS bus: its JSON endpoints (status, locate), the
  * bearer token on kick and drain, the page in headless Chromium listing the gate and the node and following a
- * user's live trace (screenshot in docs/dashboard.png), then kick (4000) and drain (hang) through the API.
+ * user's live trace (screenshot in test/artifacts/dashboard.png, a copy kept in docs/), then kick (4000) and drain (hang) through the API.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -18,7 +18,8 @@ import { type RedisServer, startRedis } from '../harness/redis.js';
 import { connect, type WsTestClient } from '../harness/ws-client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const SCREENSHOT = fileURLToPath(new URL('../../docs/dashboard.png', import.meta.url));
+// Written to the git-ignored test/artifacts/ (docs/dashboard.png is a kept copy), so a test run leaves the tree clean.
+const SCREENSHOT = fileURLToPath(new URL('../artifacts/dashboard.png', import.meta.url));
 const TOKEN = 'dashboard-test-token';
 const STEP_TIMEOUT_MS = 15_000;
 
