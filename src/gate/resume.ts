@@ -152,7 +152,7 @@ export class ResumeService implements GateHooks {
     return this.#state.get(s)?.epoch ?? 0;
   }
 
-  /** Resume state only if the session has any (never creates it). */
+  /** Resume state only if the session already has some (never creates it). */
   peek(s: Session): ResumeState | undefined {
     return this.#state.get(s);
   }

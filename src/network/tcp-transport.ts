@@ -3,12 +3,12 @@
  * are set. A connection over maxConnNum, or one arriving while draining, is closed at once, as due does after its
  * accept (there is no HTTP status to answer with on a raw stream). Frames and limits: tcp-connection.ts.
  */
-import { readFile } from 'node:fs/promises';
 import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { ClosedError, ConfigError, DuetError, ErrorCode, type ErrorReporter, UnavailableError } from '../errors.js';
 import { DEFAULT_MAX_CONN_NUM, RefusalReason } from './admission.js';
 import { DEFAULT_CLOSE_TIMEOUT_MS, DEFAULT_WRITE_QUEUE, type WriteQueueBudget } from './connection.js';
+import { readTlsFiles, stopListener } from './listener.js';
 import { TcpConnection, type TcpConnectionShared } from './tcp-connection.js';
 import type { ConnectionHandler, Transport, TransportStats } from './transport.js';
 
@@ -116,7 +116,7 @@ export class TcpTransport implements Transport {
         this.#slowConsumers++;
       },
     };
-    const tls = this.isTls ? await this.#readTls() : undefined;
+    const tls = this.isTls ? await readTlsFiles(this.#opts.tls, OPTION_PREFIX) : undefined;
     if (this.#closing !== undefined) throw new ClosedError('tcp transport: close() was called while listen() started');
     const server =
       tls === undefined
@@ -161,26 +161,9 @@ export class TcpTransport implements Transport {
   async #closeOnce(): Promise<void> {
     this.#isRefusingNew = true;
     const server = this.#server;
-    const serverClosed =
-      server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
-    const ended = [...this.#connections].map((c) => {
-      c.terminate();
-      return c.ended;
-    });
-    await Promise.all(ended);
+    const { serverClosed, ended } = stopListener(server, this.#connections);
+    await ended;
     await serverClosed;
-  }
-
-  async #readTls(): Promise<{ key: Buffer; cert: Buffer }> {
-    const { keyFile = '', certFile = '' } = this.#opts.tls ?? {};
-    const read = async (path: string, key: string): Promise<Buffer> => {
-      try {
-        return await readFile(path);
-      } catch (err) {
-        throw new ConfigError(`${OPTION_PREFIX}.${key}`, path, `cannot read ${key} "${path}"`, { cause: err });
-      }
-    };
-    return { key: await read(keyFile, 'keyFile'), cert: await read(certFile, 'certFile') };
   }
 
   #onSocket = (socket: Socket): void => {

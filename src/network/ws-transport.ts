@@ -3,7 +3,6 @@
  * Admission runs on the raw 'upgrade' event so refused clients get an HTTP status before any handshake
  * (docs/protocol.md, Transport; due upgrades first and then drops). No ws type leaves src/network.
  */
-import { readFile } from 'node:fs/promises';
 import {
   createServer as createHttpServer,
   type IncomingMessage,
@@ -15,11 +14,12 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { ClosedError, ConfigError, DuetError, ErrorCode, type ErrorReporter, UnavailableError } from '../errors.js';
+import { ClosedError, DuetError, ErrorCode, type ErrorReporter, UnavailableError } from '../errors.js';
 import { type AdmissionPolicy, admit, RefusalReason } from './admission.js';
 import { CloseQueue } from './close-queue.js';
 import { type ConnectionShared, type WriteQueueBudget, WsConnection } from './connection.js';
 import { HandshakeGuard, socketKey } from './handshake-guard.js';
+import { readTlsFiles, stopListener } from './listener.js';
 import { RefusalLog } from './refusal-log.js';
 import type { ConnectionHandler, Refusal, Transport, TransportStats } from './transport.js';
 import { checkOptions, OPTION_PREFIX, type WsTransportOptions } from './ws-transport-options.js';
@@ -123,7 +123,7 @@ export class WsTransport implements Transport {
       onOverflow: this.#onOverflow,
       closeQueue: new CloseQueue((err) => this.#reportError(err, 'handler.closed')),
     };
-    const tls = this.isTls ? await this.#readTls() : undefined;
+    const tls = this.isTls ? await readTlsFiles(this.#opts.tls, OPTION_PREFIX) : undefined;
     if (this.#closing !== undefined) throw new ClosedError('ws transport: close() was called while listen() started');
     const server = tls === undefined ? createHttpServer() : createHttpsServer(tls);
     this.#server = server;
@@ -183,32 +183,15 @@ export class WsTransport implements Transport {
   async #closeOnce(): Promise<void> {
     this.#isRefusingNew = true;
     const server = this.#server;
-    const serverClosed =
-      server === undefined ? Promise.resolve() : new Promise<void>((resolve) => server.close(() => resolve()));
-    const ended = [...this.#connections].map((c) => {
-      c.terminate();
-      return c.ended;
-    });
+    const { serverClosed, ended } = stopListener(server, this.#connections);
     // keep-alive HTTP sockets (httpHandler traffic) and sockets not yet upgraded would hold server.close() open
     this.#guard.stop();
     this.#guard.destroyAll();
     this.#refusalLog?.close();
     server?.closeAllConnections();
-    await Promise.all(ended);
+    await ended;
     await serverClosed;
     this.#wss?.close();
-  }
-
-  async #readTls(): Promise<{ key: Buffer; cert: Buffer }> {
-    const { keyFile = '', certFile = '' } = this.#opts.tls ?? {};
-    const read = async (path: string, key: string) => {
-      try {
-        return await readFile(path);
-      } catch (err) {
-        throw new ConfigError(`${OPTION_PREFIX}.${key}`, path, `cannot read ${key} "${path}"`, { cause: err });
-      }
-    };
-    return { key: await read(keyFile, 'keyFile'), cert: await read(certFile, 'certFile') };
   }
 
   #onRequest = (req: IncomingMessage, res: ServerResponse): void => {

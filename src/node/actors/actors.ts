@@ -27,7 +27,7 @@ export interface ActorsOptions {
 
 const noop = (): void => {};
 const KIND = /^[A-Za-z0-9_-]{1,64}$/;
-/** Ids travel in message bodies and Redis keys, never in subjects: any text without control characters. */
+/** Ids travel in message bodies and Redis keys, never in subjects: whatever text has no control characters. */
 // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
 const ID = /^[^\u0000-\u001f\u007f]{1,128}$/u;
 
