@@ -96,6 +96,7 @@ const EMPTY = new Uint8Array(0);
 type Lanes = readonly [FrameQueue, FrameQueue, FrameQueue];
 const kConnection = Symbol('duet.connection');
 type TaggedWebSocket = WebSocket & { [kConnection]?: WsConnection };
+type TaggedSocket = Duplex & { [kConnection]?: WsConnection };
 const LANE_INDEX: Readonly<Record<Lane, 0 | 1 | 2>> = { control: 0, response: 1, push: 2 };
 
 export class WsConnection implements Connection {
@@ -129,6 +130,7 @@ export class WsConnection implements Connection {
     // shared listeners find the connection through a tag on ws: three closures per connection cost ~1 KB of idle
     // heap under tsx (its keepNames redefines `name` on each closure instance), the tag one slot
     (ws as TaggedWebSocket)[kConnection] = this;
+    (socket as TaggedSocket)[kConnection] = this;
     ws.on('message', WsConnection.#onMessage);
     ws.on('error', WsConnection.#onWsError);
     ws.on('close', WsConnection.#onWsClose);
@@ -150,6 +152,13 @@ export class WsConnection implements Connection {
     // biome-ignore lint/complexity/noThisInStatic: ws calls listeners with `this` = the WebSocket, not the class
     const c = (this as TaggedWebSocket)[kConnection];
     if (c !== undefined) c.#closed(code, reason);
+  }
+
+  /** The socket's 'end' listener in place of ws's own (peer-end.ts says why); `this` is the socket. */
+  static onPeerEnd(this: Duplex): void {
+    // biome-ignore lint/complexity/noThisInStatic: Node calls listeners with `this` = the socket, not the class
+    const c = (this as TaggedSocket)[kConnection];
+    if (c !== undefined) c.#peerEnded();
   }
 
   /** Resolves once the socket has closed and handler.closed has run; never rejects. */
@@ -255,6 +264,22 @@ export class WsConnection implements Connection {
       this.#dropQueues();
       this.#startDeadline();
     }
+  }
+
+  /**
+   * The peer sent its FIN: nothing more will be read. Frames still in the socket's buffer get ws's answer (end: FIN
+   * after them); otherwise the socket is destroyed from the close queue, in a slice with other closes (peer-end.ts).
+   * Frames waiting in the lanes are dropped, as they were when ws ended the socket.
+   */
+  #peerEnded(): void {
+    if (this.#phase === 'closed') return;
+    if (this.#phase !== 'closing') {
+      this.#phase = 'closing';
+      this.#dropQueues();
+    }
+    const socket = this.#socket;
+    if (socket.writableLength > 0) socket.end();
+    else this.#shared.closeQueue.push(() => socket.destroy());
   }
 
   #closed(code: number, reason: Buffer): void {

@@ -20,6 +20,7 @@ import { CloseQueue } from './close-queue.js';
 import { type ConnectionShared, type WriteQueueBudget, WsConnection } from './connection.js';
 import { HandshakeGuard, socketKey } from './handshake-guard.js';
 import { readTlsFiles, stopListener } from './listener.js';
+import { type EndListener, endListenersAddedSince, takeOverPeerEnd } from './peer-end.js';
 import { RefusalLog } from './refusal-log.js';
 import type { ConnectionHandler, Refusal, Transport, TransportStats } from './transport.js';
 import { checkOptions, OPTION_PREFIX, type WsTransportOptions } from './ws-transport-options.js';
@@ -66,6 +67,8 @@ export class WsTransport implements Transport {
   readonly #perIp = new Map<string, number>();
   readonly #refused: Record<string, number> = {};
   #slowConsumers = 0;
+  /** A ws release that registers its FIN handling differently is reported once, not once per connection. */
+  #isPeerEndWarned = false;
   #nextCid = 1;
   #isRefusingNew = false;
   #isListenCalled = false;
@@ -255,16 +258,24 @@ export class WsTransport implements Transport {
     }
     const wss = this.#wss as WebSocketServer;
     let isUpgraded = false;
+    const endListenersBefore = socket.listenerCount('end');
     // without verifyClient ws completes (or aborts with 400) synchronously, so the slot cannot be double-booked
     wss.handleUpgrade(req, socket, head, (ws) => {
       isUpgraded = true;
-      this.#open(ws, socket, ip);
+      this.#open(ws, socket, ip, endListenersAddedSince(socket, endListenersBefore));
     });
     if (!isUpgraded) this.#count('bad-handshake');
   };
 
-  #open(ws: WebSocket, socket: Duplex, ip: string): void {
+  #open(ws: WebSocket, socket: Duplex, ip: string, wsEndListeners: readonly EndListener[]): void {
     const conn = new WsConnection(this.#nextCid++, ip, ws, socket, this.#shared as ConnectionShared);
+    if (!takeOverPeerEnd(socket, wsEndListeners, WsConnection.onPeerEnd) && !this.#isPeerEndWarned) {
+      this.#isPeerEndWarned = true;
+      this.#reportError(
+        new Error(`ws added ${wsEndListeners.length} 'end' listeners, expected 1: peer FINs are left to ws`),
+        'peer-end takeover',
+      );
+    }
     this.#connections.add(conn);
     this.#perIp.set(ip, (this.#perIp.get(ip) ?? 0) + 1);
     try {
