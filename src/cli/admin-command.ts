@@ -9,7 +9,8 @@ export const ADMIN_HELP = `duet status | locate UID | sessions --gate ID | kick 
 Asks the running cluster over its NATS bus (each gate and node answers on {prefix}.admin and {prefix}.admin.{id}):
   status          every gate and node: id, kind, name, state, version, uptime, host, sessions, routes
   locate UID      the gate holding the user, its node per group, its cids
-  sessions        the sessions of one gate (--gate ID): cid, uid, state, remote address, age
+  sessions        the sessions of one gate (--gate ID): cid, uid, state, remote address, age,
+                  packet bytes in and out
   kick UID        closes the user's session (4000 kicked); --force without the closing handshake
   drain ID        the gate or node goes to hang: no new stateless traffic / connections, its sessions go on
 Human-readable by default, --json prints one JSON document. Broadcast answers are awaited --wait ms (default 1000).
@@ -130,14 +131,16 @@ export async function runAdmin(argv: string[], io: AdminIo = {}): Promise<number
           const list = (a.sessions ?? []) as Answer[];
           print(a, () => [
             `${a.total} session(s) on gate ${id}`,
-            'CID         UID         STATE            REMOTE                 AGE',
+            'CID         UID         STATE            REMOTE                 AGE       BYTES IN     BYTES OUT',
             ...list.map((s) =>
               [
                 String(s.cid).padEnd(11),
                 String(s.uid).padEnd(11),
                 String(s.state).padEnd(16),
                 String(s.remote).padEnd(22),
-                `${Math.round(Number(s.ageMs) / 1000)}s`,
+                `${Math.round(Number(s.ageMs) / 1000)}s`.padEnd(9),
+                String(s.bytesIn ?? '-').padEnd(12),
+                String(s.bytesOut ?? '-'),
               ].join(' '),
             ),
           ]);

@@ -66,6 +66,8 @@ export function gateAdminResponder(o: GateAdminOptions): AdminResponder {
               state: s.state,
               remote: s.conn.remote,
               ageMs: now - s.openedAtMs,
+              bytesIn: s.conn.bytesIn,
+              bytesOut: s.conn.bytesOut,
             })),
           };
         }

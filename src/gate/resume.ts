@@ -87,8 +87,17 @@ export interface ResumeState {
 
 /** What a suspended session holds instead of its lost connection. */
 function detached(c: Connection): Connection {
-  const { cid, remote } = c;
-  return { cid, remote, send: () => 'closed', close: async () => {}, terminate: () => {}, bufferedBytes: 0 };
+  const { cid, remote, bytesIn, bytesOut } = c;
+  return {
+    cid,
+    remote,
+    bytesIn,
+    bytesOut,
+    send: () => 'closed',
+    close: async () => {},
+    terminate: () => {},
+    bufferedBytes: 0,
+  };
 }
 
 const enc = new TextEncoder();

@@ -7,6 +7,7 @@ import type { Duplex } from 'node:stream';
 import type { RawData, WebSocket } from 'ws';
 import { CloseCode, type ErrorReporter } from '../errors.js';
 import type { CloseQueue } from './close-queue.js';
+import { FrameQueue } from './frame-queue.js';
 import { PreparedFrame, writeCorked } from './prepared-frame.js';
 import type { Connection, ConnectionHandler, Lane, SendResult } from './transport.js';
 
@@ -60,37 +61,7 @@ export interface ConnectionShared {
 
 type Phase = 'open' | 'flushing' | 'closing' | 'closed';
 
-/** FIFO over an array with a moving head: shift() is O(n), this is O(1) amortised. */
 type Frame = Uint8Array | PreparedFrame;
-
-class FrameQueue {
-  #items: Frame[] = [];
-  #head = 0;
-
-  get length(): number {
-    return this.#items.length - this.#head;
-  }
-
-  push(frame: Frame): void {
-    this.#items.push(frame);
-  }
-
-  shift(): Frame | undefined {
-    if (this.#head >= this.#items.length) return undefined;
-    const frame = this.#items[this.#head];
-    this.#items[this.#head] = EMPTY;
-    this.#head++;
-    if (this.#head === this.#items.length) {
-      this.#items = [];
-      this.#head = 0;
-    } else if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head);
-      this.#head = 0;
-    }
-    return frame;
-  }
-}
-const EMPTY = new Uint8Array(0);
 
 /** Lanes in priority order: control, response, push. */
 type Lanes = readonly [FrameQueue, FrameQueue, FrameQueue];
@@ -111,6 +82,8 @@ export class WsConnection implements Connection {
   #lanes: Lanes | undefined;
   #queuedMessages = 0;
   #queuedBytes = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
   #phase: Phase = 'open';
   /** Set by whoever ended the connection first (close(), overflow, terminate(), a ws protocol error). */
   #closeCode: number | undefined;
@@ -176,6 +149,14 @@ export class WsConnection implements Connection {
 
   get bufferedBytes(): number {
     return this.#queuedBytes + (this.#phase === 'closed' ? 0 : this.#ws.bufferedAmount);
+  }
+
+  get bytesIn(): number {
+    return this.#bytesIn;
+  }
+
+  get bytesOut(): number {
+    return this.#bytesOut;
   }
 
   /** Frames waiting in the lanes (not yet handed to the socket). */
@@ -245,8 +226,10 @@ export class WsConnection implements Connection {
   #received(data: RawData, isBinary: boolean): void {
     // docs/protocol.md, Transport: text frames are ignored; nothing is delivered once a close has started
     if (!isBinary || this.#phase !== 'open') return;
+    const bytes = toBytes(data);
+    this.#bytesIn += bytes.byteLength;
     try {
-      this.#shared.handler.frame(this, toBytes(data));
+      this.#shared.handler.frame(this, bytes);
     } catch (err) {
       this.#shared.reportError(err, `connection ${this.cid}: handler.frame`);
       this.close(CloseCode.INTERNAL, 'internal error').catch((e: unknown) => this.#shared.reportError(e, 'close'));
@@ -331,6 +314,7 @@ export class WsConnection implements Connection {
    * (no permessage-deflate here, no Blob data), so frames of both paths stay whole and in order.
    */
   #write(frame: Frame): void {
+    this.#bytesOut += frame.byteLength;
     if (frame instanceof PreparedFrame) {
       writeCorked(this.#socket, frame.wire);
     } else this.#ws.send(frame, SEND_OPTIONS);

@@ -9,6 +9,7 @@
 import type { Socket } from 'node:net';
 import { CloseCode, type ErrorReporter } from '../errors.js';
 import type { WriteQueueBudget } from './connection.js';
+import { PreparedFrame } from './prepared-frame.js';
 import type { Connection, ConnectionHandler, Lane, SendResult } from './transport.js';
 
 const SIZE_BYTES = 4;
@@ -44,6 +45,8 @@ export class TcpConnection implements Connection {
   #lanes: [Uint8Array[], Uint8Array[], Uint8Array[]] | undefined;
   #queuedMessages = 0;
   #queuedBytes = 0;
+  #bytesIn = 0;
+  #bytesOut = 0;
   #phase: Phase = 'open';
   #closeCode: number | undefined;
   #closeReason = '';
@@ -86,14 +89,24 @@ export class TcpConnection implements Connection {
     return this.#queuedBytes + (this.#phase === 'closed' ? 0 : this.#socket.writableLength);
   }
 
+  get bytesIn(): number {
+    return this.#bytesIn;
+  }
+
+  get bytesOut(): number {
+    return this.#bytesOut;
+  }
+
   get queuedMessages(): number {
     return this.#queuedMessages;
   }
 
-  send(frame: Uint8Array, lane: Lane = 'push'): SendResult {
+  /** A PreparedFrame (fan-out) is written as its payload: a TCP packet carries its own size prefix, no framing. */
+  send(frame: Uint8Array | PreparedFrame, lane: Lane = 'push'): SendResult {
     if (this.#phase !== 'open' || this.#socket.destroyed) return 'closed';
+    if (frame instanceof PreparedFrame) frame = frame.payload;
     if (this.#queuedMessages === 0 && !this.#socket.writableNeedDrain) {
-      this.#socket.write(frame);
+      this.#write(frame);
       return 'sent';
     }
     const budget = this.#shared.writeQueue;
@@ -180,6 +193,7 @@ export class TcpConnection implements Connection {
   }
 
   #deliver(frame: Uint8Array): void {
+    this.#bytesIn += frame.byteLength;
     try {
       this.#shared.handler.frame(this, frame);
     } catch (err) {
@@ -203,9 +217,14 @@ export class TcpConnection implements Connection {
       if (frame === undefined) break;
       this.#queuedMessages--;
       this.#queuedBytes -= frame.byteLength;
-      this.#socket.write(frame);
+      this.#write(frame);
     }
     if (this.#queuedMessages === 0 && this.#phase === 'flushing') this.#end();
+  }
+
+  #write(frame: Uint8Array): void {
+    this.#bytesOut += frame.byteLength;
+    this.#socket.write(frame);
   }
 
   #end(): void {

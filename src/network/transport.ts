@@ -28,6 +28,10 @@ export interface Connection {
   terminate(): void;
   /** Bytes waiting to be written (ours plus the socket's). */
   readonly bufferedBytes: number;
+  /** Packet bytes received in binary frames so far (framing not counted): `duet sessions`' bytes in. */
+  readonly bytesIn: number;
+  /** Packet bytes handed to the socket so far (framing not counted; queued frames count once written). */
+  readonly bytesOut: number;
 }
 
 export interface ConnectionHandler {

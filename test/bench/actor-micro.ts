@@ -22,6 +22,8 @@ function fakeConn(cid: number): Connection {
   return {
     cid,
     remote: '127.0.0.1',
+    bytesIn: 0,
+    bytesOut: 0,
     send: () => 'sent',
     close: async () => {},
     terminate: () => {},

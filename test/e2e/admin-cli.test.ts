@@ -127,6 +127,22 @@ describe('admin cli - status, locate, sessions, kick and drain over NATS', { tim
     assert.equal(s?.cid, loc.cids[0]);
     assert.match(String(s?.remote), /127\.0\.0\.1/);
     assert.match(String(s?.state), /bound/);
+    // bytes in and out are the session's packet bytes: a 3,000-byte echo adds a little more than 3,000 each way
+    const before = { in: Number(s?.bytesIn), out: Number(s?.bytesOut) };
+    assert.ok(before.in > 0 && before.out > 0, JSON.stringify(s));
+    const me = clients.find(Boolean) as WsTestClient;
+    assert.equal((await me.request(1, 'x'.repeat(3000))).text.length, 3000);
+    const again = (
+      JSON.parse((await duet('sessions', '--gate', 'gate-x', '--json')).stdout) as {
+        sessions: Record<string, unknown>[];
+      }
+    ).sessions.find((x) => x.uid === 9400);
+    const grew = { in: Number(again?.bytesIn) - before.in, out: Number(again?.bytesOut) - before.out };
+    assert.ok(grew.in >= 3000 && grew.in < 3100, `bytes in grew by ${grew.in}`);
+    assert.ok(grew.out >= 3000 && grew.out < 3100, `bytes out grew by ${grew.out}`);
+    const table = await duet('sessions', '--gate', 'gate-x');
+    assert.match(table.stdout, /BYTES IN\s+BYTES OUT/);
+    assert.match(table.stdout, new RegExp(`9400\\s.*\\s${again?.bytesIn}\\s+${again?.bytesOut}`));
     const nosuch = await duet('sessions', '--gate', 'no-such-gate');
     assert.equal(nosuch.code, 1);
     assert.match(nosuch.stderr, /no such instance no-such-gate/);

@@ -40,6 +40,8 @@ class MemoryConnection implements Connection {
   readonly sent: { frame: Uint8Array; lane: Lane }[] = [];
   closeCode: number | undefined;
   readonly bufferedBytes = 0;
+  readonly bytesIn = 0;
+  readonly bytesOut = 0;
   readonly #transport: MemoryTransport;
 
   constructor(cid: number, transport: MemoryTransport) {

@@ -354,6 +354,8 @@ class FakeConnection implements Connection {
   readonly cid: number;
   readonly remote = '127.0.0.1';
   readonly bufferedBytes = 0;
+  readonly bytesIn = 0;
+  readonly bytesOut = 0;
   sent: Uint8Array[] = [];
   closes: { code: number; reason: string | undefined }[] = [];
   terminated = 0;
