@@ -40,19 +40,24 @@ test('connection bytes - WebSocket: packet bytes in and out, a prepared frame co
   t.after(() => ws.terminate());
   await once(ws, 'open');
   let received = 0;
+  const firstBytes: number[] = [];
   ws.on('message', (d: Buffer) => {
     received += d.length;
+    firstBytes.push(d[0] ?? -1);
   });
+  // small frames leave as one copied buffer, a 20,000-byte one through ws.send: all whole and in order
   ws.send(Buffer.alloc(100, 1));
-  ws.send(Buffer.alloc(5000, 2));
-  await until(() => received === 5100, 'both echoes');
+  ws.send(Buffer.alloc(20_000, 2));
+  ws.send(Buffer.alloc(4900, 3));
+  await until(() => received === 25_000, 'three echoes');
+  assert.deepEqual(firstBytes, [1, 2, 3]);
   const c = h.conn as Connection;
-  assert.equal(c.bytesIn, 5100);
-  assert.equal(c.bytesOut, 5100);
+  assert.equal(c.bytesIn, 25_000);
+  assert.equal(c.bytesOut, 25_000);
   assert.equal(c.send(new PreparedFrame(new Uint8Array(300))), 'sent');
-  await until(() => received === 5400, 'the prepared frame');
-  assert.equal(c.bytesOut, 5400, 'the payload, not the WebSocket header');
-  assert.equal(c.bytesIn, 5100);
+  await until(() => received === 25_300, 'the prepared frame');
+  assert.equal(c.bytesOut, 25_300, 'the payload, not the WebSocket header');
+  assert.equal(c.bytesIn, 25_000);
 });
 
 test('connection bytes - TCP: packet bytes in and out; a prepared frame arrives as the packet itself', async (t) => {
