@@ -7,9 +7,11 @@
  *      (= how long the gate stalls other sessions).
  * Not part of `npm test`: it reports, it does not assert.
  *
- *   npm run build && node --import tsx test/bench/crowd.ts [--sessions 15000] [--system dev|nats] [--probes 30] [--tick] [--profile DIR]
+ *   npm run build && node --import tsx test/bench/crowd.ts [--sessions 15000] [--system dev|nats] [--probes 30] [--tick] [--pin] [--profile DIR]
+ * --pin puts the gate on core 0 and the clients on core 1 (Linux taskset), so the load does not take the gate's core.
  * `DUET_BENCH_ROOT=<checkout>` runs another copy's duet (A/B), as for `npm run bench`.
  */
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
@@ -28,6 +30,7 @@ const { values: a } = parseArgs({
     probes: { type: 'string', default: '30' },
     tick: { type: 'boolean', default: false },
     profile: { type: 'string' },
+    pin: { type: 'boolean', default: false },
   },
 });
 const sessions = Number(a.sessions);
@@ -167,6 +170,9 @@ async function loopLagMaxMs(metricsPort: number): Promise<number> {
   return m ? Number(m[1]) * 1000 : Number.NaN;
 }
 
+/** With --pin, moves the load workers to their own core. */
+let pinWorkers = (_pids: number[]): void => {};
+
 async function main(): Promise<void> {
   const metricsPort = await freePort();
   const sets = ['session.resume.window="0s"', `metrics.addr="127.0.0.1:${metricsPort}"`];
@@ -174,6 +180,18 @@ async function main(): Promise<void> {
   const start = a.system === 'nats' ? startDuetNats : startDuetDev;
   const sys: System = await start({ duetSets: sets, cpuProfDir: a.profile });
   log(`crowd: ${sys.name} at ${sys.url}, pids ${JSON.stringify(sys.pids)}, ${sessions} idle sessions`);
+  if (a.pin) {
+    // --pin: the gate and this process (the probes and the witness, a few sockets) on core 0, the load workers on
+    // core 1, as if the crowd were other machines: on 2 shared cores the workers' own work of closing 15,000 sockets
+    // takes the gate's and the witness's core (printed as "waiting for a core"), and the stall measured is the load's.
+    for (const pid of [...Object.values(sys.pids), process.pid]) {
+      execFileSync('taskset', ['-a', '-p', '-c', '0', String(pid)], { stdio: 'ignore' });
+    }
+    pinWorkers = (pids) => {
+      for (const pid of pids) execFileSync('taskset', ['-a', '-p', '-c', '1', String(pid)], { stdio: 'ignore' });
+    };
+    log('pinned: gate, probes and witness on core 0; load workers on core 1');
+  }
   try {
     await probeSeries(sys.url, 10, 20); // warm-up
     const idle = await probeSeries(sys.url, probes, 50);
@@ -193,6 +211,7 @@ async function main(): Promise<void> {
       sessions,
       3,
     );
+    pinWorkers(group.pids);
     log(
       `${group.opened} sessions open (${group.failed} failed) in ${((performance.now() - opened) / 1000).toFixed(1)} s`,
     );
