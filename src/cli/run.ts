@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { openDashboardBus } from '../admin/dashboard-bus.js';
 import { type DashboardServer, startDashboardServer } from '../admin/dashboard-server.js';
 import { createAdapters, createGate, createNode, createTraceLeases, createTransport, packetCodec } from '../compose.js';
 import { loadConfig } from '../config/load.js';
@@ -129,9 +130,15 @@ export async function runServices(
       await admin.start();
       cleanup.defer(() => admin.close());
       if (config.admin.addr) {
+        // admin.nats: its own sign-in (a locked-down server lets only the admin user ask), else the gate's bus.
+        const db = await openDashboardBus(config, adapters.bus, reportError);
+        cleanup.defer(() => db.close());
         const d = await startDashboardServer({
-          ...config.admin,
-          bus: adapters.bus,
+          addr: config.admin.addr,
+          token: config.admin.token,
+          tls: config.admin.tls,
+          bus: db.bus,
+          refusals: db.refusals,
           prefix: config.bus.nats.prefix,
           log,
         });
@@ -181,7 +188,7 @@ export async function runServices(
       parts.push(`tcp on ${tcp.isTls ? 'tls' : 'tcp'}://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`);
     }
   }
-  if (dashboard) parts.push(`admin on http://${dashboard.address.host}:${dashboard.address.port}/`);
+  if (dashboard) parts.push(`admin on ${dashboard.scheme}://${dashboard.address.host}:${dashboard.address.port}/`);
   console.log(`duet ${role}: ${parts.join('; ')}`);
   await waitForSignal(config, services, log);
   await app?.stop?.();
