@@ -161,8 +161,11 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
     const mark = o.refusals?.mark();
     const stream = await TraceStream.open({ bus: o.bus, prefix: o.prefix, uid });
     // Events that come after the page went away are dropped with the stream (its close ends the lease).
+    // Gates may answer the lease before the refusal check is done: their events wait for the head.
+    let early: string[] | undefined = [];
     const send = (text: string): void => {
-      if (!res.destroyed && !res.writableEnded) res.write(text);
+      if (early) early.push(text);
+      else if (!res.destroyed && !res.writableEnded) res.write(text);
     };
     let holder: LeaseHolder | undefined;
     try {
@@ -184,6 +187,8 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
     const lease = holder;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(': following\n\n');
+    for (const text of early) res.write(text);
+    early = undefined;
     const reading = (async () => {
       for await (const t of stream) send(`data: ${formatTransitionJson(t)}\n\n`);
     })();
