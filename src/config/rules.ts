@@ -56,7 +56,7 @@ export function checkCrossFields(c: DuetConfig, where: (key: string) => string):
   }
   const at = c.admin.tls;
   if ((at.certFile === '') !== (at.keyFile === '')) {
-    const key = at.certFile === '' ? 'admin.tls.certFile' : 'admin.tls.keyFile';
+    const key = at.certFile === '' ? 'admin.tls.keyFile' : 'admin.tls.certFile';
     fail(
       key,
       at.certFile || at.keyFile,
