@@ -5,9 +5,8 @@
  * servers and TLS, admin.nats's user/pass/token/creds/nkey) and every refusal the server sends is kept, so the
  * HTTP API can answer 502 "Permissions Violation" instead of an empty list or a hang.
  */
-import { PermissionViolationError } from '@nats-io/transport-node';
+import { type Authenticator, PermissionViolationError, type TlsOptions } from '@nats-io/transport-node';
 import type { Bus } from '../bus/bus.js';
-import { connectNatsBus, type NatsBusOptions } from '../bus/nats-bus.js';
 import { findCause } from '../bus/nats-errors.js';
 import { natsSecurity } from '../bus/nats-security.js';
 import type { DuetConfig } from '../config/schema.js';
@@ -20,11 +19,26 @@ export function hasOwnIdentity(n: AdminNatsConfig): boolean {
   return n.user !== '' || n.pass !== '' || n.token !== '' || n.credsFile !== '' || n.nkeySeedFile !== '';
 }
 
+/** The connect options of the dashboard's connection (a subset of the NATS bus adapter's options). */
+export interface DashboardNatsOptions {
+  servers: string[];
+  name: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  authenticator?: Authenticator;
+  tls?: TlsOptions;
+  onError?: ErrorReporter;
+}
+
+/** Opens a NATS bus; the composition root passes the NATS adapter's connect (src/admin stays adapter-free). */
+export type ConnectDashboardBus = (o: DashboardNatsOptions) => Promise<Bus>;
+
 /**
- * What the dashboard's connection is opened with: bus.nats's servers, prefix-free name and TLS files, admin.nats's
- * sign-in. Files are read here (ConfigError naming the key for a missing or wrong one).
+ * What the dashboard's connection is opened with: bus.nats's servers and TLS files, admin.nats's sign-in. Files
+ * are read here (ConfigError naming the key for a missing or wrong one).
  */
-export function dashboardNatsOptions(config: Pick<DuetConfig, 'bus' | 'admin'>): NatsBusOptions {
+export function dashboardNatsOptions(config: Pick<DuetConfig, 'bus' | 'admin'>): DashboardNatsOptions {
   if (config.bus.adapter !== 'nats')
     throw new ConfigError('admin.nats', undefined, 'admin.nats.* needs bus.adapter = "nats"');
   const b = config.bus.nats;
@@ -104,11 +118,12 @@ export interface DashboardBus {
 export async function openDashboardBus(
   config: Pick<DuetConfig, 'bus' | 'admin'>,
   shared: Bus,
+  connect: ConnectDashboardBus,
   onError?: ErrorReporter,
 ): Promise<DashboardBus> {
   if (!hasOwnIdentity(config.admin.nats)) return { bus: shared, refusals: undefined, close: async () => {} };
   const refusals = new BusRefusals();
-  const bus = await connectNatsBus({
+  const bus = await connect({
     ...dashboardNatsOptions(config),
     // A refusal is the API's answer (502), not an unexpected failure: only the rest goes to the reporter.
     onError: (err, context) => {

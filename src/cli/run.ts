@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { openDashboardBus } from '../admin/dashboard-bus.js';
 import { type DashboardServer, startDashboardServer } from '../admin/dashboard-server.js';
+import { connectNatsBus } from '../bus/nats-bus.js';
 import { createAdapters, createGate, createNode, createTraceLeases, createTransport, packetCodec } from '../compose.js';
 import { loadConfig } from '../config/load.js';
 import type { DuetConfig } from '../config/schema.js';
@@ -131,7 +132,7 @@ export async function runServices(
       cleanup.defer(() => admin.close());
       if (config.admin.addr) {
         // admin.nats: its own sign-in (a locked-down server lets only the admin user ask), else the gate's bus.
-        const db = await openDashboardBus(config, adapters.bus, reportError);
+        const db = await openDashboardBus(config, adapters.bus, connectNatsBus, reportError);
         cleanup.defer(() => db.close());
         const d = await startDashboardServer({
           addr: config.admin.addr,

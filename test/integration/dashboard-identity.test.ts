@@ -15,6 +15,7 @@ import { nkeys } from '@nats-io/transport-node';
 import { type DashboardBus, openDashboardBus } from '../../src/admin/dashboard-bus.js';
 import { startDashboardServer } from '../../src/admin/dashboard-server.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
+import { connectNatsBus } from '../../src/bus/nats-bus.js';
 import { loadConfig } from '../../src/config/index.js';
 import { ErrorCode } from '../../src/errors.js';
 import { type NatsServer, startNats } from '../harness/nats.js';
@@ -33,7 +34,7 @@ const config = (url: string, sets: string[]) =>
   }).config;
 
 async function open(url: string, sets: string[]): Promise<DashboardBus> {
-  const d = await openDashboardBus(config(url, sets), shared);
+  const d = await openDashboardBus(config(url, sets), shared, connectNatsBus);
   opened.push(d);
   return d;
 }

@@ -118,7 +118,7 @@ test('dashboard bus - connect options: nkeySeedFile and credsFile sign the serve
 
 test('dashboard bus - without admin.nats the dashboard shares the given bus and has no refusal log', async () => {
   const shared = new MemoryBus();
-  const d = await openDashboardBus(load(...NATS), shared);
+  const d = await openDashboardBus(load(...NATS), shared, () => Promise.reject(new Error('not called')));
   assert.equal(d.bus, shared);
   assert.equal(d.refusals, undefined);
   await d.close();
