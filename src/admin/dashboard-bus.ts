@@ -105,7 +105,7 @@ export class BusRefusals {
 
 export interface DashboardBus {
   bus: Bus;
-  /** The refusals of this connection; undefined when the dashboard shares the gate's (it has its own reporter). */
+  /** The refusals `bus`'s server sent (of the shared bus: what its reporter noted, if it notes any). */
   refusals: BusRefusals | undefined;
   /** Drains the dashboard's own connection; nothing for the gate's. */
   close(): Promise<void>;
@@ -115,19 +115,25 @@ export interface DashboardBus {
  * The bus the dashboard asks on: its own connection when admin.nats sets an identity, else `shared` (the gate's).
  * A wrong identity fails here (UnavailableError), so the process stops with one line instead of a dead page.
  */
-export async function openDashboardBus(
-  config: Pick<DuetConfig, 'bus' | 'admin'>,
-  shared: Bus,
-  connect: ConnectDashboardBus,
-  onError?: ErrorReporter,
-): Promise<DashboardBus> {
-  if (!hasOwnIdentity(config.admin.nats)) return { bus: shared, refusals: undefined, close: async () => {} };
+export interface OpenDashboardBusOptions {
+  config: Pick<DuetConfig, 'bus' | 'admin'>;
+  /** The gate's bus, asked on when admin.nats sets no identity. */
+  shared: Bus;
+  /** The refusals the gate's bus reporter notes, so a refused question answers 502 on the shared bus too. */
+  sharedRefusals?: BusRefusals;
+  connect: ConnectDashboardBus;
+  /** Where the own connection's other errors go (server errors that are not refusals, drain failures). */
+  onError?: ErrorReporter;
+}
+
+export async function openDashboardBus(o: OpenDashboardBusOptions): Promise<DashboardBus> {
+  if (!hasOwnIdentity(o.config.admin.nats)) return { bus: o.shared, refusals: o.sharedRefusals, close: async () => {} };
   const refusals = new BusRefusals();
-  const bus = await connect({
-    ...dashboardNatsOptions(config),
+  const bus = await o.connect({
+    ...dashboardNatsOptions(o.config),
     // A refusal is the API's answer (502), not an unexpected failure: only the rest goes to the reporter.
     onError: (err, context) => {
-      if (!refusals.note(err)) onError?.(err, context);
+      if (!refusals.note(err)) o.onError?.(err, context);
     },
   });
   return { bus, refusals, close: () => bus.drain() };

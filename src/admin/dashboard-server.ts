@@ -111,8 +111,8 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
 
   /** Whether a refused subject is one of the dashboard's (questions, their replies, trace leases and streams). */
   const ours = (subject: string): boolean =>
-    subject.startsWith(`${subjects.adminAll()}`) ||
-    subject.startsWith(`${subjects.traceControl()}`) ||
+    subject.startsWith(subjects.adminAll()) ||
+    subject === subjects.traceControl() ||
     subject.startsWith(subjects.traceAll().replace(/\*$/, ''));
   /** Throws BusRefusedError when the server refused one of the dashboard's subjects since `mark`. */
   const checkRefused = (mark: number | undefined): void => {
@@ -123,7 +123,7 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
   const ask = async (subject: string, body: Answer, windowMs: number, expect?: number): Promise<Answer[]> => {
     const mark = o.refusals?.mark();
     const answers = await collectReplies({ bus: o.bus, prefix: o.prefix, subject, body, windowMs, expect });
-    if (answers.length === 0) {
+    if (answers.length === 0 && mark !== undefined) {
       // A refusal comes after the publish it refuses: a round trip and one turn later it has been reported.
       await o.bus.flush().catch(() => {});
       await new Promise<void>((r) => setImmediate(r));

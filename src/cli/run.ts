@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
-import { openDashboardBus } from '../admin/dashboard-bus.js';
+import { BusRefusals, openDashboardBus } from '../admin/dashboard-bus.js';
 import { type DashboardServer, startDashboardServer } from '../admin/dashboard-server.js';
 import { connectNatsBus } from '../bus/nats-bus.js';
 import { createAdapters, createGate, createNode, createTraceLeases, createTransport, packetCodec } from '../compose.js';
@@ -48,7 +48,10 @@ export async function runServices(
   const services: Service[] = [];
   const metrics = createMetrics({ labels: { role } });
   cleanup.defer(() => metrics.close());
+  // Permission refusals of the gate's own bus, for a dashboard that asks over it (502 instead of an empty answer).
+  const busRefusals = new BusRefusals();
   const reportError = (err: unknown, context: string): void => {
+    if (/bus|nats/i.test(context)) busRefusals.note(err);
     if (/bus|nats/i.test(context)) metrics.busError(context);
     else if (/locat/i.test(context)) metrics.locatorError(context);
     log.error('unexpected failure', { context, err: errorMessage(err) });
@@ -132,7 +135,13 @@ export async function runServices(
       cleanup.defer(() => admin.close());
       if (config.admin.addr) {
         // admin.nats: its own sign-in (a locked-down server lets only the admin user ask), else the gate's bus.
-        const db = await openDashboardBus(config, adapters.bus, connectNatsBus, reportError);
+        const db = await openDashboardBus({
+          config,
+          shared: adapters.bus,
+          sharedRefusals: busRefusals,
+          connect: connectNatsBus,
+          onError: reportError,
+        });
         cleanup.defer(() => db.close());
         const d = await startDashboardServer({
           addr: config.admin.addr,

@@ -2,8 +2,8 @@
  * The admin dashboard (issue 19) under the shipped config/nats-secure.conf: the gate and node sign in as their
  * roles' users, and the gate's dashboard signs in on a connection of its own as the admin user (admin.nats.user /
  * pass), so /api/status lists the cluster and /api/sessions the gate's sessions. A dashboard signed in as the gate
- * user instead is refused by the server: its API answers 502 "Permissions Violation" at once, never a hang or an
- * empty list.
+ * user instead, or one left on the gate's own connection (no admin.nats), is refused by the server: its API answers
+ * 502 "Permissions Violation" at once, never a hang or an empty list.
  */
 import assert from 'node:assert/strict';
 import { dirname, join } from 'node:path';
@@ -35,8 +35,10 @@ describe('admin dashboard secure - its own NATS identity under config/nats-secur
   let node: DuetProcess;
   let gate: DuetProcess;
   let refusedGate: DuetProcess;
+  let sharedGate: DuetProcess;
   let base: string;
   let refusedBase: string;
+  let sharedBase: string;
   const clients: WsTestClient[] = [];
 
   const adminOn = async (p: DuetProcess): Promise<string> =>
@@ -67,7 +69,9 @@ describe('admin dashboard secure - its own NATS identity under config/nats-secur
     gate = await startDuet([...gateArgs('gate-s'), ...as('admin', 'admin.nats')]);
     // The same gate, but its dashboard signs in with the gate user's identity, which may not ask admin questions.
     refusedGate = await startDuet([...gateArgs('gate-r'), ...as('gate', 'admin.nats')]);
-    [base, refusedBase] = await Promise.all([adminOn(gate), adminOn(refusedGate)]);
+    // And one without admin.nats: its dashboard asks over the gate's own connection, as before issue 19's fix.
+    sharedGate = await startDuet(gateArgs('gate-n'));
+    [base, refusedBase, sharedBase] = await Promise.all([adminOn(gate), adminOn(refusedGate), adminOn(sharedGate)]);
     await pollUntil(
       async () => {
         const c = await connect(gate.url as string);
@@ -82,7 +86,7 @@ describe('admin dashboard secure - its own NATS identity under config/nats-secur
 
   after(async () => {
     for (const c of clients) await c[Symbol.asyncDispose]().catch(() => {});
-    await Promise.all([gate, refusedGate, node].map((p) => p?.stop().catch(() => null)));
+    await Promise.all([gate, refusedGate, sharedGate, node].map((p) => p?.stop().catch(() => null)));
     await redis?.[Symbol.asyncDispose]();
     await nats?.[Symbol.asyncDispose]();
   });
@@ -95,7 +99,8 @@ describe('admin dashboard secure - its own NATS identity under config/nats-secur
     const body = (await res.json()) as { instances: Json[] };
     assert.equal(res.status, 200, JSON.stringify(body));
     const ids = body.instances.map((a) => a.id);
-    for (const id of ['gate-s', 'gate-r', 'node-s']) assert.ok(ids.includes(id), `${id} answered: ${ids.join(',')}`);
+    for (const id of ['gate-s', 'gate-r', 'gate-n', 'node-s'])
+      assert.ok(ids.includes(id), `${id} answered: ${ids.join(',')}`);
     assert.equal(body.instances.find((a) => a.id === 'gate-s')?.sessions, 1);
 
     const s = await fetch(`${base}/api/sessions?gate=gate-s`);
@@ -115,8 +120,13 @@ describe('admin dashboard secure - its own NATS identity under config/nats-secur
       assert.match(body.error ?? '', /Permissions Violation/, path);
       assert.ok(Date.now() - started < 5000, `${path} answered within its window, not after a hang`);
     }
-    // Refusals are the API's answer: the process keeps running and its own dashboard keeps answering.
+    // Without admin.nats (the gate's own connection, the gate user) the refusal is the same 502, not an empty list.
+    const shared = await fetch(`${sharedBase}/api/status`, { signal: AbortSignal.timeout(10_000) });
+    assert.equal(shared.status, 502);
+    assert.match(((await shared.json()) as { error: string }).error, /Permissions Violation/);
+    // Refusals are the API's answer: the processes keep running and the admin dashboard keeps answering.
     assert.equal(refusedGate.running, true);
+    assert.equal(sharedGate.running, true);
     assert.equal((await fetch(`${base}/api/status`)).status, 200);
   });
 });

@@ -34,7 +34,7 @@ const config = (url: string, sets: string[]) =>
   }).config;
 
 async function open(url: string, sets: string[]): Promise<DashboardBus> {
-  const d = await openDashboardBus(config(url, sets), shared, connectNatsBus);
+  const d = await openDashboardBus({ config: config(url, sets), shared, connect: connectNatsBus });
   opened.push(d);
   return d;
 }

@@ -116,11 +116,13 @@ test('dashboard bus - connect options: nkeySeedFile and credsFile sign the serve
   );
 });
 
-test('dashboard bus - without admin.nats the dashboard shares the given bus and has no refusal log', async () => {
+test('dashboard bus - without admin.nats the dashboard shares the given bus and its refusal log', async () => {
   const shared = new MemoryBus();
-  const d = await openDashboardBus(load(...NATS), shared, () => Promise.reject(new Error('not called')));
+  const sharedRefusals = new BusRefusals();
+  const connect = () => Promise.reject(new Error('not called'));
+  const d = await openDashboardBus({ config: load(...NATS), shared, sharedRefusals, connect });
   assert.equal(d.bus, shared);
-  assert.equal(d.refusals, undefined);
+  assert.equal(d.refusals, sharedRefusals, "the gate reporter's refusals");
   await d.close();
   assert.equal(shared.status, 'connected', 'closing the dashboard leaves the shared bus alone');
 });
