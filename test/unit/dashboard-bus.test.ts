@@ -13,7 +13,7 @@ import { BusRefusals, dashboardNatsOptions, hasOwnIdentity, openDashboardBus } f
 import { startDashboardServer } from '../../src/admin/dashboard-server.js';
 import { decodeJson, encodeJson } from '../../src/admin/replies.js';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
-import { loadConfig } from '../../src/config/index.js';
+import { formatConfig, loadConfig } from '../../src/config/index.js';
 import { ConfigError } from '../../src/errors.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'duet-dash-bus-'));
@@ -37,6 +37,16 @@ test('dashboard bus - admin.nats.* needs bus.adapter = "nats": one ConfigError l
     );
   }
   assert.equal(load(...NATS, 'admin.nats.user="duet-admin"').admin.nats.user, 'duet-admin');
+  const printed = formatConfig(
+    loadConfig({
+      role: 'gate',
+      env: { DUET__ADMIN__NATS__TOKEN: 'env-admin-token-9' },
+      cwd: dir,
+      argv: [...NATS, 'admin.nats.pass="flag-admin-pass-7"'].flatMap((s) => ['--set', s]),
+    }),
+  );
+  assert.ok(printed.includes('admin.nats.pass') && printed.includes('admin.nats.token'), printed);
+  assert.ok(!printed.includes('flag-admin-pass-7') && !printed.includes('env-admin-token-9'), 'secrets print as ***');
   assert.equal(hasOwnIdentity(load().admin.nats), false);
   assert.equal(hasOwnIdentity(load(...NATS, 'admin.nats.token="t"').admin.nats), true);
 });
