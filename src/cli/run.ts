@@ -51,9 +51,10 @@ export async function runServices(
   // Permission refusals of the gate's own bus, for a dashboard that asks over it (502 instead of an empty answer).
   const busRefusals = new BusRefusals();
   const reportError = (err: unknown, context: string): void => {
-    if (/bus|nats/i.test(context)) busRefusals.note(err);
-    if (/bus|nats/i.test(context)) metrics.busError(context);
-    else if (/locat/i.test(context)) metrics.locatorError(context);
+    if (/bus|nats/i.test(context)) {
+      busRefusals.note(err);
+      metrics.busError(context);
+    } else if (/locat/i.test(context)) metrics.locatorError(context);
     log.error('unexpected failure', { context, err: errorMessage(err) });
   };
   let gate: Gate | undefined;
