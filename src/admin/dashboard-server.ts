@@ -1,12 +1,14 @@
 /**
  * The `[admin]` HTTP listener: the dashboard page (web/admin/index.html), read-only JSON over the admin subjects
- * (GET /api/status, /api/locate?uid=N), a user's live trace as server-sent events (GET /api/trace?uid=N, from a
- * trace lease held while the page listens), and POST /api/kick, /api/drain, which need `Authorization: Bearer
- * {admin.token}`. The questions and answers are the admin CLI's (collectReplies), so both see the same cluster.
+ * (GET /api/status, /api/locate?uid=N, /api/sessions?gate=ID), a user's live trace as server-sent events
+ * (GET /api/trace?uid=N, from a trace lease held while the page listens), and POST /api/kick, /api/drain, which
+ * need `Authorization: Bearer {admin.token}`. The questions and answers are the admin CLI's (collectReplies), so
+ * both see the same cluster. Over https:// only when admin.tls sets a certificate and key.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Bus } from '../bus/bus.js';
 import { Subjects } from '../bus/subjects.js';
 import { parseListenAddr } from '../config/addr.js';
@@ -15,6 +17,7 @@ import { type Log, silentLog } from '../log/types.js';
 import { packageUrl } from '../package-root.js';
 import { LeaseHolder } from '../trace/lease-holder.js';
 import { formatTransitionJson, TraceStream } from '../trace/trace-stream.js';
+import { type BusRefusals, BusRefusedError } from './dashboard-bus.js';
 import { collectReplies } from './replies.js';
 
 export interface DashboardServerOptions {
@@ -22,7 +25,12 @@ export interface DashboardServerOptions {
   addr: string;
   /** `admin.token`: what kick and drain need as a bearer token; empty = they are refused. */
   token: string;
+  /** Where questions and trace leases go: the dashboard's own connection (admin.nats) or the gate's. */
   bus: Bus;
+  /** The permission refusals of `bus`'s server: a refused question answers 502 instead of an empty list. */
+  refusals?: BusRefusals;
+  /** `admin.tls`: both files set = https:// only. */
+  tls?: { certFile: string; keyFile: string };
   prefix?: string;
   log?: Log;
   /** How long a status poll awaits the gates' and nodes' answers. */
@@ -31,6 +39,8 @@ export interface DashboardServerOptions {
 
 export interface DashboardServer {
   readonly address: { host: string; port: number };
+  /** 'https' when admin.tls is set. */
+  readonly scheme: 'http' | 'https';
   /** State-changing calls refused for a missing or wrong token. */
   readonly refused: () => number;
   /** Live traces open now (each holds a trace lease on every gate). */
@@ -45,6 +55,20 @@ type Answer = Record<string, unknown>;
 const MAX_TRACES = 8;
 const MAX_BODY_BYTES = 4096;
 const ID = /^[A-Za-z0-9_-]+$/;
+/** How long a sessions question awaits its one gate (a gate under load answers within it; nobody = 404). */
+const SESSIONS_WINDOW_MS = 2000;
+
+/** `admin.tls` files, read once at start so a wrong path stops the process with one line. */
+function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (key: string, path: string): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (err) {
+      throw new ConfigError(key, path, `${key} could not be read: ${path}`, { cause: err });
+    }
+  };
+  return { cert: read('admin.tls.certFile', certFile), key: read('admin.tls.keyFile', keyFile) };
+}
 
 function json(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
@@ -85,8 +109,28 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
   const last = new Map<string, { at: number; count: number }>();
   let refused = 0;
 
-  const ask = (subject: string, body: Answer, windowMs: number, expect?: number): Promise<Answer[]> =>
-    collectReplies({ bus: o.bus, prefix: o.prefix, subject, body, windowMs, expect });
+  /** Whether a refused subject is one of the dashboard's (questions, their replies, trace leases and streams). */
+  const ours = (subject: string): boolean =>
+    subject.startsWith(subjects.adminAll()) ||
+    subject === subjects.traceControl() ||
+    subject.startsWith(subjects.traceAll().replace(/\*$/, ''));
+  /** Throws BusRefusedError when the server refused one of the dashboard's subjects since `mark`. */
+  const checkRefused = (mark: number | undefined): void => {
+    const refusal = mark === undefined ? undefined : o.refusals?.since(mark, ours);
+    if (refusal !== undefined)
+      throw new BusRefusedError(`the NATS server refused the dashboard's question: ${refusal} (see admin.nats.*)`);
+  };
+  const ask = async (subject: string, body: Answer, windowMs: number, expect?: number): Promise<Answer[]> => {
+    const mark = o.refusals?.mark();
+    const answers = await collectReplies({ bus: o.bus, prefix: o.prefix, subject, body, windowMs, expect });
+    if (answers.length === 0 && mark !== undefined) {
+      // A refusal comes after the publish it refuses: a round trip and one turn later it has been reported.
+      await o.bus.flush().catch(() => {});
+      await new Promise<void>((r) => setImmediate(r));
+    }
+    checkRefused(mark);
+    return answers;
+  };
 
   const authorized = (req: IncomingMessage): boolean => {
     const m = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
@@ -114,12 +158,16 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
       json(res, 503, { error: `${MAX_TRACES} live traces already open` });
       return;
     }
+    const mark = o.refusals?.mark();
     const stream = await TraceStream.open({ bus: o.bus, prefix: o.prefix, uid });
     // Events that come after the page went away are dropped with the stream (its close ends the lease).
+    // Gates may answer the lease before the refusal check is done: their events wait for the head.
+    let early: string[] | undefined = [];
     const send = (text: string): void => {
-      if (!res.destroyed && !res.writableEnded) res.write(text);
+      if (early) early.push(text);
+      else if (!res.destroyed && !res.writableEnded) res.write(text);
     };
-    let holder: LeaseHolder;
+    let holder: LeaseHolder | undefined;
     try {
       holder = await LeaseHolder.open({
         bus: o.bus,
@@ -127,12 +175,20 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
         uid,
         onGate: (g) => send(`event: gate\ndata: ${JSON.stringify(g)}\n\n`),
       });
+      // The lease and the stream's subscription are refused (or not) by now: fail before answering 200.
+      await o.bus.flush();
+      await new Promise<void>((r) => setImmediate(r));
+      checkRefused(mark);
     } catch (err) {
+      await holder?.close();
       await stream.close();
       throw err;
     }
+    const lease = holder;
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-store', connection: 'keep-alive' });
     res.write(': following\n\n');
+    for (const text of early) res.write(text);
+    early = undefined;
     const reading = (async () => {
       for await (const t of stream) send(`data: ${formatTransitionJson(t)}\n\n`);
     })();
@@ -140,7 +196,7 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
     const end = (): Promise<void> => {
       ended ??= (async () => {
         traces.delete(end);
-        await holder.close();
+        await lease.close();
         await stream.close();
         await reading;
         res.end();
@@ -206,22 +262,37 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
         if (all.length === 0) return json(res, 404, { error: `unknown uid ${uid}` });
         return json(res, 200, { located: all });
       }
+      case 'GET /api/sessions': {
+        const gate = url.searchParams.get('gate') ?? '';
+        if (!ID.test(gate)) return json(res, 400, { error: 'needs ?gate=ID (an instance id)' });
+        // One gate's own subject, as `duet sessions --gate ID` asks: nobody answering means no such gate.
+        const [a] = await ask(subjects.admin(gate), { cmd: 'sessions' }, SESSIONS_WINDOW_MS, 1);
+        if (!a) return json(res, 404, { error: `no such gate ${gate}` });
+        if (typeof a.error === 'string') return json(res, 502, a);
+        return json(res, 200, { gate, ...a });
+      }
       case 'POST /api/kick':
         return change(req, res, 'kick');
       case 'POST /api/drain':
         return change(req, res, 'drain');
       default:
-        json(res, 404, { error: 'not found: try /, /api/status, /api/locate, /api/trace, /api/kick, /api/drain' });
+        json(res, 404, {
+          error: 'not found: try /, /api/status, /api/locate, /api/sessions, /api/trace, /api/kick, /api/drain',
+        });
     }
   }
 
-  const server = createServer((req, res) => {
+  const handle = (req: IncomingMessage, res: ServerResponse): void => {
     route(req, res).catch((err: unknown) => {
       log.warn('admin request failed', { url: req.url, err: errorMessage(err) });
-      if (!res.headersSent) json(res, 500, { error: errorMessage(err) });
+      // A refusal by the NATS server is the bus's answer, not the dashboard's failure: 502, and it says why.
+      if (!res.headersSent) json(res, err instanceof BusRefusedError ? 502 : 500, { error: errorMessage(err) });
       else res.end();
     });
-  });
+  };
+  const tls = o.tls?.certFile && o.tls.keyFile ? readTls(o.tls.certFile, o.tls.keyFile) : undefined;
+  // With a certificate the listener speaks TLS only: a plain http:// request never reaches a handler.
+  const server: Server = tls ? createHttpsServer(tls, handle) : createHttpServer(handle);
   server.keepAliveTimeout = 5000;
   // An address without a host stays on loopback: the dashboard reaches every gate and node of the cluster.
   const host = listen.host === '' ? '127.0.0.1' : listen.host;
@@ -239,6 +310,7 @@ export async function startDashboardServer(o: DashboardServerOptions): Promise<D
   let closing: Promise<void> | undefined;
   return {
     address: { host, port },
+    scheme: tls ? 'https' : 'http',
     refused: () => refused,
     liveTraces: () => traces.size,
     close: () => {

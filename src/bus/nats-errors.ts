@@ -8,12 +8,16 @@ import {
 } from '@nats-io/transport-node';
 import { ClosedError, DuetError, ErrorCode, errorMessage, type TimeoutError, UnavailableError } from '../errors.js';
 
-/** nats.js wraps errors (RequestError → cause NoRespondersError...): look down the cause chain. */
-export function hasCause<T extends Error>(err: unknown, ctor: abstract new (...args: never[]) => T): boolean {
+/** nats.js wraps errors (RequestError → cause NoRespondersError...): the first `ctor` down the cause chain. */
+export function findCause<T extends Error>(err: unknown, ctor: abstract new (...args: never[]) => T): T | undefined {
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 8; e = e.cause, depth++) {
-    if (e instanceof ctor) return true;
+    if (e instanceof ctor) return e;
   }
-  return false;
+  return undefined;
+}
+
+export function hasCause<T extends Error>(err: unknown, ctor: abstract new (...args: never[]) => T): boolean {
+  return findCause(err, ctor) !== undefined;
 }
 
 /** The connection is closed or draining: an expected race at shutdown, not a bug. */

@@ -1,6 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { BusRefusals, openDashboardBus } from '../admin/dashboard-bus.js';
 import { type DashboardServer, startDashboardServer } from '../admin/dashboard-server.js';
+import { connectNatsBus } from '../bus/nats-bus.js';
 import { createAdapters, createGate, createNode, createTraceLeases, createTransport, packetCodec } from '../compose.js';
 import { loadConfig } from '../config/load.js';
 import type { DuetConfig } from '../config/schema.js';
@@ -46,9 +48,13 @@ export async function runServices(
   const services: Service[] = [];
   const metrics = createMetrics({ labels: { role } });
   cleanup.defer(() => metrics.close());
+  // Permission refusals of the gate's own bus, for a dashboard that asks over it (502 instead of an empty answer).
+  const busRefusals = new BusRefusals();
   const reportError = (err: unknown, context: string): void => {
-    if (/bus|nats/i.test(context)) metrics.busError(context);
-    else if (/locat/i.test(context)) metrics.locatorError(context);
+    if (/bus|nats/i.test(context)) {
+      busRefusals.note(err);
+      metrics.busError(context);
+    } else if (/locat/i.test(context)) metrics.locatorError(context);
     log.error('unexpected failure', { context, err: errorMessage(err) });
   };
   let gate: Gate | undefined;
@@ -129,9 +135,21 @@ export async function runServices(
       await admin.start();
       cleanup.defer(() => admin.close());
       if (config.admin.addr) {
+        // admin.nats: its own sign-in (a locked-down server lets only the admin user ask), else the gate's bus.
+        const db = await openDashboardBus({
+          config,
+          shared: adapters.bus,
+          sharedRefusals: busRefusals,
+          connect: connectNatsBus,
+          onError: reportError,
+        });
+        cleanup.defer(() => db.close());
         const d = await startDashboardServer({
-          ...config.admin,
-          bus: adapters.bus,
+          addr: config.admin.addr,
+          token: config.admin.token,
+          tls: config.admin.tls,
+          bus: db.bus,
+          refusals: db.refusals,
           prefix: config.bus.nats.prefix,
           log,
         });
@@ -181,7 +199,7 @@ export async function runServices(
       parts.push(`tcp on ${tcp.isTls ? 'tls' : 'tcp'}://${t.host.includes(':') ? `[${t.host}]` : t.host}:${t.port}`);
     }
   }
-  if (dashboard) parts.push(`admin on http://${dashboard.address.host}:${dashboard.address.port}/`);
+  if (dashboard) parts.push(`admin on ${dashboard.scheme}://${dashboard.address.host}:${dashboard.address.port}/`);
   console.log(`duet ${role}: ${parts.join('; ')}`);
   await waitForSignal(config, services, log);
   await app?.stop?.();

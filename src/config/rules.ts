@@ -47,6 +47,23 @@ export function checkCrossFields(c: DuetConfig, where: (key: string) => string):
     );
   }
 
+  const an = c.admin.nats;
+  const anSet = (['user', 'pass', 'token', 'credsFile', 'nkeySeedFile'] as const).find((k) => an[k] !== '');
+  if (anSet !== undefined && c.bus.adapter !== 'nats') {
+    // The dashboard's own identity is a NATS sign-in: with the memory bus there is nothing to sign in to.
+    const shown = anSet === 'pass' || anSet === 'token' ? '***' : an[anSet];
+    fail(`admin.nats.${anSet}`, shown, `needs bus.adapter = "nats" (got "${c.bus.adapter}")`);
+  }
+  const at = c.admin.tls;
+  if ((at.certFile === '') !== (at.keyFile === '')) {
+    const key = at.certFile === '' ? 'admin.tls.keyFile' : 'admin.tls.certFile';
+    fail(
+      key,
+      at.certFile || at.keyFile,
+      'is set alone; set both admin.tls.certFile and admin.tls.keyFile for https://, or neither',
+    );
+  }
+
   if (c.timezone !== 'Local') {
     try {
       new Intl.DateTimeFormat('en', { timeZone: c.timezone });

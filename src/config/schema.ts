@@ -321,6 +321,20 @@ export const SCHEMA = {
     token: str('', 'bearer token every kick and drain needs (Authorization: Bearer ...); empty = those are refused', {
       secret: true,
     }),
+    nats: {
+      user: str(
+        '',
+        "the dashboard's own NATS user (needs bus.adapter nats); any admin.nats key set = its own connection",
+      ),
+      pass: str('', "the dashboard's NATS password", { secret: true }),
+      token: str('', "the dashboard's NATS authentication token", { secret: true }),
+      credsFile: str('', "the dashboard's NATS credentials file (user JWT and nkey seed); empty = none"),
+      nkeySeedFile: str('', "file holding the dashboard's NATS nkey seed (SU...); empty = none"),
+    },
+    tls: {
+      certFile: str('', 'TLS certificate of the dashboard; with keyFile set, it serves https:// only'),
+      keyFile: str('', 'TLS private key of the dashboard; with certFile set, it serves https:// only'),
+    },
   },
   trace: {
     enabled: bool(false, 'publish every session transition always; off, `duet trace` still works by lease'),

@@ -1,7 +1,7 @@
 /**
  * The admin dashboard (issue 19) of a spawned gate on a real NATS bus: its JSON endpoints (status, locate), the
  * bearer token on kick and drain, the page in headless Chromium listing the gate and the node and following a
- * user's live trace (screenshot in test/artifacts/dashboard.png, a copy kept in docs/), then kick (4000) and drain (hang) through the API.
+ * user's live trace, a gate's sessions view (screenshot in test/artifacts/dashboard.png, a copy kept in docs/), then kick (4000) and drain (hang) through the API.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -105,6 +105,15 @@ describe('admin dashboard - HTTP endpoints and page over NATS', { timeout: 120_0
     assert.equal(((await loc.json()) as { located: Json[] }).located[0]?.gate, 'gate-d');
     assert.equal((await fetch(`${base}/api/locate?uid=4242`)).status, 404);
 
+    const sessions = await fetch(`${base}/api/sessions?gate=gate-d`);
+    const listed = (await sessions.json()) as { total: number; sessions: Json[] };
+    assert.equal(sessions.status, 200, JSON.stringify(listed));
+    assert.equal(listed.sessions.find((s) => s.uid === 9500)?.state !== undefined, true, JSON.stringify(listed));
+    const unknown = await fetch(`${base}/api/sessions?gate=no-such-gate`);
+    assert.equal(unknown.status, 404);
+    assert.match(((await unknown.json()) as { error: string }).error, /no such gate no-such-gate/);
+    assert.equal((await fetch(`${base}/api/sessions`)).status, 400);
+
     for (const token of [undefined, '', 'wrong-token', `${TOKEN}x`]) {
       const k = await post('/api/kick', { uid: 9500 }, token);
       assert.equal(k.status, 401, `kick with token ${JSON.stringify(token)}`);
@@ -137,11 +146,25 @@ describe('admin dashboard - HTTP endpoints and page over NATS', { timeout: 120_0
     await page.locator('#instances tr[data-id="gate-d"] td.work').waitFor({ timeout: STEP_TIMEOUT_MS });
     await page.locator('#instances tr[data-id="node-d"] td.work').waitFor({ timeout: STEP_TIMEOUT_MS });
 
+    // The sessions view: a click on the gate lists its sessions, the logged-in client's row by its uid.
+    await page.click('#instances tr[data-id="gate-d"] td:nth-child(2)');
+    await page.locator('#sessions-of', { hasText: 'of gate gate-d (' }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    const row = page.locator('#sessions tr', { has: page.locator('td:nth-child(2)', { hasText: /^9500$/ }) });
+    await row.waitFor({ timeout: STEP_TIMEOUT_MS });
+    const cells = await row.locator('td').allTextContents();
+    assert.equal(cells.length, 7, cells.join(' | '));
+    assert.match(cells[2] ?? '', /\S/, 'state');
+    assert.match(cells[3] ?? '', /127\.0\.0\.1|-/, 'remote');
+    // bytes in / out: a count, or '-' while the gate does not report it.
+    for (const b of cells.slice(5)) assert.match(b, /^(\d+|-)$/, `bytes cell ${b}`);
+
     await page.fill('#uid', '9501');
     await page.click('#follow');
     await page.locator('#trace', { hasText: 'gate gate-d' }).waitFor({ timeout: STEP_TIMEOUT_MS });
     const c = await login(9501);
     await page.locator('#trace', { hasText: /uid 9501 .*→/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
+    // The sessions view follows the status poll: the new session shows up without another click.
+    await page.locator('#sessions tr td:nth-child(2)', { hasText: /^9501$/ }).waitFor({ timeout: STEP_TIMEOUT_MS });
     await c.request(1, 'traced');
     await page.click('#locate');
     await page.locator('#where', { hasText: 'gate gate-d' }).waitFor({ timeout: STEP_TIMEOUT_MS });
