@@ -10,11 +10,14 @@ import { registerDiagnostics } from '../../src/demo/diagnostics.js';
 import { Gate } from '../../src/gate/gate.js';
 import { MachineStepper } from '../../src/gate/machine-stepper.js';
 import { Session, type SessionEffects } from '../../src/gate/session.js';
+import { createSessionEffects, type EffectsDeps } from '../../src/gate/session-effects.js';
 import { MemoryLocator } from '../../src/locate/memory-locator.js';
 import type { Connection, ConnectionHandler, Transport } from '../../src/network/transport.js';
 import { Node } from '../../src/node/node.js';
 import { PacketCodec } from '../../src/packet/codec.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
+import { LeaseHolder } from '../../src/trace/lease-holder.js';
+import { TraceLeases } from '../../src/trace/trace-leases.js';
 
 const noopEffects: SessionEffects = { stepper: new MachineStepper(), run: () => {}, transitioned: () => {} };
 
@@ -65,6 +68,49 @@ const publicRate = rate("the same through xstate's public transition()", 50_000,
   )[0];
 });
 console.log(`shared scope / public transition(): ${(lifecycle / publicRate).toFixed(1)}x the events per second`);
+
+// 1c. What tracing costs a transition (issue 19): the gate's own transition hook (session-effects.ts) with no tracer
+// holding a lease (tracing off, the default), against no hook at all; then with a tracer following another user.
+// Alternated three times, best of each: one call site sees both hooks here, so single runs wander by JIT state.
+const traceBus = new MemoryBus();
+const leases = new TraceLeases({ bus: traceBus, gid: 'g1' });
+await leases.start();
+// only `transitioned` is used here; it reads nothing but the gate id and the trace sink
+const traceDeps = { gid: 'g1', trace: leases } as unknown as EffectsDeps;
+const tracedEffects: SessionEffects = { ...noopEffects, transitioned: createSessionEffects(traceDeps).transitioned };
+const opened = (effects: SessionEffects, cid: number): Session => {
+  const x = new Session(fakeConn(cid), effects, Date.now());
+  x.send({ type: 'session.opened' });
+  return x;
+};
+const bare = opened(noopEffects, 2);
+const hooked = opened(tracedEffects, 3);
+let tuid = 0;
+const bindUnbind = (x: Session) => () => {
+  if (x.uid === 0) x.send({ type: 'node.bound', uid: ++tuid });
+  else x.send({ type: 'node.unbound' });
+};
+const best = { bare: 0, hook: 0, other: 0 };
+for (let round = 0; round < 3; round++) {
+  best.bare = Math.max(best.bare, rate('  no hook', 200_000, bindUnbind(bare)));
+  best.hook = Math.max(best.hook, rate('  the trace hook, no tracer (tracing off)', 200_000, bindUnbind(hooked)));
+}
+const other = await LeaseHolder.open({ bus: traceBus, uid: 999_999_999, ttlMs: 60_000 });
+while (leases.leaseCount === 0) await new Promise((r) => setImmediate(r));
+for (let round = 0; round < 3; round++) {
+  best.other = Math.max(
+    best.other,
+    rate('  the trace hook, a tracer following another user', 200_000, bindUnbind(hooked)),
+  );
+}
+await other.close();
+await leases.close();
+const ns = (r: number): number => 1e9 / r;
+console.log(
+  `trace hook with no tracer: ${(ns(best.hook) - ns(best.bare)).toFixed(0)} ns per event over no hook ` +
+    `(${ns(best.bare).toFixed(0)} vs ${ns(best.hook).toFixed(0)} ns); with a tracer on another user: ` +
+    `${(ns(best.other) - ns(best.bare)).toFixed(0)} ns`,
+);
 
 // 2. Memory of a session snapshot: 10,000 sessions opened and bound.
 const before = process.memoryUsage().heapUsed;

@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--json FILE] [--only echo,open,broadcast,storm,reconnect,idle] [--systems a,b] [--runs N]
+ * `npm run bench [-- --quick] [--json FILE] [--only echo,open,broadcast,storm,reconnect,idle,rpc,trace] [--systems a,b] [--runs N]
  *  [--profile DIR [--profile-clients N] [--profile-body BYTES]]` — issue 9's benchmark suite (not part of npm test). Everything runs on 127.0.0.1 in processes
  * this runner starts on free ports and stops by pid: nats-server, duet gate/node/dev, a bare ws echo server, the
  * per-message pass-through baseline, pinus 1.7.4 (installed on demand into test/bench/pinus), and the load workers.
@@ -79,7 +79,7 @@ const settings = quick
       rpc: { concurrency: 50, bodyBytes: 32, measureMs: 2500 },
     };
 if (args.runs) settings.runs = Number(args.runs);
-const only = new Set((args.only ?? 'echo,open,broadcast,storm,reconnect,idle,rpc').split(','));
+const only = new Set((args.only ?? 'echo,open,broadcast,storm,reconnect,idle,rpc,trace').split(','));
 const wanted = (args.systems ? args.systems.split(',') : ALL_SYSTEMS) as SystemName[];
 
 const log = (line: string): void => console.log(line);
@@ -296,6 +296,16 @@ async function main(): Promise<void> {
       runs: settings.runs,
       log,
     });
+  }
+
+  if (only.has('trace')) {
+    // Issue 19: what the on-demand trace costs a session transition when no tracer holds a lease (actor-micro.ts).
+    log('\n== trace hook cost per session transition (test/bench/actor-micro.ts)');
+    const out = execFileSync(process.execPath, ['--import', 'tsx', join(ROOT, 'test', 'bench', 'actor-micro.ts')], {
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    for (const line of out.split('\n')) if (/trace hook with/.test(line)) log(`  ${line}`);
   }
 
   report.loadavgEnd = loadavg();
