@@ -8,7 +8,7 @@ import type { RawData, WebSocket } from 'ws';
 import { CloseCode, type ErrorReporter } from '../errors.js';
 import type { CloseQueue } from './close-queue.js';
 import { FrameQueue } from './frame-queue.js';
-import { frameBinary, PreparedFrame, writeCorked } from './prepared-frame.js';
+import { PreparedFrame, writeCorked } from './prepared-frame.js';
 import type { Connection, ConnectionHandler, Lane, SendResult } from './transport.js';
 
 /** Outbound budget per connection: frames waiting in the lanes (not yet handed to the socket). */
@@ -27,8 +27,6 @@ export const TERMINATED_REASON = 'terminated';
 /** ws reports 1006 when no close frame was exchanged; we report the same for terminate(). */
 const ABNORMAL_CLOSURE = 1006;
 
-/** Below this, a frame is written as one buffer (header and payload copied together); above, ws.send writes it. */
-const COPY_LIMIT_BYTES = 16 * 1024;
 /** Reused for every send: ws reads the flags only, and one object per frame would be garbage on the hot path. */
 const SEND_OPTIONS = { binary: true, compress: false, fin: true } as const;
 
@@ -318,10 +316,6 @@ export class WsConnection implements Connection {
   #write(frame: Frame): void {
     this.#bytesOut += frame.byteLength;
     if (frame instanceof PreparedFrame) writeCorked(this.#socket, frame.wire);
-    // header and payload in one buffer, one write: ws.send corks, writes both and uncorks into a writev with its
-    // own write request, which cost 1000 echo clients about a quarter of their throughput (bench, echo). A large
-    // payload is not worth copying: ws writes it as it is, on the same socket, in order.
-    else if (frame.byteLength < COPY_LIMIT_BYTES) this.#socket.write(frameBinary(frame));
     else this.#ws.send(frame, SEND_OPTIONS);
   }
 
