@@ -45,7 +45,7 @@ test('connection bytes - WebSocket: packet bytes in and out, a prepared frame co
     received += d.length;
     firstBytes.push(d[0] ?? -1);
   });
-  // frames of several sizes (one past 16 KiB, a 2-byte length header and an 8-byte one) arrive whole and in order
+  // frames of several sizes (a 7-bit and two 16-bit WebSocket lengths) arrive whole and in order
   ws.send(Buffer.alloc(100, 1));
   ws.send(Buffer.alloc(20_000, 2));
   ws.send(Buffer.alloc(4900, 3));
