@@ -36,7 +36,17 @@ export function wallClockNs(): bigint {
   return BigInt(whole) * 1_000_000n + BigInt(Math.round((ms - whole) * 1e6));
 }
 
+/** due's field sizes are 1, 2 or 4 bytes: those are read directly (every frame reads a route and a seq twice). */
 function readUint(b: Uint8Array, off: number, bytes: number, little: boolean): number {
+  const b0 = b[off] as number;
+  if (bytes === 1) return b0;
+  const b1 = b[off + 1] as number;
+  if (bytes === 2) return little ? b0 | (b1 << 8) : (b0 << 8) | b1;
+  if (bytes === 4) {
+    const b2 = b[off + 2] as number;
+    const b3 = b[off + 3] as number;
+    return little ? (b0 | (b1 << 8) | (b2 << 16)) + b3 * 0x1000000 : b0 * 0x1000000 + ((b1 << 16) | (b2 << 8) | b3);
+  }
   let v = 0;
   if (little) for (let i = bytes - 1; i >= 0; i--) v = v * 256 + (b[off + i] as number);
   else for (let i = 0; i < bytes; i++) v = v * 256 + (b[off + i] as number);
@@ -45,6 +55,9 @@ function readUint(b: Uint8Array, off: number, bytes: number, little: boolean): n
 
 function readInt(b: Uint8Array, off: number, bytes: number, little: boolean): number {
   const u = readUint(b, off, bytes, little);
+  if (bytes === 2) return (u << 16) >> 16;
+  if (bytes === 4) return u | 0;
+  if (bytes === 1) return (u << 24) >> 24;
   const half = 2 ** (bytes * 8 - 1);
   return u >= half ? u - half * 2 : u;
 }
