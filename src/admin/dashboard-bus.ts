@@ -1,7 +1,7 @@
 /**
  * The admin dashboard's own NATS identity (`admin.nats.*`). A locked-down server (config/nats-secure.conf) lets
  * only the admin user publish admin questions and trace leases, so a dashboard that asked over the gate's
- * connection would be refused: with any admin.nats key set it signs in on a connection of its own (bus.nats's
+ * connection would be refused: with an admin.nats key set it signs in on a connection of its own (bus.nats's
  * servers and TLS, admin.nats's user/pass/token/creds/nkey) and every refusal the server sends is kept, so the
  * HTTP API can answer 502 "Permissions Violation" instead of an empty list or a hang.
  */
@@ -14,9 +14,9 @@ import { ConfigError, DuetError, ErrorCode, type ErrorReporter } from '../errors
 
 export type AdminNatsConfig = DuetConfig['admin']['nats'];
 
-/** Whether the dashboard signs in by itself: any admin.nats key set. */
+/** Whether the dashboard signs in by itself: one or more admin.nats keys set (every key of the block counts). */
 export function hasOwnIdentity(n: AdminNatsConfig): boolean {
-  return n.user !== '' || n.pass !== '' || n.token !== '' || n.credsFile !== '' || n.nkeySeedFile !== '';
+  return Object.values(n).some((v) => v !== '');
 }
 
 /** The connect options of the dashboard's connection (a subset of the NATS bus adapter's options). */

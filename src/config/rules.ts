@@ -48,7 +48,7 @@ export function checkCrossFields(c: DuetConfig, where: (key: string) => string):
   }
 
   const an = c.admin.nats;
-  const anSet = (['user', 'pass', 'token', 'credsFile', 'nkeySeedFile'] as const).find((k) => an[k] !== '');
+  const anSet = (Object.keys(an) as (keyof typeof an)[]).find((k) => an[k] !== '');
   if (anSet !== undefined && c.bus.adapter !== 'nats') {
     // The dashboard's own identity is a NATS sign-in: with the memory bus there is nothing to sign in to.
     const shown = anSet === 'pass' || anSet === 'token' ? '***' : an[anSet];

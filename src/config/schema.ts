@@ -324,7 +324,7 @@ export const SCHEMA = {
     nats: {
       user: str(
         '',
-        "the dashboard's own NATS user (needs bus.adapter nats); any admin.nats key set = its own connection",
+        "the dashboard's own NATS user (needs bus.adapter nats); an admin.nats key set = its own connection",
       ),
       pass: str('', "the dashboard's NATS password", { secret: true }),
       token: str('', "the dashboard's NATS authentication token", { secret: true }),

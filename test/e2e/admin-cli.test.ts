@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { clusterArgs } from '../harness/cluster-args.js';
 import { type DuetProcess, startDuet } from '../harness/duet-process.js';
-import { type NatsServer, pollUntil, startNats } from '../harness/nats.js';
+import { untilGateRoutes } from '../harness/gate-ready.js';
+import { type NatsServer, startNats } from '../harness/nats.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { connect, type WsTestClient } from '../harness/ws-client.js';
 
@@ -72,16 +73,7 @@ describe('admin cli - status, locate, sessions, kick and drain over NATS', { tim
       '--set',
       'network.ws.server.addr="127.0.0.1:0"',
     ]);
-    await pollUntil(
-      async () => {
-        const c = await connect(gate.url as string);
-        const r = await c.request(1, 'ping', 1000).catch(() => undefined);
-        await c[Symbol.asyncDispose]();
-        return r?.text === 'ping';
-      },
-      20_000,
-      'the gate routes to the node',
-    );
+    await untilGateRoutes(gate.url as string);
   });
 
   after(async () => {

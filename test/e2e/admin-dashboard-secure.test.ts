@@ -11,7 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { clusterArgs } from '../harness/cluster-args.js';
 import { type DuetProcess, startDuet } from '../harness/duet-process.js';
-import { type NatsServer, pollUntil, startNats } from '../harness/nats.js';
+import { untilGateRoutes } from '../harness/gate-ready.js';
+import { type NatsServer, startNats } from '../harness/nats.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { connect, type WsTestClient } from '../harness/ws-client.js';
 
@@ -72,16 +73,7 @@ describe('admin dashboard secure - its own NATS identity under config/nats-secur
     // And one without admin.nats: its dashboard asks over the gate's own connection, as before issue 19's fix.
     sharedGate = await startDuet(gateArgs('gate-n'));
     [base, refusedBase, sharedBase] = await Promise.all([adminOn(gate), adminOn(refusedGate), adminOn(sharedGate)]);
-    await pollUntil(
-      async () => {
-        const c = await connect(gate.url as string);
-        const r = await c.request(1, 'ping', 1000).catch(() => undefined);
-        await c[Symbol.asyncDispose]();
-        return r?.text === 'ping';
-      },
-      20_000,
-      'the gate routes to the node',
-    );
+    await untilGateRoutes(gate.url as string);
   });
 
   after(async () => {

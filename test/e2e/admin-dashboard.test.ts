@@ -13,7 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { clusterArgs } from '../harness/cluster-args.js';
 import { type DuetProcess, startDuet } from '../harness/duet-process.js';
-import { type NatsServer, pollUntil, startNats } from '../harness/nats.js';
+import { untilGateRoutes } from '../harness/gate-ready.js';
+import { type NatsServer, startNats } from '../harness/nats.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { connect, type WsTestClient } from '../harness/ws-client.js';
 
@@ -71,16 +72,7 @@ describe('admin dashboard - HTTP endpoints and page over NATS', { timeout: 120_0
       `admin.token="${TOKEN}"`,
     ]);
     base = ((await gate.waitFor(/admin on (http:\/\/127\.0\.0\.1:\d+)\//))[1] as string).replace(/\/$/, '');
-    await pollUntil(
-      async () => {
-        const c = await connect(gate.url as string);
-        const r = await c.request(1, 'ping', 1000).catch(() => undefined);
-        await c[Symbol.asyncDispose]();
-        return r?.text === 'ping';
-      },
-      20_000,
-      'the gate routes to the node',
-    );
+    await untilGateRoutes(gate.url as string);
   });
 
   after(async () => {

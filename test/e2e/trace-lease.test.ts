@@ -14,6 +14,7 @@ import { connectNatsBus, type NatsBus } from '../../src/bus/nats-bus.js';
 import { Subjects } from '../../src/bus/subjects.js';
 import { clusterArgs } from '../harness/cluster-args.js';
 import { type DuetProcess, startDuet } from '../harness/duet-process.js';
+import { untilGateRoutes } from '../harness/gate-ready.js';
 import { type NatsServer, pollUntil, startNats } from '../harness/nats.js';
 import { type RedisServer, startRedis } from '../harness/redis.js';
 import { connect } from '../harness/ws-client.js';
@@ -75,16 +76,7 @@ describe('trace lease - on-demand tracing of a gate running with tracing off', {
       }
     })();
     await bus.flush();
-    await pollUntil(
-      async () => {
-        const c = await connect(gate.url as string);
-        const r = await c.request(1, 'ping', 1000).catch(() => undefined);
-        await c[Symbol.asyncDispose]();
-        return r?.text === 'ping';
-      },
-      20_000,
-      'the gate routes to the node',
-    );
+    await untilGateRoutes(gate.url as string);
   });
 
   after(async () => {

@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import WebSocket from 'ws';
 import type { Connection, ConnectionHandler } from '../../src/network/transport.js';
 import { createWsTransport } from '../../src/network/ws-transport.js';
+import { until } from '../harness/embedded.js';
 
 class EchoRecorder implements ConnectionHandler {
   readonly ends = new Map<number, number>();
@@ -18,14 +19,6 @@ class EchoRecorder implements ConnectionHandler {
   }
   closed(c: Connection): void {
     this.ends.set(c.cid, (this.ends.get(c.cid) ?? 0) + 1);
-  }
-}
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
   }
 }
 
@@ -45,7 +38,7 @@ test('mass close - 300 sockets dropped at once: one closed() each, the survivor 
   const survivor = await open();
   const crowd: WebSocket[] = [];
   for (let i = 0; i < 300; i++) crowd.push(await open());
-  await until(() => rec.opened === 301, 'every connection opened');
+  await until(() => rec.opened === 301, 'every connection opened', 10_000);
 
   for (const ws of crowd) ws.terminate();
   let echoes = 0;
@@ -54,7 +47,7 @@ test('mass close - 300 sockets dropped at once: one closed() each, the survivor 
     if (echoes < 20) survivor.send(Buffer.from([echoes]));
   });
   survivor.send(Buffer.from([0]));
-  await until(() => rec.ends.size === 300 && echoes === 20, '300 closes and 20 echoes');
+  await until(() => rec.ends.size === 300 && echoes === 20, '300 closes and 20 echoes', 10_000);
   assert.ok(
     [...rec.ends.values()].every((n) => n === 1),
     'closed() exactly once per connection',

@@ -11,14 +11,7 @@ import WebSocket, { WebSocketServer } from 'ws';
 import { type EndListener, endListenersAddedSince, takeOverPeerEnd } from '../../src/network/peer-end.js';
 import type { Connection, ConnectionHandler } from '../../src/network/transport.js';
 import { createWsTransport } from '../../src/network/ws-transport.js';
-
-async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
+import { until } from '../harness/embedded.js';
 
 test('peer end - the installed ws registers exactly one end listener at upgrade, and it can be taken over', async (t) => {
   const wss = new WebSocketServer({ noServer: true, clientTracking: false });
@@ -90,9 +83,9 @@ test('peer end - 200 FINs at once: each connection ends once with 1006, nothing 
     await once(ws, 'open');
     clients.push(ws);
   }
-  await until(() => transport.stats.connections === 200, '200 connections');
+  await until(() => transport.stats.connections === 200, '200 connections', 10_000);
   for (const ws of clients) ws.terminate(); // a FIN each, no close frame
-  await until(() => rec.codes.size === 200, '200 closes');
+  await until(() => rec.codes.size === 200, '200 closes', 10_000);
   assert.ok(
     [...rec.codes.values()].every((c) => c.length === 1 && c[0] === 1006),
     'one 1006 close each',
@@ -117,14 +110,14 @@ test('peer end - a raw client that half-closes gets the server FIN back and the 
   sock.on('data', (d: Buffer) => {
     head += d.toString('latin1');
   });
-  await until(() => head.includes('\r\n\r\n'), 'the 101 answer');
+  await until(() => head.includes('\r\n\r\n'), 'the 101 answer', 10_000);
   assert.match(head, /^HTTP\/1\.1 101/);
-  await until(() => transport.stats.connections === 1, 'one connection');
+  await until(() => transport.stats.connections === 1, 'one connection', 10_000);
   sock.end(); // our FIN; the socket stays readable
   await Promise.race([
     once(sock, 'end'),
     new Promise((_, reject) => setTimeout(() => reject(new Error('no FIN from the server')), 5000)),
   ]);
-  await until(() => rec.codes.size === 1, 'closed');
+  await until(() => rec.codes.size === 1, 'closed', 10_000);
   assert.deepEqual([...rec.codes.values()], [[1006]]);
 });
