@@ -256,6 +256,7 @@ export function createGate(
     dispatch: g.dispatch,
     callTimeoutMs: g.callTimeoutMs,
     nodeLost: g.nodeLost,
+    loginsInFlight: g.loginsInFlight,
     heartbeatIntervalMs: ws.heartbeatIntervalMs,
     heartbeatMechanism: ws.heartbeatMechanism,
     authorizeTimeoutMs: ws.authorizeTimeoutMs,

@@ -162,6 +162,7 @@ export async function runServices(
         connections: () => g.sessions.size,
         sessionsByState: () => ({ bound: g.sessions.boundCount, unbound: g.sessions.size - g.sessions.boundCount }),
         transport: () => t.stats,
+        admission: () => g.admission.stats,
       });
     }
     if (config.metrics.addr) {

@@ -41,6 +41,11 @@ export const DEFAULT_MAX_CONN_PER_IP = 0;
 export const DEFAULT_MALFORMED_BUDGET = 0;
 export const DEFAULT_RATE_LIMIT = 0;
 export const DEFAULT_RATE_LIMIT_BURST = 0;
+/**
+ * A login storm's admission (issue 15): enough logins in flight to keep gate, bus, node and locator busy, few
+ * enough that a playing session's frame waits behind a few milliseconds of them at each stage.
+ */
+export const DEFAULT_LOGINS_IN_FLIGHT = 64;
 export const DEFAULT_WRITE_QUEUE_BYTES = 4 * 1024 * 1024;
 /**
  * Connections that have not upgraded yet (issue 20): due's handshakeTimeout, and caps so that silent or slowloris
@@ -116,6 +121,11 @@ export const SCHEMA = {
         ['close', 'ignore'] as const,
         DEFAULT_NODE_LOST,
         'sessions with requests to a node that stopped beating: close = closed with 4010, ignore = left waiting',
+      ),
+      loginsInFlight: int(
+        DEFAULT_LOGINS_IN_FLIGHT,
+        'requests of not-yet-bound sessions in flight at once; in a login storm the rest wait unread; 0 = no limit',
+        { min: 0 },
       ),
       metadata,
       ...clusterCompat,

@@ -5,6 +5,7 @@ import { HEADER_HEARTBEAT, type PacketCodec, SIZE_BYTES } from '../packet/codec.
 import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters, MalformedReason } from './counters.js';
 import type { Dispatcher } from './dispatcher.js';
+import type { LoginAdmission } from './login-admission.js';
 import type { Session } from './session.js';
 import type { SessionTable } from './sessions.js';
 
@@ -32,6 +33,7 @@ export interface FrameHandlerDeps {
   rateLimit: number;
   /** Bucket size; 0 = rateLimit. */
   rateLimitBurst: number;
+  admission: LoginAdmission;
 }
 
 const MALFORMED: Record<string, MalformedReason> = {
@@ -60,7 +62,9 @@ export class FrameHandler implements ConnectionHandler {
   }
 
   open(c: Connection): void {
-    this.admit(c).send({ type: 'session.opened' });
+    const s = this.admit(c);
+    s.send({ type: 'session.opened' });
+    this.#d.admission.opened(s);
   }
 
   /** Creates and registers the session of a new connection, still in handshake. */
@@ -131,7 +135,7 @@ export class FrameHandler implements ConnectionHandler {
       d.counters.drops.not_active++;
       return;
     }
-    d.dispatcher.dispatch(s, route, bytes);
+    if (d.dispatcher.dispatch(s, route, bytes) && s.uid === 0 && d.codec.seqOf(bytes) !== 0) d.admission.sent(s);
   }
 
   #heartbeat(s: Session, bytes: Uint8Array): void {
@@ -175,6 +179,8 @@ export class FrameHandler implements ConnectionHandler {
   closed(c: Connection, code: number, reason: string): void {
     const s = this.#d.sessions.byConn(c.cid);
     if (this.#d.capture.enabled) this.#d.capture.closed?.(this.#d.gid, c.cid, s?.uid ?? 0, code, reason);
-    if (s) s.send({ type: 'socket.closed', code, reason });
+    if (s === undefined) return;
+    this.#d.admission.closed(s);
+    s.send({ type: 'socket.closed', code, reason });
   }
 }

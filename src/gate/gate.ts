@@ -11,6 +11,7 @@ import {
   DEFAULT_GATE_NAME,
   DEFAULT_HEARTBEAT_INTERVAL_MS,
   DEFAULT_HEARTBEAT_MECHANISM,
+  DEFAULT_LOGINS_IN_FLIGHT,
   DEFAULT_MALFORMED_BUDGET,
   DEFAULT_RATE_LIMIT,
   DEFAULT_RATE_LIMIT_BURST,
@@ -29,10 +30,11 @@ import { Dispatcher } from './dispatcher.js';
 import { FrameHandler, type HeartbeatMechanism } from './frames.js';
 import { GateWire } from './gate-wire.js';
 import { dueHooks, type GateHooks } from './hooks.js';
+import { LoginAdmission } from './login-admission.js';
 import { Operations } from './operations.js';
 import { PushWriter } from './push-writer.js';
 import { gateRebinder } from './rebind.js';
-import { type ResumeCounters, type ResumeOptions, ResumeService } from './resume.js';
+import { noResumeCounters, type ResumeCounters, type ResumeOptions, ResumeService } from './resume.js';
 import { RouteTable } from './route-table.js';
 import { Session } from './session.js';
 import { createSessionEffects } from './session-effects.js';
@@ -73,6 +75,8 @@ export interface GateOptions {
   callTimeoutMs?: number;
   /** Sessions with requests to a node that stopped beating: 'close' (4010, default) or 'ignore'. */
   nodeLost?: 'close' | 'ignore';
+  /** Requests of unbound sessions in flight before the others' reads are held (login-admission.ts); 0 = no limit. */
+  loginsInFlight?: number;
 }
 
 /**
@@ -84,6 +88,8 @@ export class Gate implements Service {
   readonly name: string;
   readonly counters = new GateCounters();
   readonly sessions = new SessionTable();
+  /** A login storm's admission: reads of unbound sessions held while enough of their requests are in flight. */
+  readonly admission: LoginAdmission;
   #state: ServiceRunState = 'idle';
   /** Cached for the hot path: frames from new connections are refused while draining. */
   isDraining = false;
@@ -118,7 +124,14 @@ export class Gate implements Service {
     const w = this.#wire;
     this.#dispatcher = new Dispatcher(new RouteTable(), o.locator, w.out, this.counters, this.#log, o.codec, w.sent);
     const capture = o.capture ?? nullCaptureSink;
-    const writer = new PushWriter({ gid: this.id, codec: o.codec, counters: this.counters, capture });
+    this.admission = new LoginAdmission({
+      maxInFlight: o.loginsInFlight ?? DEFAULT_LOGINS_IN_FLIGHT,
+      expireMs: o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+      sessions: this.sessions,
+      now: Date.now,
+    });
+    const admission = this.admission;
+    const writer = new PushWriter({ gid: this.id, codec: o.codec, counters: this.counters, capture, admission });
     // Resume is a feature plugged into the gate's hooks; off, the hooks are due's gate and nothing else.
     const resume =
       o.resume && o.resume.windowMs > 0
@@ -193,6 +206,7 @@ export class Gate implements Service {
       gid: this.id,
       rateLimit: o.rateLimit ?? DEFAULT_RATE_LIMIT,
       rateLimitBurst: o.rateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST,
+      admission,
     });
     this.#handler = hooks.frames(frames);
     this.#sweeper = new Sweeper({
@@ -202,6 +216,7 @@ export class Gate implements Service {
       mechanism,
       authorizeTimeoutMs,
       hooks,
+      isHeld: (s) => admission.isHeld(s),
     });
   }
 
@@ -253,6 +268,7 @@ export class Gate implements Service {
       this.#cleanup.defer(() => o.registry.deregister(this.instance('shut')));
       this.#sweeper.start();
       this.#cleanup.defer(() => this.#sweeper.stop());
+      this.#cleanup.defer(() => this.admission.stop());
       this.#state = 'running';
     } catch (err) {
       await this.#cleanup.run();
@@ -333,8 +349,7 @@ export class Gate implements Service {
   }
 
   #whenIdle(): Promise<void> {
-    if (this.sessions.size === 0) return Promise.resolve();
-    return new Promise((r) => this.#idleWaiters.push(r));
+    return this.sessions.size === 0 ? Promise.resolve() : new Promise((r) => this.#idleWaiters.push(r));
   }
 
   /**
@@ -359,9 +374,7 @@ export class Gate implements Service {
       await o.registry.register(this.instance('hang')).catch((err: unknown) => this.#report(err, 'register hang'));
       o.transport.refuseNew();
       const deadline = opts.deadlineMs ?? 0;
-      if (deadline > 0 && this.sessions.size > 0) {
-        await settleWithin(this.#whenIdle(), deadline);
-      }
+      if (deadline > 0 && this.sessions.size > 0) await settleWithin(this.#whenIdle(), deadline);
       for (const s of [...this.sessions.all()]) {
         s.send({ type: 'session.kicked', force: false, code: CloseCode.GOING_AWAY, reason: 'gate shutting down' });
       }
@@ -384,17 +397,4 @@ export class Gate implements Service {
   [Symbol.asyncDispose](): Promise<void> {
     return this.stop();
   }
-}
-
-function noResumeCounters(): ResumeCounters {
-  return {
-    offered: 0,
-    resumedLocal: 0,
-    resumedRemote: 0,
-    refused: 0,
-    handedOver: 0,
-    takeoversRefused: 0,
-    expired: 0,
-    overflowed: 0,
-  };
 }

@@ -3,6 +3,7 @@ import type { PreparedFrame } from '../network/prepared-frame.js';
 import type { PacketCodec } from '../packet/codec.js';
 import type { CaptureSink } from '../replay/capture-sink.js';
 import type { GateCounters } from './counters.js';
+import type { LoginAdmission } from './login-admission.js';
 import type { Session } from './session.js';
 
 export interface PushWriterDeps {
@@ -10,6 +11,7 @@ export interface PushWriterDeps {
   codec: PacketCodec;
   counters: GateCounters;
   capture: CaptureSink;
+  admission: LoginAdmission;
 }
 
 /**
@@ -33,6 +35,7 @@ export class PushWriter {
     const r = s.conn.send(frame ?? packet, isPush ? 'push' : 'response');
     if (r === 'overflow') d.counters.slowConsumers++;
     if (r === 'closed' || r === 'overflow') return false;
+    if (!isPush) d.admission.answered(s);
     d.counters.framesOut++;
     d.counters.bytesOut += packet.length;
     if (d.capture.enabled) d.capture.packet('out', d.gid, s.cid, s.uid, packet);

@@ -96,6 +96,8 @@ function detached(c: Connection): Connection {
     send: () => 'closed',
     close: async () => {},
     terminate: () => {},
+    pauseReading: () => {},
+    resumeReading: () => {},
     bufferedBytes: 0,
   };
 }
@@ -312,4 +314,18 @@ export class ResumeService implements GateHooks {
       }
     }
   }
+}
+
+/** A gate without resume reports these. */
+export function noResumeCounters(): ResumeCounters {
+  return {
+    offered: 0,
+    resumedLocal: 0,
+    resumedRemote: 0,
+    refused: 0,
+    handedOver: 0,
+    takeoversRefused: 0,
+    expired: 0,
+    overflowed: 0,
+  };
 }

@@ -13,6 +13,8 @@ export interface SweeperDeps {
   authorizeTimeoutMs: number;
   /** Features' own deadlines (resume: suspended sessions' windows), on their own period. */
   hooks: GateHooks;
+  /** Sessions the login admission holds unread: silent because of the gate, their deadlines move on release. */
+  isHeld(s: Session): boolean;
 }
 
 /**
@@ -68,7 +70,7 @@ export class Sweeper {
     // One frame for the whole sweep: every session gets the same bytes.
     const tick = mechanism === 'tick' ? codec.serverHeartbeat() : undefined;
     this.#heartbeatWalk.start(sessions.all(), (s) => {
-      if (s.isClosed || s.isSuspended) return;
+      if (s.isClosed || s.isSuspended || this.#d.isHeld(s)) return;
       if (s.lastSeenMs < limit) s.send({ type: 'heartbeat.expired' });
       else if (tick !== undefined && s.isActive) s.conn.send(tick, 'control');
     });
@@ -76,7 +78,13 @@ export class Sweeper {
 
   sweepAuthorize(now: number): void {
     this.#authorizeWalk.start(this.#d.sessions.all(), (s) => {
-      if (s.authorizeDeadlineMs !== 0 && s.authorizeDeadlineMs <= now && s.uid === 0 && !s.isClosed)
+      if (
+        s.authorizeDeadlineMs !== 0 &&
+        s.authorizeDeadlineMs <= now &&
+        s.uid === 0 &&
+        !s.isClosed &&
+        !this.#d.isHeld(s)
+      )
         s.send({ type: 'authorize.expired' });
     });
   }

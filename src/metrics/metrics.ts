@@ -8,6 +8,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { ADMISSION_SERIES, type AdmissionView, gateAdmission } from './admission-series.js';
 
 /** Drop reasons every gate reports, shown as 0 before the first drop (matches gate/counters.ts). */
 export const DROP_REASONS = [
@@ -53,6 +54,8 @@ export interface GateSource {
   sessionsByState?(): Readonly<Record<string, number>>;
   /** The listener's own counts: sockets refused or reaped before a session existed, and sockets not upgraded yet. */
   transport?(): { readonly refused: Readonly<Record<string, number>>; readonly pending?: number };
+  /** The login admission (gate/login-admission.ts): requests of unbound sessions in flight, sessions held unread. */
+  admission?(): AdmissionView;
 }
 
 /** What a node already counts (structurally the node's NodeCounters). */
@@ -221,6 +224,9 @@ export class Metrics {
       'Gate operations dropped for a missing or bad signature (bus.opsSecret).',
       () => gateSum((c) => c.forgedOps ?? 0, 0),
     );
+    for (const [name, help, kind, f] of ADMISSION_SERIES) {
+      (kind === 'gauge' ? gauge : totalCounter)(`${p}${name}`, help, () => gateAdmission(this.#gates, f));
+    }
     const plain = (m: Map<string, Cell>) => () => new Map([...m].map(([k, c]) => [k, c.n]));
     labelledCounter(`${p}bus_errors_total`, 'Failed bus operations, by operation.', 'op', plain(this.#busErrors));
     labelledCounter(

@@ -206,6 +206,7 @@ export class WsConnection implements Connection {
     this.#closeCode = code;
     this.#closeReason = truncateUtf8(reason, MAX_CLOSE_REASON_BYTES);
     this.#phase = 'flushing';
+    this.#readForClose();
     this.#startDeadline();
     if (this.#queuedMessages === 0) this.#sendCloseFrame();
     return this.ended;
@@ -221,6 +222,19 @@ export class WsConnection implements Connection {
     this.#phase = 'closing';
     this.#dropQueues();
     this.#ws.terminate();
+  }
+
+  pauseReading(): void {
+    if (this.#phase === 'open') this.#ws.pause();
+  }
+
+  resumeReading(): void {
+    if (this.#phase === 'open') this.#ws.resume();
+  }
+
+  /** A close handshake needs the peer's close frame: a held connection is read again once it closes. */
+  #readForClose(): void {
+    if (this.#ws.isPaused) this.#ws.resume();
   }
 
   #received(data: RawData, isBinary: boolean): void {
@@ -328,6 +342,7 @@ export class WsConnection implements Connection {
     this.#closeCode = CloseCode.SLOW_CONSUMER;
     this.#closeReason = SLOW_CONSUMER_REASON;
     this.#phase = 'closing';
+    this.#readForClose();
     // the queued frames will never be read in time; the close frame still gets a chance within the deadline
     this.#dropQueues();
     this.#startDeadline();

@@ -121,6 +121,14 @@ export class TcpConnection implements Connection {
     return 'queued';
   }
 
+  pauseReading(): void {
+    if (this.#phase === 'open') this.#socket.pause();
+  }
+
+  resumeReading(): void {
+    if (this.#phase === 'open') this.#socket.resume();
+  }
+
   /** Graceful: reading stops, queued frames are written, then the stream ends; destroyed after the deadline. */
   close(code: CloseCode | number, reason = ''): Promise<void> {
     if (this.#phase !== 'open') return this.#ended;

@@ -26,6 +26,12 @@ export interface Connection {
   close(code: CloseCode | number, reason?: string): Promise<void>;
   /** Force: destroys the socket at once. Safe to call twice. */
   terminate(): void;
+  /**
+   * Stops reading from the socket (the kernel holds what the client sends; its TCP window pushes back) until
+   * resumeReading(). The gate's login admission uses it during a storm. No effect once a close has started.
+   */
+  pauseReading(): void;
+  resumeReading(): void;
   /** Bytes waiting to be written (ours plus the socket's). */
   readonly bufferedBytes: number;
   /** Packet bytes received in binary frames so far (framing not counted): `duet sessions`' bytes in. */

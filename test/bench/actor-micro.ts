@@ -30,6 +30,8 @@ function fakeConn(cid: number): Connection {
     send: () => 'sent',
     close: async () => {},
     terminate: () => {},
+    pauseReading: () => {},
+    resumeReading: () => {},
     bufferedBytes: 0,
   };
 }

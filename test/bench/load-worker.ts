@@ -187,6 +187,13 @@ function onMessage(c: Conn, data: Buffer): void {
   }
   const f = readDuetFrame(data);
   if (!f || f.heartbeat) return;
+  if (!c.ready) {
+    // bindUid: the login's answer (the uid, or an error text) makes the socket ready
+    if (f.seq === 1 && !data.subarray(DUET_HEADER_BYTES).toString().startsWith('error')) c.ready = true;
+    else failed++;
+    readyCheck();
+    return;
+  }
   if (spec.mode === 'login') {
     if (f.seq === 1) onLoginAnswer(c, now, data);
     return;
@@ -238,8 +245,10 @@ function openOne(): Promise<void> {
       }
     };
     ws.on('open', () => {
+      const i = conns.length;
       conns.push(c);
       if (spec.protocol === 'pomelo') ws.send(pomeloHandshake());
+      else if (spec.bindUid !== undefined) ws.send(duetRequest(2, 1, Buffer.from(String(spec.bindUid + i))));
       else c.ready = true;
       done();
     });

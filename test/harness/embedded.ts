@@ -45,6 +45,8 @@ export interface EmbeddedOptions {
   resume: ResumeOptions;
   /** The gate's cluster.gate.callTimeout (its takeover requests to other gates). */
   callTimeoutMs: number;
+  /** The gate's cluster.gate.loginsInFlight (login admission). */
+  loginsInFlight: number;
 }
 
 export interface Embedded extends AsyncDisposable {
@@ -98,6 +100,7 @@ export async function startEmbedded(o: Partial<EmbeddedOptions> = {}): Promise<E
     trace,
     resume: o.resume,
     callTimeoutMs: o.callTimeoutMs,
+    loginsInFlight: o.loginsInFlight,
     reportError: failLoudly,
   });
   const stop = async (): Promise<void> => {

@@ -64,6 +64,10 @@ class MemoryConnection implements Connection {
     this.#end(1006, 'terminated');
   }
 
+  pauseReading(): void {}
+
+  resumeReading(): void {}
+
   #end(code: number, reason: string): void {
     if (this.closeCode !== undefined) return;
     this.closeCode = code;

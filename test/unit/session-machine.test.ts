@@ -373,6 +373,8 @@ class FakeConnection implements Connection {
   terminate(): void {
     this.terminated++;
   }
+  pauseReading(): void {}
+  resumeReading(): void {}
 }
 
 describe('session machine - the gate session actor (src/gate/session.ts)', () => {

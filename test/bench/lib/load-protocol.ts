@@ -25,6 +25,11 @@ export interface WorkerSpec {
   keepSamples?: boolean;
   /** login: socket i logs in as uid loginUidBase + i (+ the login command's offset). */
   loginUidBase?: number;
+  /**
+   * closed/open: socket i logs in as uid bindUid + i before it counts as ready, like a player already in the game
+   * (the storm's steady sessions).
+   */
+  bindUid?: number;
 }
 
 export type WorkerCommand =

@@ -89,9 +89,15 @@ export async function startDuetProcess(
   profName: string,
 ): Promise<{ pid: number; url: string | undefined; stop(): Promise<void>; output(): string }> {
   const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`, `--cpu-prof-name=${profName}.cpuprofile`] : [];
-  const p = await spawnReady(process.execPath, [...prof, DUET_BIN, ...args], /^duet (dev|gate|node): (.*)$/m, {
-    timeoutMs: 30_000,
-  });
+  const extra = process.env.DUET_BENCH_NODE_ARGS ? process.env.DUET_BENCH_NODE_ARGS.split(' ') : [];
+  const p = await spawnReady(
+    process.execPath,
+    [...prof, ...extra, DUET_BIN, ...args],
+    /^duet (dev|gate|node): (.*)$/m,
+    {
+      timeoutMs: 30_000,
+    },
+  );
   const line = p.match[2] ?? '';
   const url = line.match(/ tcp on (tcp:\S+)/)?.[1] ?? line.match(/listening on (ws\S+)/)?.[1];
   return { pid: p.pid, url, stop: () => p.stop(), output: p.output };
@@ -193,6 +199,7 @@ export async function startDuetNats(o: SystemOptions = {}): Promise<System> {
   };
   const common = [
     ...DUET_COMMON,
+    ...(process.env.DUET_BENCH_SETS ? process.env.DUET_BENCH_SETS.split(' ') : []),
     'bus.adapter="nats"',
     `bus.nats.servers=["${nats.url}"]`,
     `bus.nats.prefix="${prefix}"`,

@@ -1,13 +1,14 @@
 /**
  * Login storm (issue 15): a gate and a node over NATS with the Redis locator. `logins` connected clients log in at
- * once (diagnostic route 2: bindGate + bindNode, each a Redis write) while `steady` other sessions echo every
- * 10 ms (open loop, latency from the scheduled send). Reports logins/s, login latency, and the steady sessions'
+ * once (diagnostic route 2: bindGate + bindNode, each a Redis write) while `steady` other sessions, logged in
+ * like players in the game, echo every 10 ms (open loop, latency from the scheduled send). Reports logins/s, login latency, and the steady sessions'
  * echo p50/p99 before the storm and during it (samples cut to the storm's exact span), plus the same gate's
- * 100-client closed-loop echo req/s for the logins/s ratio. A first, unmeasured storm warms JIT and Redis; each
- * storm logs in fresh uids (a session already bound to the uid would be answered without a write).
+ * 100-client closed-loop echo req/s for the logins/s ratio. A first, unmeasured storm on connections of its own
+ * warms JIT and Redis; the measured one is first logins on fresh connections, with uids never bound before.
  */
 import { Histogram } from '../lib/histogram.js';
-import { LoadGroup } from '../lib/load.js';
+import { LoadGroup, type LoginStorm } from '../lib/load.js';
+import { cpuDelta, cpuSnapshot } from '../lib/proc-stats.js';
 import { sleep } from '../lib/stats.js';
 import type { System } from '../lib/systems.js';
 
@@ -25,6 +26,8 @@ export interface StormResult {
   before: { p50ms: number; p99ms: number; samples: number };
   during: { p50ms: number; p99ms: number; samples: number };
   steadyLost: number;
+  /** CPU time per process from the measured storm's start to its last answer (/proc, 10 ms ticks), ms. */
+  stormCpuMs: Record<string, number>;
 }
 
 export interface StormOptions {
@@ -72,25 +75,46 @@ export async function runStorm(sys: System, o: StormOptions): Promise<StormResul
       route: 1,
       ratePerConn: STEADY_RATE_PER_CONN,
       keepSamples: true,
+      // players already in the game: logged in, as the gate's established sessions are
+      bindUid: 900_000_000,
     },
     o.steady,
     1,
   );
-  const storm = await LoadGroup.open(
-    { url: sys.url, protocol: 'duet', mode: 'login', bodyBytes: 0, route: 2, loginUidBase: 1, connectConcurrency: 200 },
-    o.logins,
-    1,
-  );
+  const stormSpec = {
+    url: sys.url,
+    protocol: 'duet',
+    mode: 'login',
+    bodyBytes: 0,
+    route: 2,
+    loginUidBase: 1,
+    connectConcurrency: 200,
+  } as const;
+  // The warm-up logs in on connections of its own, closed before the measured storm: that one is first logins on
+  // fresh connections, as after a restart (a second login on a bound connection is a rebind, not a storm's login).
+  const warmGroup = await LoadGroup.open(stormSpec, o.logins, 1);
+  let warm: LoginStorm;
+  try {
+    if (warmGroup.failed > 0) throw new Error(`${warmGroup.failed} clients failed to connect`);
+    warm = await warmGroup.login(10_000_000, 30_000);
+  } finally {
+    await warmGroup.close();
+  }
+  const storm = await LoadGroup.open(stormSpec, o.logins, 1);
   try {
     if (steady.failed + storm.failed > 0) throw new Error(`${steady.failed + storm.failed} clients failed to connect`);
-    const warm = await storm.login(10_000_000, 30_000);
     const warmMs = warm.lastAnswerEpoch - warm.firstSendEpoch;
     o.log(`  ${sys.name} warm-up storm: ${warm.ok}/${o.logins} logins in ${Math.round(warmMs)} ms`);
     await sleep(300);
     // One steady window: before (beforeMs), the storm (sized from the warm-up's), a margin; samples are cut after.
     const window = steady.run(200, o.beforeMs + Math.min(15_000, 2 * warmMs + 1000));
     await sleep(200 + o.beforeMs);
+    const procs = { ...sys.pids, 'storm clients': storm.pids[0] as number, 'steady clients': steady.pids[0] as number };
+    const cpuBefore = cpuSnapshot(procs);
     const s = await storm.login(20_000_000, 30_000);
+    const stormCpuMs = Object.fromEntries(
+      Object.entries(cpuDelta(cpuBefore, cpuSnapshot(procs))).map(([k, v]) => [k, Math.round(v / 1000)]),
+    );
     const stormMs = s.lastAnswerEpoch - s.firstSendEpoch;
     const result = await window;
     const before = figures(cut(result.samples, s.firstSendEpoch - o.beforeMs, s.firstSendEpoch));
@@ -108,6 +132,7 @@ export async function runStorm(sys: System, o: StormOptions): Promise<StormResul
       before,
       during,
       steadyLost: result.lost,
+      stormCpuMs,
     };
     if (warm.failed + s.failed + result.lost > 0) {
       // What the gate and node said (warn and error lines): a storm that lost answers must show why.
@@ -119,6 +144,11 @@ export async function runStorm(sys: System, o: StormOptions): Promise<StormResul
     }
     o.log(
       `  ${sys.name} storm: ${s.ok}/${o.logins} logins in ${Math.round(stormMs)} ms = ${Math.round(out.loginsPerSec)}/s; steady p99 ${before.p99ms.toFixed(2)} ms before, ${during.p99ms.toFixed(2)} ms during`,
+    );
+    o.log(
+      `  CPU over the storm (ms): ${Object.entries(stormCpuMs)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ')}`,
     );
     return out;
   } finally {
