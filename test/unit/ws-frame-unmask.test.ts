@@ -8,10 +8,10 @@ function reference(payload: Uint8Array, mask: readonly number[]): Uint8Array {
   return payload.map((b, i) => b ^ (mask[i % 4] as number));
 }
 
-test('unmaskInPlace - matches the byte-wise definition at every offset and length up to 80', () => {
+test('unmaskInPlace - matches the byte-wise definition at every offset and length up to 160 (byte loop and words)', () => {
   const mask = [0x9c, 0x01, 0xf0, 0x5a];
   for (let offset = 0; offset < 8; offset++) {
-    for (let length = 0; length <= 80; length++) {
+    for (let length = 0; length <= 160; length++) {
       // the mask sits right before the payload, as in a frame; the buffer is a view at an odd byteOffset
       const backing = new Uint8Array(offset + 4 + length + 3);
       const buf = backing.subarray(1);
