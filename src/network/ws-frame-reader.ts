@@ -203,7 +203,8 @@ export class WsFrameReader {
     if (pos >= 0) pos = this.#frames(chunk, pos);
     if (pos >= 0 && pos < chunk.length) this.#keepPartial(chunk, pos);
     // ws's close path reads a paused socket's buffer straight into its receiver (socketOnClose), which must then
-    // continue at a frame boundary: while ws's backpressure holds the socket, a split frame is ws's to finish
+    // continue at a frame boundary: while ws's backpressure holds the socket, a split frame is ws's to finish. (ws
+    // 8.23 parses synchronously, so its listener pauses only if its receiver ever buffers; one call per split frame.)
     const partial = this.#partial;
     if (partial !== undefined && this.#socket.isPaused()) this.#handOver(partial.subarray(0, this.#partialFill));
   }

@@ -288,3 +288,23 @@ test('ws frame reader - a close frame gets the close handshake', async (t) => {
   // from that frame on the stream is ws's
   assert.equal(handedToWs(), 1);
 });
+
+test('ws frame reader - a large forwarded fragment, then a frame split across writes, arrive in order', async (t) => {
+  const { rec, client } = await start(t);
+  // the 20,000-byte fragment goes to ws in one call; the frames after it are cut so their end comes in a later write
+  const first = pattern(20_000, 1);
+  const last = pattern(10, 2);
+  const after = pattern(300, 3);
+  const bytes = Buffer.concat([
+    frame(OP_BINARY, first, { fin: false }),
+    frame(OP_CONT, last),
+    frame(OP_BINARY, after),
+    frame(OP_BINARY, pattern(5, 4)),
+  ]);
+  client.socket.write(bytes.subarray(0, bytes.length - 20));
+  await new Promise((r) => setImmediate(r));
+  client.socket.write(bytes.subarray(bytes.length - 20));
+  await until(() => rec.frames.length === 3, 'message and frames');
+  assert.deepEqual(rec.frames, [Buffer.concat([first, last]), after, pattern(5, 4)]);
+  assert.equal(rec.ends.length, 0);
+});
