@@ -10,6 +10,7 @@ import type { CloseQueue } from './close-queue.js';
 import { FrameQueue } from './frame-queue.js';
 import { PreparedFrame, writeCorked } from './prepared-frame.js';
 import type { Connection, ConnectionHandler, Lane, SendResult } from './transport.js';
+import { WsFrameReader } from './ws-frame-reader.js';
 
 /** Outbound budget per connection: frames waiting in the lanes (not yet handed to the socket). */
 export interface WriteQueueBudget {
@@ -238,9 +239,14 @@ export class WsConnection implements Connection {
   }
 
   #received(data: RawData, isBinary: boolean): void {
-    // docs/protocol.md, Transport: text frames are ignored; nothing is delivered once a close has started
-    if (!isBinary || this.#phase !== 'open') return;
-    const bytes = toBytes(data);
+    // docs/protocol.md, Transport: text frames are ignored
+    if (isBinary) this.receiveBinary(toBytes(data));
+  }
+
+  /** One binary message, from ws or from the transport's own frame reader (ws-frame-reader.ts). */
+  receiveBinary(bytes: Uint8Array): void {
+    // nothing is delivered once a close has started
+    if (this.#phase !== 'open') return;
     this.#bytesIn += bytes.byteLength;
     try {
       this.#shared.handler.frame(this, bytes);
@@ -251,6 +257,7 @@ export class WsConnection implements Connection {
   }
 
   #failed(err: Error): void {
+    WsFrameReader.stop(this.#socket);
     // ws has already sent a close frame for receiver errors (oversized frame → 1009); remember why
     if (this.#closeCode === undefined) {
       this.#closeCode = closeCodeOfWsError(err);

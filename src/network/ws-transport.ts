@@ -23,6 +23,7 @@ import { readTlsFiles, stopListener } from './listener.js';
 import { type EndListener, endListenersAddedSince, takeOverPeerEnd } from './peer-end.js';
 import { RefusalLog } from './refusal-log.js';
 import type { ConnectionHandler, Refusal, Transport, TransportStats } from './transport.js';
+import { type DataListener, type FrameLimits, WsFrameReader } from './ws-frame-reader.js';
 import { checkOptions, OPTION_PREFIX, type WsTransportOptions } from './ws-transport-options.js';
 
 export type { WsTransportOptions } from './ws-transport-options.js';
@@ -32,6 +33,8 @@ export interface WsTransportStats extends TransportStats {
   slowConsumers: number;
   /** Sockets accepted and not yet upgraded (or serving plain HTTP). */
   pending: number;
+  /** Connections whose receive stream the frame reader handed to ws: a close or text frame, a protocol error. */
+  handedToWs: number;
 }
 
 function defaultReportError(err: unknown, context: string): void {
@@ -48,6 +51,12 @@ export function normalizeIp(address: string | undefined): string {
   if (address === undefined) return '';
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
+
+/**
+ * A due packet is one small message; Go clients split at their 4 KiB write buffer, so 1024 fragments is generous,
+ * while ws's default (16k) lets a client make us parse many empty fragments per message.
+ */
+const MAX_FRAGMENTS = 1024;
 
 export function createWsTransport(opts: WsTransportOptions): WsTransport {
   return new WsTransport(opts);
@@ -67,8 +76,12 @@ export class WsTransport implements Transport {
   readonly #perIp = new Map<string, number>();
   readonly #refused: Record<string, number> = {};
   #slowConsumers = 0;
+  #handedToWs = 0;
   /** A ws release that registers its FIN handling differently is reported once, not once per connection. */
   #isPeerEndWarned = false;
+  /** Likewise for a release whose upgrade does not add exactly one socket 'data' listener (ws-frame-reader.ts). */
+  #isReaderWarned = false;
+  #frameLimits: FrameLimits | undefined;
   #nextCid = 1;
   #isRefusingNew = false;
   #isListenCalled = false;
@@ -99,6 +112,7 @@ export class WsTransport implements Transport {
       refused: { ...this.#refused },
       slowConsumers: this.#slowConsumers,
       pending: this.#guard.size,
+      handedToWs: this.#handedToWs,
     };
   }
 
@@ -135,10 +149,15 @@ export class WsTransport implements Transport {
       clientTracking: false,
       perMessageDeflate: false,
       maxPayload: this.#opts.maxPayload,
-      // a due packet is one small message; Go clients split at their 4 KiB write buffer, so 1024 fragments is
-      // generous, while ws's default (16k) lets a client make us parse many empty fragments per message
-      maxFragments: 1024,
+      maxFragments: MAX_FRAGMENTS,
     });
+    this.#frameLimits = {
+      maxPayload: this.#opts.maxPayload,
+      maxFragments: MAX_FRAGMENTS,
+      onHandOver: () => {
+        this.#handedToWs++;
+      },
+    };
     server.on('connection', this.#onConnection);
     server.on('request', this.#onRequest);
     server.on('upgrade', this.#onUpgrade);
@@ -259,16 +278,33 @@ export class WsTransport implements Transport {
     const wss = this.#wss as WebSocketServer;
     let isUpgraded = false;
     const endListenersBefore = socket.listenerCount('end');
+    const dataListenersBefore = socket.listenerCount('data');
     // without verifyClient ws completes (or aborts with 400) synchronously, so the slot cannot be double-booked
     wss.handleUpgrade(req, socket, head, (ws) => {
       isUpgraded = true;
-      this.#open(ws, socket, ip, endListenersAddedSince(socket, endListenersBefore));
+      const wsDataListeners = WsFrameReader.addedSince(socket, dataListenersBefore);
+      this.#open(ws, socket, ip, endListenersAddedSince(socket, endListenersBefore), wsDataListeners);
     });
     if (!isUpgraded) this.#count('bad-handshake');
   };
 
-  #open(ws: WebSocket, socket: Duplex, ip: string, wsEndListeners: readonly EndListener[]): void {
+  #open(
+    ws: WebSocket,
+    socket: Duplex,
+    ip: string,
+    wsEndListeners: readonly EndListener[],
+    wsDataListeners: readonly DataListener[],
+  ): void {
     const conn = new WsConnection(this.#nextCid++, ip, ws, socket, this.#shared as ConnectionShared);
+    // ws's 'head' bytes were unshifted onto the socket and are emitted on a later tick, so the reader sees them too
+    const limits = this.#frameLimits as FrameLimits;
+    if (!WsFrameReader.takeOver(socket, wsDataListeners, conn, limits) && !this.#isReaderWarned) {
+      this.#isReaderWarned = true;
+      this.#reportError(
+        new Error(`ws added ${wsDataListeners.length} 'data' listeners, expected 1: frames are left to ws`),
+        'frame-reader takeover',
+      );
+    }
     if (!takeOverPeerEnd(socket, wsEndListeners, WsConnection.onPeerEnd) && !this.#isPeerEndWarned) {
       this.#isPeerEndWarned = true;
       this.#reportError(
