@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { closeCodeOfWsError, isSendableCloseCode, truncateUtf8 } from '../../src/network/connection.js';
+import { closeCodeOfWsError, isSendableCloseCode, truncateUtf8 } from '../../src/network/close-frame.js';
 
 test('close frame - sendable codes follow RFC 6455 and ws (1004-1006 and 1015 are reserved)', () => {
   for (const code of [1000, 1001, 1002, 1003, 1007, 1009, 1011, 1014, 3000, 4000, 4006, 4999]) {
