@@ -25,14 +25,16 @@ export function registerDiagnostics(node: Node): void {
       );
       return;
     }
-    try {
-      // bindGate closes any session that held this uid, on this gate or another (due#90 fixed).
-      await ctx.bindGate(uid);
-      await ctx.bindNode(uid);
-    } catch (err) {
+    // bindGate closes any session that held this uid, on this gate or another (due#90 fixed). The two writes are
+    // independent, so they go at once: a login costs one locator round trip of latency, not two.
+    const [gate, nodeBind] = await Promise.allSettled([ctx.bindGate(uid), ctx.bindNode(uid)]);
+    const failed = gate.status === 'rejected' ? gate : nodeBind.status === 'rejected' ? nodeBind : undefined;
+    if (failed !== undefined) {
+      // No node binding left behind for a user whose gate bind failed (best effort: the locator may be down).
+      if (gate.status === 'rejected' && nodeBind.status === 'fulfilled') await ctx.unbindNode(uid).catch(() => {});
       // The locator is down or the session went away: the client gets an answer at once, not a silent timeout.
       // Only the error code: the message names internal addresses.
-      ctx.response(encode(`error: login failed: ${errorCode(err)}`));
+      ctx.response(encode(`error: login failed: ${errorCode(failed.reason)}`));
       return;
     }
     ctx.response(body);
