@@ -45,7 +45,7 @@ export const DEFAULT_RATE_LIMIT_BURST = 0;
  * A login storm's admission (issue 15): enough logins in flight to keep gate, bus, node and locator busy, few
  * enough that a playing session's frame waits behind a few milliseconds of them at each stage.
  */
-export const DEFAULT_LOGINS_IN_FLIGHT = 32;
+export const DEFAULT_LOGINS_IN_FLIGHT = 64;
 export const DEFAULT_WRITE_QUEUE_BYTES = 4 * 1024 * 1024;
 /**
  * Connections that have not upgraded yet (issue 20): due's handshakeTimeout, and caps so that silent or slowloris

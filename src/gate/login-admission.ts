@@ -27,11 +27,12 @@ export interface LoginAdmissionOptions {
 
 /**
  * Login admission (issue 15): a login storm (every client of a restarted gate reconnecting and logging in at once)
- * must not freeze the sessions that are already playing. The gate forwards at most `maxInFlight` requests of
- * unbound sessions at a time; once that many are waiting for their answers, it stops reading every other unbound
- * session's socket, so their login frames wait in the kernel instead of in the gate, the bus and the node, and
- * resumes them oldest first as answers come back, a turn at a time. Bound sessions are never held: their frames
- * are read and forwarded as before, behind at most `maxInFlight` logins at each stage.
+ * must not freeze the sessions that are already playing. A storm is first requests: the gate forwards at most
+ * `maxInFlight` requests of sessions that are unbound and were never answered; once that many are waiting for
+ * their answers, it stops reading every other such session's socket, so their login frames wait in the kernel
+ * instead of in the gate, the bus and the node, and resumes them oldest first as answers come back, a turn at a
+ * time. Bound sessions, and sessions answered once (an unbound client using stateless routes), are never held:
+ * their frames are read and forwarded as before, behind at most `maxInFlight` logins at each stage.
  *
  * A held session's liveness and authorize deadlines are the gate's delay, not the client's: its lastSeenMs and
  * authorize deadline move forward by the time it was held.
@@ -39,7 +40,7 @@ export interface LoginAdmissionOptions {
 export class LoginAdmission {
   readonly counters: AdmissionCounters = { holds: 0, held: 0, expired: 0 };
   readonly #o: LoginAdmissionOptions;
-  /** Sessions with requests in flight while unbound, with when their first one left. */
+  /** Unbound, never answered sessions with requests in flight, with when their first one left. */
   readonly #inFlight = new Map<Session, { n: number; sinceMs: number }>();
   #count = 0;
   /** Held sessions, oldest first; `#head` is the next to resume (an array with a cursor, not shift()). */
@@ -77,7 +78,7 @@ export class LoginAdmission {
     if (this.holding > 0 && !s.isClosed) this.#hold(s);
   }
 
-  /** A request (a data frame with a seq) of an unbound session was forwarded. */
+  /** A request (a data frame with a seq) of an unbound, never answered session was forwarded. */
   sent(s: Session): void {
     if (this.#o.maxInFlight <= 0) return;
     const e = this.#inFlight.get(s);
@@ -88,12 +89,12 @@ export class LoginAdmission {
     if (this.#count >= this.#o.maxInFlight && this.holding === 0) this.#holdUnbound();
   }
 
-  /** A response (not a push) was written to `s`. */
+  /** The first response (not a push) was written to `s`: it is established, none of its requests count any more. */
   answered(s: Session): void {
     const e = this.#inFlight.get(s);
     if (e === undefined) return;
-    this.#count--;
-    if (--e.n === 0) this.#inFlight.delete(s);
+    this.#count -= e.n;
+    this.#inFlight.delete(s);
     this.#schedule();
   }
 
@@ -122,7 +123,9 @@ export class LoginAdmission {
   #holdUnbound(): void {
     this.counters.holds++;
     for (const s of this.#o.sessions.all()) {
-      if (s.uid === 0 && !s.isClosed && !this.#inFlight.has(s) && !this.#heldAtMs.has(s)) this.#hold(s);
+      if (s.uid === 0 && !s.isAnswered && !s.isClosed && !this.#inFlight.has(s) && !this.#heldAtMs.has(s)) {
+        this.#hold(s);
+      }
     }
   }
 

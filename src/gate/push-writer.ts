@@ -35,7 +35,10 @@ export class PushWriter {
     const r = s.conn.send(frame ?? packet, isPush ? 'push' : 'response');
     if (r === 'overflow') d.counters.slowConsumers++;
     if (r === 'closed' || r === 'overflow') return false;
-    if (!isPush) d.admission.answered(s);
+    if (!isPush && !s.isAnswered) {
+      s.isAnswered = true;
+      d.admission.answered(s);
+    }
     d.counters.framesOut++;
     d.counters.bytesOut += packet.length;
     if (d.capture.enabled) d.capture.packet('out', d.gid, s.cid, s.uid, packet);

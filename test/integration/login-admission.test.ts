@@ -62,10 +62,12 @@ function hold(locator: HeldLocator): () => void {
   };
 }
 
-test('login admission - a storm is let in loginsInFlight at a time while a bound session is served; every login is answered', async (t) => {
+test('login admission - a storm is let in loginsInFlight at a time while bound and answered sessions are served; every login is answered', async (t) => {
   const { e, locator } = await rig(t, { loginsInFlight: 4 });
-  const [player] = await clients(t, e.url, 1);
+  const [player, visitor] = await clients(t, e.url, 2);
   assert.equal((await player?.request(LOGIN, '1'))?.text, '1');
+  // Unbound but answered once (a client on stateless routes): past its first request, so never held.
+  assert.equal((await visitor?.request(ECHO, 'hello'))?.text, 'hello');
   const storm = await clients(t, e.url, 12);
   const release = hold(locator);
   const calls = locator.bindCalls;
@@ -76,6 +78,7 @@ test('login admission - a storm is let in loginsInFlight at a time while a bound
   assert.equal(locator.bindCalls - calls, 4);
   // The bound player is not held: its echo is answered while the storm waits.
   assert.equal((await player?.request(ECHO, 'still here'))?.text, 'still here');
+  assert.equal((await visitor?.request(ECHO, 'me too'))?.text, 'me too');
   assert.equal(e.gate.admission.holding, 8);
   release();
   const texts = (await Promise.all(answers)).map((r) => r.text);
