@@ -89,7 +89,7 @@ export class LoginAdmission {
     if (this.#count >= this.#o.maxInFlight && this.holding === 0) this.#holdUnbound();
   }
 
-  /** The first response (not a push) was written to `s`: it is established, none of its requests count any more. */
+  /** The first response (not a push) was written to `s`: it is established, none of its requests count from now on. */
   answered(s: Session): void {
     const e = this.#inFlight.get(s);
     if (e === undefined) return;

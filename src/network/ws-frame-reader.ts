@@ -303,7 +303,7 @@ export class WsFrameReader {
   #resume(chunk: Buffer): number {
     let used = 0;
     if (this.#partialSize === 0) {
-      // header bytes only: up to 14 more from the chunk complete any header
+      // header bytes only: up to 14 more from the chunk complete a header
       const head = this.#partial as Buffer;
       const before = this.#partialFill;
       const fill = before + chunk.copy(head, before, 0, MAX_HEADER - before);
