@@ -106,7 +106,11 @@ export class LoginAdmission {
       this.#inFlight.delete(s);
       this.#schedule();
     }
-    this.#heldAtMs.delete(s);
+    // the last held session gone: drop the queue now rather than keep closed sessions until the next storm
+    if (this.#heldAtMs.delete(s) && this.#heldAtMs.size === 0) {
+      this.#held = [];
+      this.#head = 0;
+    }
   }
 
   stop(): void {

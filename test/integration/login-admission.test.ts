@@ -127,3 +127,24 @@ test('login admission - held sessions are not closed as silent, and one that lea
   assert.equal(e.gate.admission.inFlight, 0);
   assert.equal(e.gate.admission.holding, 0);
 });
+
+test('login admission - requests nobody answers stop counting after callTimeout, so the held sessions still get in', async (t) => {
+  const SILENT = 50;
+  let reached = 0;
+  const { e } = await rig(t, {
+    loginsInFlight: 2,
+    callTimeoutMs: 200,
+    register: (node) =>
+      node.addRoute(SILENT, () => {
+        reached++;
+      }),
+  });
+  const storm = await clients(t, e.url, 6);
+  for (const c of storm) c.sendData(SILENT, c.nextSeq(), 'hello?');
+  await until(() => reached === 2 && e.gate.admission.holding === 4, 'two in flight, four held');
+  // never answered: each pair expires after callTimeout and lets the next ones in
+  await until(() => reached === 6, 'every request forwarded in the end');
+  await until(() => e.gate.admission.inFlight === 0, 'nothing counted in flight');
+  assert.equal(e.gate.admission.holding, 0);
+  assert.ok(e.gate.admission.stats.expired >= 4, `expired ${e.gate.admission.stats.expired}`);
+});
