@@ -137,7 +137,7 @@ export class FrameHandler implements ConnectionHandler {
     }
     const sent = d.dispatcher.dispatch(s, route, bytes);
     // a login storm is first requests: a session that was answered once is not held again (login-admission.ts)
-    if (sent && !s.isAnswered && s.uid === 0 && d.codec.seqOf(bytes) !== 0) d.admission.sent(s);
+    if (sent && !s.isEstablished && s.uid === 0 && d.codec.seqOf(bytes) !== 0) d.admission.sent(s);
   }
 
   #heartbeat(s: Session, bytes: Uint8Array): void {

@@ -127,7 +127,6 @@ export class Gate implements Service {
     this.admission = new LoginAdmission({
       maxInFlight: o.loginsInFlight ?? DEFAULT_LOGINS_IN_FLIGHT,
       expireMs: o.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
-      sessions: this.sessions,
       now: Date.now,
     });
     const admission = this.admission;

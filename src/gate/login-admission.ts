@@ -1,5 +1,4 @@
 import type { Session } from './session.js';
-import type { SessionTable } from './sessions.js';
 
 /** What the admission counts, read by the metrics. */
 export interface AdmissionCounters {
@@ -21,7 +20,6 @@ export interface LoginAdmissionOptions {
   maxInFlight: number;
   /** A request still unanswered after this long stops counting (a route that never answers must not block logins). */
   expireMs: number;
-  sessions: SessionTable;
   now(): number;
 }
 
@@ -47,6 +45,11 @@ export class LoginAdmission {
   #held: Session[] = [];
   #head = 0;
   readonly #heldAtMs = new Map<Session, number>();
+  /**
+   * Sessions that would be held if a storm began now: unbound, never established, nothing in flight, not held. Kept
+   * as they change, so starting to hold is a walk over these alone, never over every session of the gate.
+   */
+  readonly #fresh = new Set<Session>();
   #pump: NodeJS.Immediate | undefined;
   #expiry: NodeJS.Timeout | undefined;
 
@@ -75,12 +78,15 @@ export class LoginAdmission {
 
   /** A new connection: held at once while a storm is being admitted, so it cannot jump the queue. */
   opened(s: Session): void {
-    if (this.holding > 0 && !s.isClosed) this.#hold(s);
+    if (this.#o.maxInFlight <= 0 || s.isClosed) return;
+    if (this.holding > 0) this.#hold(s);
+    else this.#fresh.add(s);
   }
 
   /** A request (a data frame with a seq) of an unbound, never answered session was forwarded. */
   sent(s: Session): void {
     if (this.#o.maxInFlight <= 0) return;
+    this.#fresh.delete(s);
     const e = this.#inFlight.get(s);
     if (e === undefined) this.#inFlight.set(s, { n: 1, sinceMs: this.#o.now() });
     else e.n++;
@@ -91,6 +97,7 @@ export class LoginAdmission {
 
   /** The first response (not a push) was written to `s`: it is established, none of its requests count from now on. */
   answered(s: Session): void {
+    this.#fresh.delete(s);
     const e = this.#inFlight.get(s);
     if (e === undefined) return;
     this.#count -= e.n;
@@ -100,6 +107,7 @@ export class LoginAdmission {
 
   /** The session ended: its requests stop counting, and a held one leaves the queue when its turn comes. */
   closed(s: Session): void {
+    this.#fresh.delete(s);
     const e = this.#inFlight.get(s);
     if (e !== undefined) {
       this.#count -= e.n;
@@ -122,15 +130,14 @@ export class LoginAdmission {
     this.#held = [];
     this.#head = 0;
     this.#heldAtMs.clear();
+    this.#fresh.clear();
   }
 
   #holdUnbound(): void {
+    if (this.#fresh.size === 0) return;
     this.counters.holds++;
-    for (const s of this.#o.sessions.all()) {
-      if (s.uid === 0 && !s.isAnswered && !s.isClosed && !this.#inFlight.has(s) && !this.#heldAtMs.has(s)) {
-        this.#hold(s);
-      }
-    }
+    for (const s of this.#fresh) if (s.uid === 0 && !s.isEstablished && !s.isClosed) this.#hold(s);
+    this.#fresh.clear();
   }
 
   #hold(s: Session): void {
@@ -174,6 +181,8 @@ export class LoginAdmission {
     s.lastSeenMs = Math.max(s.lastSeenMs, now);
     if (s.authorizeDeadlineMs > 0) s.authorizeDeadlineMs += heldMs;
     s.conn.resumeReading();
+    // a released session that sends nothing yet is a candidate again
+    if (!s.isEstablished && !this.#inFlight.has(s)) this.#fresh.add(s);
     return true;
   }
 
@@ -185,6 +194,8 @@ export class LoginAdmission {
       this.#count -= e.n;
       this.counters.expired += e.n;
       this.#inFlight.delete(s);
+      // the gate gave it its turn: it is not held again at the next storm's start (nor at every refill of this one)
+      s.isEstablished = true;
     }
     if (this.#count > 0) this.#expiry = setTimeout(() => this.#expire(), this.#o.expireMs).unref();
     this.#schedule();

@@ -35,8 +35,8 @@ export class PushWriter {
     const r = s.conn.send(frame ?? packet, isPush ? 'push' : 'response');
     if (r === 'overflow') d.counters.slowConsumers++;
     if (r === 'closed' || r === 'overflow') return false;
-    if (!isPush && !s.isAnswered) {
-      s.isAnswered = true;
+    if (!isPush && !s.isEstablished) {
+      s.isEstablished = true;
       d.admission.answered(s);
     }
     d.counters.framesOut++;

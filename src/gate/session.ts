@@ -48,8 +48,8 @@ export class Session {
   backlog: Uint8Array[] | undefined;
   /** Cached: true in suspended (resume keeps the session while its socket is gone). */
   isSuspended = false;
-  /** A response has been written to it: past its first request, never held by the login admission. */
-  isAnswered = false;
+  /** Answered once (or its first requests expired unanswered): past the login admission, never held by it. */
+  isEstablished = false;
   /** Channels this session subscribed to (removed on close). */
   channels: Set<string> | undefined;
   #snapshot: Snapshot;
