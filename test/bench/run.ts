@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--json FILE] [--only echo,open,broadcast,storm,reconnect,idle,rpc,trace] [--systems a,b] [--runs N]
+ * `npm run bench [-- --quick] [--pin-storm] [--json FILE] [--only echo,open,broadcast,storm,reconnect,idle,rpc,trace] [--systems a,b] [--runs N]
  *  [--profile DIR [--profile-clients N] [--profile-body BYTES]]` — issue 9's benchmark suite (not part of npm test). Everything runs on 127.0.0.1 in processes
  * this runner starts on free ports and stops by pid: nats-server, duet gate/node/dev, a bare ws echo server, the
  * per-message pass-through baseline, pinus 1.7.4 (installed on demand into test/bench/pinus), and the load workers.
@@ -37,6 +37,7 @@ const { values: args } = parseArgs({
     profile: { type: 'string' },
     'profile-clients': { type: 'string' },
     'profile-body': { type: 'string' },
+    'pin-storm': { type: 'boolean', default: false },
   },
 });
 
@@ -264,7 +265,7 @@ async function main(): Promise<void> {
     log('\n== login storm (NATS + Redis locator)');
     const sys = await startSystem('duet-nats', { redisLocator: true });
     try {
-      report.storm = [await runStorm(sys, { ...settings.storm, log })];
+      report.storm = [await runStorm(sys, { ...settings.storm, pinLoad: args['pin-storm'] === true, log })];
     } catch (err) {
       skipped.storm = (err as Error).message;
     } finally {

@@ -6,6 +6,7 @@
  * 100-client closed-loop echo req/s for the logins/s ratio. A first, unmeasured storm on connections of its own
  * warms JIT and Redis; the measured one is first logins on fresh connections, with uids never bound before.
  */
+import { execFileSync } from 'node:child_process';
 import { Histogram } from '../lib/histogram.js';
 import { LoadGroup, type LoginStorm } from '../lib/load.js';
 import { cpuDelta, cpuSnapshot } from '../lib/proc-stats.js';
@@ -34,6 +35,11 @@ export interface StormOptions {
   logins: number;
   steady: number;
   beforeMs: number;
+  /**
+   * The measured storm's load process on core 1 alone (Linux taskset): its 5,000 writes model clients on other
+   * machines and cannot take a server's core; the servers keep both cores.
+   */
+  pinLoad?: boolean;
   log(line: string): void;
 }
 
@@ -101,6 +107,10 @@ export async function runStorm(sys: System, o: StormOptions): Promise<StormResul
     await warmGroup.close();
   }
   const storm = await LoadGroup.open(stormSpec, o.logins, 1);
+  if (o.pinLoad) {
+    for (const pid of storm.pids) execFileSync('taskset', ['-a', '-p', '-c', '1', String(pid)], { stdio: 'ignore' });
+    o.log(`  ${sys.name} storm load process pinned to core 1`);
+  }
   try {
     if (steady.failed + storm.failed > 0) throw new Error(`${steady.failed + storm.failed} clients failed to connect`);
     const warmMs = warm.lastAnswerEpoch - warm.firstSendEpoch;
