@@ -33,12 +33,9 @@ export interface TakeoverParts {
   deliver(s: Session, packet: Uint8Array, disconnect: boolean): boolean;
 }
 
-/**
- * Resume requests: on this gate (the suspended session continues on the new connection) or by takeover from another
- * gate over the bus, and the other side of it (handing one of ours over). Part of the resume feature (resume.ts).
- */
-export class ResumeTakeover {
-  readonly counters: ResumeCounters = {
+/** Every resume counter at 0: a new takeover's, and what a gate without resume reports. */
+export function noResumeCounters(): ResumeCounters {
+  return {
     offered: 0,
     resumedLocal: 0,
     resumedRemote: 0,
@@ -48,6 +45,14 @@ export class ResumeTakeover {
     expired: 0,
     overflowed: 0,
   };
+}
+
+/**
+ * Resume requests: on this gate (the suspended session continues on the new connection) or by takeover from another
+ * gate over the bus, and the other side of it (handing one of ours over). Part of the resume feature (resume.ts).
+ */
+export class ResumeTakeover {
+  readonly counters: ResumeCounters = noResumeCounters();
   readonly #o: ResumeOptions;
   readonly #d: ResumeDeps;
   readonly #p: TakeoverParts;

@@ -14,6 +14,7 @@ import { PushRing } from './push-ring.js';
 import type { PushWriter } from './push-writer.js';
 import { ResumeFrames } from './resume-frames.js';
 import { type ResumeCounters, ResumeTakeover } from './resume-takeover.js';
+
 import { signResumeToken } from './resume-token.js';
 import type { Session } from './session.js';
 import type { SessionTable } from './sessions.js';
@@ -314,18 +315,4 @@ export class ResumeService implements GateHooks {
       }
     }
   }
-}
-
-/** A gate without resume reports these. */
-export function noResumeCounters(): ResumeCounters {
-  return {
-    offered: 0,
-    resumedLocal: 0,
-    resumedRemote: 0,
-    refused: 0,
-    handedOver: 0,
-    takeoversRefused: 0,
-    expired: 0,
-    overflowed: 0,
-  };
 }

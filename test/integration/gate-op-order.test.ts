@@ -11,10 +11,9 @@ import {
 import { MemoryBus } from '../../src/bus/memory-bus.js';
 import { Subjects } from '../../src/bus/subjects.js';
 import { CloseCode } from '../../src/errors.js';
-import type { Uid } from '../../src/locate/locator.js';
-import { MemoryLocator } from '../../src/locate/memory-locator.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { type Embedded, startEmbedded, until } from '../harness/embedded.js';
+import { HeldLocator, hold } from '../harness/held-locator.js';
 import { WsTestClient } from '../harness/ws-client.js';
 
 /**
@@ -23,15 +22,6 @@ import { WsTestClient } from '../harness/ws-client.js';
  */
 
 type TestContext = { after: (fn: () => unknown) => void };
-
-/** A memory locator whose bindGate waits while `held` is set: a Redis round trip that takes as long as we like. */
-class HeldLocator extends MemoryLocator {
-  held: Promise<void> | undefined;
-  override async bindGate(uid: Uid, gid: string): Promise<string | undefined> {
-    if (this.held) await this.held;
-    return super.bindGate(uid, gid);
-  }
-}
 
 interface Rig {
   e: Embedded;
@@ -80,15 +70,6 @@ async function rig(t: TestContext): Promise<Rig> {
       return { c, cid: s?.cid ?? 0 };
     },
     push: (body) => e.codec.encode({ route: 9, seq: 0, body: new TextEncoder().encode(body) }),
-  };
-}
-
-function hold(locator: HeldLocator): () => void {
-  let release!: () => void;
-  locator.held = new Promise<void>((r) => (release = r));
-  return () => {
-    locator.held = undefined;
-    release();
   };
 }
 

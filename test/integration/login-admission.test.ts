@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { MemoryBus } from '../../src/bus/memory-bus.js';
-import type { Uid } from '../../src/locate/locator.js';
-import { MemoryLocator } from '../../src/locate/memory-locator.js';
 import { MemoryRegistry } from '../../src/registry/memory-registry.js';
 import { type Embedded, type EmbeddedOptions, startEmbedded, until } from '../harness/embedded.js';
+import { HeldLocator, hold } from '../harness/held-locator.js';
 import { WsTestClient } from '../harness/ws-client.js';
 
 /**
@@ -18,16 +17,6 @@ type TestContext = { after: (fn: () => unknown) => void };
 
 const ECHO = 1;
 const LOGIN = 2;
-
-class HeldLocator extends MemoryLocator {
-  held: Promise<void> | undefined;
-  bindCalls = 0;
-  override async bindGate(uid: Uid, gid: string): Promise<string | undefined> {
-    this.bindCalls++;
-    if (this.held) await this.held;
-    return super.bindGate(uid, gid);
-  }
-}
 
 async function rig(t: TestContext, o: Partial<EmbeddedOptions>): Promise<{ e: Embedded; locator: HeldLocator }> {
   const bus = new MemoryBus();
@@ -51,15 +40,6 @@ async function clients(t: TestContext, url: string, n: number): Promise<WsTestCl
     out.push(c);
   }
   return out;
-}
-
-function hold(locator: HeldLocator): () => void {
-  let release!: () => void;
-  locator.held = new Promise<void>((r) => (release = r));
-  return () => {
-    locator.held = undefined;
-    release();
-  };
 }
 
 test('login admission - a storm is let in loginsInFlight at a time while bound and answered sessions are served; every login is answered', async (t) => {
